@@ -1,0 +1,157 @@
+"""What we know about Gemini models: family, capabilities, thinking controls and list prices.
+
+The live API is the source of truth for which models exist (``models.list``); this table adds
+what the API does not say: whether a model can segment, how its thinking is controlled, and
+what it costs. Unknown model ids fall back to their family, guessed from the id.
+
+Prices are USD per million tokens for the standard tier (paid tier, prompts ≤ 200k tokens), as
+published on ai.google.dev/pricing; thinking tokens are billed as output. The Batch API costs
+half. They change: :func:`price_for` accepts overrides, and everything shown to users says
+"estimated".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "FALLBACK_MODELS",
+    "ModelSpec",
+    "Price",
+    "model_spec",
+    "normalize_model_id",
+    "price_for",
+]
+
+DEFAULT_MODEL = "gemini-2.5-flash"
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens."""
+
+    input_per_million: float
+    output_per_million: float
+
+    def cost(self, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float:
+        usd = (
+            input_tokens * self.input_per_million + output_tokens * self.output_per_million
+        ) / 1e6
+        return usd / 2 if batch else usd
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Capabilities of one model (or of its family, for ids we do not list)."""
+
+    model_id: str
+    family: str  # "2.0", "2.5", "3", "robotics-er", "other"
+    price: Price
+    #: Gemini 2.5 returns per-object PNG masks; Gemini 3 does not segment
+    supports_segmentation: bool
+    #: "budget" (thinkingBudget, 2.5), "level" (thinkingLevel, 3.x) or None (no thinking)
+    thinking_control: str | None
+    #: the smallest thinking budget the model accepts (0 = thinking can be turned off)
+    min_thinking_budget: int = 0
+    #: the lowest thinkingLevel the model accepts
+    min_thinking_level: str | None = None
+    #: Gemini 3 bills images by media resolution, not by 768 px tiles
+    media_resolution_tokens: bool = False
+
+    @property
+    def can_disable_thinking(self) -> bool:
+        return self.thinking_control == "budget" and self.min_thinking_budget == 0
+
+
+_FLASH_25 = Price(0.30, 2.50)
+_FLASH_LITE_25 = Price(0.10, 0.40)
+_PRO_25 = Price(1.25, 10.00)
+_FLASH_20 = Price(0.10, 0.40)
+_FLASH_LITE_20 = Price(0.075, 0.30)
+_FLASH_3 = Price(0.50, 3.00)
+_FLASH_LITE_3 = Price(0.25, 1.50)
+_PRO_3 = Price(2.00, 12.00)
+
+
+def _spec_25(model_id: str, price: Price, min_budget: int = 0) -> ModelSpec:
+    return ModelSpec(model_id, "2.5", price, True, "budget", min_thinking_budget=min_budget)
+
+
+def _spec_3(model_id: str, price: Price, min_level: str = "low") -> ModelSpec:
+    return ModelSpec(
+        model_id,
+        "3",
+        price,
+        False,
+        "level",
+        min_thinking_level=min_level,
+        media_resolution_tokens=True,
+    )
+
+
+_KNOWN: dict[str, ModelSpec] = {
+    spec.model_id: spec
+    for spec in (
+        _spec_25("gemini-2.5-flash", _FLASH_25),
+        _spec_25("gemini-2.5-flash-lite", _FLASH_LITE_25),
+        _spec_25("gemini-2.5-pro", _PRO_25, min_budget=128),
+        _spec_25("gemini-flash-latest", _FLASH_25),
+        _spec_25("gemini-flash-lite-latest", _FLASH_LITE_25),
+        ModelSpec("gemini-2.0-flash", "2.0", _FLASH_20, False, None),
+        ModelSpec("gemini-2.0-flash-lite", "2.0", _FLASH_LITE_20, False, None),
+        _spec_3("gemini-3-flash-preview", _FLASH_3, min_level="minimal"),
+        _spec_3("gemini-3.1-flash-lite", _FLASH_LITE_3, min_level="minimal"),
+        _spec_3("gemini-3.1-pro-preview", _PRO_3),
+        _spec_3("gemini-3.5-flash", _FLASH_3, min_level="minimal"),
+        ModelSpec(
+            "gemini-robotics-er-1.6-preview", "robotics-er", _FLASH_25, True, "budget"
+        ),
+    )
+}
+
+#: offered when the model list cannot be fetched (offline, no key): the vision-capable models
+FALLBACK_MODELS: tuple[str, ...] = (
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.5-pro",
+    "gemini-2.0-flash",
+    "gemini-3-flash-preview",
+    "gemini-3.1-pro-preview",
+)
+
+
+def normalize_model_id(model: str) -> str:
+    """``models/gemini-2.5-flash`` → ``gemini-2.5-flash``; surrounding spaces removed."""
+    return model.strip().removeprefix("models/")
+
+
+def model_spec(model: str) -> ModelSpec:
+    """The spec of ``model``; unknown ids get their family's behaviour, guessed from the id."""
+    model_id = normalize_model_id(model)
+    if model_id in _KNOWN:
+        return _KNOWN[model_id]
+    lite = "lite" in model_id
+    if "robotics-er" in model_id:
+        return ModelSpec(model_id, "robotics-er", _FLASH_25, True, "budget")
+    match = re.match(r"gemini-(\d+)(?:\.(\d+))?", model_id)
+    major, minor = (int(match.group(1)), int(match.group(2) or 0)) if match else (0, 0)
+    if major >= 3:
+        price = _PRO_3 if "pro" in model_id else _FLASH_LITE_3 if lite else _FLASH_3
+        return _spec_3(model_id, price, min_level="low" if "pro" in model_id else "minimal")
+    if (major, minor) == (2, 5):
+        if "pro" in model_id:
+            return _spec_25(model_id, _PRO_25, min_budget=128)
+        return _spec_25(model_id, _FLASH_LITE_25 if lite else _FLASH_25)
+    if major == 2:
+        return ModelSpec(model_id, "2.0", _FLASH_LITE_20 if lite else _FLASH_20, False, None)
+    return ModelSpec(model_id, "other", _FLASH_25, False, None)
+
+
+def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price:
+    """The list price of ``model``, unless ``overrides`` names it."""
+    model_id = normalize_model_id(model)
+    if overrides and model_id in overrides:
+        return overrides[model_id]
+    return model_spec(model_id).price

@@ -1,0 +1,46 @@
+"""Shared test set-up: an isolated FiftyOne database, the plugin dir, and a live emulator.
+
+The environment is fixed before anything imports fiftyone: every test session gets its own
+MongoDB database (``FIFTYONE_DATABASE_NAME``), dropped at the end, so parallel runs and other
+FiftyOne processes of the same user never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+os.environ.setdefault("FIFTYONE_DATABASE_NAME", f"gemini_vision_test_{uuid.uuid4().hex[:12]}")
+os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+os.environ["FIFTYONE_PLUGINS_DIR"] = str(ROOT)
+os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+# Tests never reach a real Gemini, and never read the developer's own key.
+for _name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
+    os.environ.pop(_name, None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drops this session's database if any test touched FiftyOne."""
+    import sys
+
+    if "fiftyone" not in sys.modules:
+        return
+    import fiftyone.core.odm.database as fodb
+
+    fodb.drop_database()
+
+
+@pytest.fixture
+def emulator() -> Iterator[object]:
+    """A Gemini emulator on a real socket (127.0.0.1, free port), default knobs."""
+    from gemini_vision.emulator import Emulator
+
+    with Emulator() as server:
+        yield server
