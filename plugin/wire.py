@@ -439,6 +439,8 @@ class GenerateContentResponse(ResponseModel):
     usage_metadata: UsageMetadata | None = None
     model_version: str | None = None
     response_id: str | None = None
+    #: not on the wire: how many retries the client needed to get this response
+    retries_taken: int = Field(default=0, exclude=True)
 
     @property
     def text(self) -> str:
