@@ -1,0 +1,530 @@
+"""Coordinates and masks: from Gemini's answer to pixels of the image as FiftyOne shows it.
+
+Conventions, spelled out in the names:
+
+- ``box_2d``: ``(ymin, xmin, ymax, xmax)`` on 0-1000, **y first**, relative to the image that was
+  *sent*. The sent image is the displayed (EXIF-oriented) frame, scaled as a whole. So a
+  relative coordinate means the same point in both frames, and no resize factor is needed
+  (:mod:`.images` never crops or pads).
+- ``point_yx``: ``(y, x)`` on 0-1000, same frame.
+- FiftyOne relative box (``rel_box``): ``[x, y, w, h]`` in [0, 1] of the displayed frame, top-left
+  origin.
+- ``_px`` suffix: integer pixels. ``frame_size`` is ``(width, height)`` in pixels.
+- Instance masks follow FiftyOne exactly. ``Detection.mask`` covers only the box, and FiftyOne
+  renders it by resizing it to the box's *pixel extent*: ``x0 = int(W * x)``,
+  ``x1 = int(W * (x + w))``, ``width = x1 - x0`` (eta ``BoundingBox.coords_in`` and
+  ``render_instance_mask``). :func:`mask_extent_px` computes that extent, and the masks built
+  here have exactly that shape, so every mask pixel is one displayed pixel.
+- Mask threshold: a probability pixel is "on" when it is **strictly greater than 127**. This is
+  the cookbook's "binarize at 127 (the midpoint)": 128-255 are on, 0-127 are off. The seed's
+  per-pixel loop uses ``> 128``, which differs only for the value 128. A ``> 0`` threshold, as
+  one peer uses, grows masks by the bilinear halo.
+- Non-finite input: a NaN coordinate has no position, so converting it raises ``ValueError``
+  (the parser drops that item and says why). ``inf`` and ``-inf`` clamp like any other
+  out-of-range number.
+- EXIF orientations 1-8 are the 8 dihedral transforms. :func:`exif_raw_to_display` maps
+  continuous pixel coordinates from the stored (raw) frame to the displayed frame, as
+  ``PIL.ImageOps.exif_transpose`` does to the pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .wire import decode_base64
+
+__all__ = [
+    "COORD_SCALE",
+    "DEFAULT_MASK_THRESHOLD",
+    "MAX_MASK_PIXELS",
+    "Instance",
+    "MaskedLabel",
+    "binarize",
+    "box_2d_to_relative",
+    "box_2d_to_xyxy_px",
+    "class_index_map",
+    "compose_semantic_mask",
+    "decode_mask_png",
+    "exif_display_size",
+    "exif_display_to_raw",
+    "exif_matrix",
+    "exif_raw_to_display",
+    "instance_mask",
+    "mask_extent_px",
+    "paste_instance",
+    "point_to_relative",
+    "polygon_to_instance_mask",
+    "polygons_to_box_2d",
+    "relative_to_box_2d",
+    "relative_to_point_yx",
+    "resize_probability",
+]
+
+COORD_SCALE = 1000
+DEFAULT_MASK_THRESHOLD = 127
+#: masks are 256x256 in practice; refuse absurd headers before decoding them
+MAX_MASK_PIXELS = 4096 * 4096
+
+RelBox = tuple[float, float, float, float]
+FrameSize = tuple[int, int]
+
+
+# --------------------------------------------------------------------------------------------
+# Boxes and points
+
+
+def _coords(values: Sequence[float], count: int, what: str) -> list[float]:
+    if len(values) != count:
+        raise ValueError(f"{what} needs {count} numbers, got {len(values)}: {list(values)!r}")
+    out = [float(v) for v in values]
+    if any(math.isnan(v) for v in out):
+        raise ValueError(f"{what} has a NaN coordinate: {list(values)!r}")
+    return [min(max(v, 0.0), float(COORD_SCALE)) for v in out]
+
+
+def box_2d_to_relative(box_2d: Sequence[float]) -> RelBox:
+    """``(ymin, xmin, ymax, xmax)`` on 0-1000 -> FiftyOne ``(x, y, w, h)`` in [0, 1].
+
+    Coordinates are clamped to [0, 1000] and reversed corners are swapped. So the result always
+    satisfies ``0 <= x, y``, ``w, h >= 0`` and ``x + w <= 1``, ``y + h <= 1``. A degenerate box
+    has ``w == 0`` or ``h == 0``.
+
+    Raises:
+        ValueError: not 4 numbers, or a NaN.
+    """
+    y0, x0, y1, x1 = _coords(box_2d, 4, "box_2d")
+    x, w = _span(x0, x1)
+    y, h = _span(y0, y1)
+    return x, y, w, h
+
+
+def _span(a: float, b: float) -> tuple[float, float]:
+    """(start, length) in [0, 1] of the 0-1000 interval between a and b."""
+    lo, hi = (a, b) if a <= b else (b, a)
+    start, end = lo / COORD_SCALE, hi / COORD_SCALE
+    length = end - start
+    while start + length > 1.0:  # float rounding may overshoot by one ulp
+        length = math.nextafter(length, 0.0)
+    return start, length
+
+
+def box_2d_to_xyxy_px(box_2d: Sequence[float], frame_size: FrameSize) -> tuple[int, int, int, int]:
+    """The seed document's conversion, kept verbatim for golden tests.
+
+    ``int(v / 1000 * size)`` per coordinate. Returns ``(x0, y0, x1, y1)`` in pixels, with no
+    clamping and no swapping.
+    """
+    width, height = frame_size
+    ymin, xmin, ymax, xmax = (float(v) for v in box_2d)
+    return (
+        int(xmin / 1000 * width),
+        int(ymin / 1000 * height),
+        int(xmax / 1000 * width),
+        int(ymax / 1000 * height),
+    )
+
+
+def relative_to_box_2d(rel_box: Sequence[float]) -> tuple[int, int, int, int]:
+    """FiftyOne ``(x, y, w, h)`` in [0, 1] -> integer ``(ymin, xmin, ymax, xmax)`` on 0-1000.
+
+    This is how Gemini writes boxes (rounded integers, y first). It is used to render answers in
+    the emulator and in tests. The result is clamped to [0, 1000].
+    """
+    x, y, w, h = (float(v) for v in rel_box)
+
+    def q(v: float) -> int:
+        return min(max(round(v * COORD_SCALE), 0), COORD_SCALE)
+
+    return q(y), q(x), q(y + h), q(x + w)
+
+
+def point_to_relative(point_yx: Sequence[float]) -> tuple[float, float]:
+    """``(y, x)`` on 0-1000 -> FiftyOne keypoint ``(x, y)`` in [0, 1] (clamped; NaN raises)."""
+    y, x = _coords(point_yx, 2, "point")
+    return x / COORD_SCALE, y / COORD_SCALE
+
+
+def relative_to_point_yx(point_xy: Sequence[float]) -> tuple[int, int]:
+    """FiftyOne ``(x, y)`` in [0, 1] -> integer ``(y, x)`` on 0-1000 (Gemini's point format)."""
+    x, y = (float(v) for v in point_xy)
+    return (
+        min(max(round(y * COORD_SCALE), 0), COORD_SCALE),
+        min(max(round(x * COORD_SCALE), 0), COORD_SCALE),
+    )
+
+
+def mask_extent_px(rel_box: Sequence[float], frame_size: FrameSize) -> tuple[int, int, int, int]:
+    """``(x0, y0, width, height)`` in pixels: where FiftyOne draws ``Detection.mask`` for this box.
+
+    This is the same arithmetic as eta's ``BoundingBox.coords_in``. The corners ``(x, y)`` and
+    ``(x + w, y + h)`` are clamped to [0, 1], then truncated by ``int(W * v)``. A mask of shape
+    ``(height, width)`` is drawn 1:1, without resampling.
+    """
+    width, height = frame_size
+    x, y, w, h = (float(v) for v in rel_box)
+    x0, y0 = int(width * 1.0 * _unit(x)), int(height * 1.0 * _unit(y))
+    x1, y1 = int(width * 1.0 * _unit(x + w)), int(height * 1.0 * _unit(y + h))
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _unit(v: float) -> float:
+    return max(0.0, min(v, 1.0))
+
+
+# --------------------------------------------------------------------------------------------
+# Masks
+
+
+def decode_mask_png(data: bytes | str) -> np.ndarray:
+    """A mask image (base64 text, with or without a ``data:image/...;base64,`` prefix, or raw
+    bytes) -> ``uint8`` probability map of shape ``(h, w)``, at the PNG's own size.
+
+    Any Pillow mode is accepted:
+
+    - ``L``: taken as is.
+    - ``1``: 0 or 255.
+    - ``I;16`` and other 16-bit modes: scaled by 255/65535.
+    - ``I`` and ``F``: values in [0, 1] are scaled by 255; others are clipped to [0, 255].
+    - ``P``: palette colours, turned to grey.
+    - colour modes: luminance.
+    - modes with alpha (``LA``, ``RGBA``, ``PA``): luminance x alpha / 255, so transparent
+      pixels are background. A white-on-transparent mask and a white-on-black mask decode alike.
+
+    Raises:
+        ValueError: the data is not base64, not an image, or implausibly large.
+    """
+    raw = _mask_bytes(data)
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            if im.size[0] * im.size[1] > MAX_MASK_PIXELS:
+                raise ValueError(f"mask image {im.size[0]}x{im.size[1]} is implausibly large")
+            im.load()
+            return _probability(im)
+    except ValueError:
+        raise
+    except Exception as exc:  # Pillow raises many types for corrupt data
+        raise ValueError(f"mask is not a decodable image: {type(exc).__name__}: {exc}") from exc
+
+
+def _mask_bytes(data: bytes | str) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    text = data.strip()
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if ";base64" not in header:
+            raise ValueError(f"mask data URI is not base64: {header[:40]!r}")
+    if not text:
+        raise ValueError("mask is empty")
+    return decode_base64(text)
+
+
+def _probability(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+    mode = im.mode
+    if mode.startswith("I;16"):
+        values = np.asarray(im, dtype=np.float64) * (255.0 / 65535.0)
+        return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    if mode in ("I", "F"):
+        values = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        if values.size and values.min() >= 0.0 and values.max() <= 1.0 and mode == "F":
+            values = values * 255.0
+        return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    if mode in ("1", "L"):
+        return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+    if "A" in mode:
+        lum = np.asarray(im.convert("L"), dtype=np.uint16)
+        alpha = np.asarray(im.getchannel("A"), dtype=np.uint16)
+        return ((lum * alpha + 127) // 255).astype(np.uint8)
+    return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+
+
+def resize_probability(prob: np.ndarray, size: FrameSize) -> np.ndarray:
+    """Bilinear resize of a ``uint8`` probability map to ``size = (width, height)``.
+
+    Uses Pillow's BILINEAR, as the seed does. It is area-aware when shrinking, so a 256 px mask
+    squeezed into a 40 px box keeps thin parts. A zero-sized target gives an empty array of that
+    shape.
+    """
+    width, height = size
+    if width <= 0 or height <= 0 or prob.size == 0:
+        return np.zeros((max(height, 0), max(width, 0)), dtype=np.uint8)
+    if prob.shape == (height, width):
+        return prob
+    resized = Image.fromarray(prob).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def binarize(prob: np.ndarray, threshold: int = DEFAULT_MASK_THRESHOLD) -> np.ndarray:
+    """``prob > threshold``: a boolean mask (strict, so 127 is off and 128 is on by default)."""
+    return np.asarray(prob) > threshold
+
+
+def instance_mask(
+    mask_png: bytes | str | np.ndarray,
+    box_2d: Sequence[float],
+    frame_size: FrameSize,
+    *,
+    threshold: int = DEFAULT_MASK_THRESHOLD,
+) -> tuple[RelBox, np.ndarray]:
+    """A Gemini segmentation item -> ``(rel_box, mask)`` ready for ``fo.Detection``.
+
+    ``mask_png`` is the PNG covering the box (base64 or bytes), or an already decoded
+    probability map. ``frame_size`` is the *displayed* ``(width, height)``. The mask is boolean,
+    with shape ``(height, width)`` from :func:`mask_extent_px`, so FiftyOne draws it 1:1.
+    A degenerate box gives an array with a zero dimension; callers usually drop those.
+    """
+    rel_box = box_2d_to_relative(box_2d)
+    _, _, width, height = mask_extent_px(rel_box, frame_size)
+    prob = mask_png if isinstance(mask_png, np.ndarray) else decode_mask_png(mask_png)
+    return rel_box, binarize(resize_probability(prob, (width, height)), threshold)
+
+
+# --------------------------------------------------------------------------------------------
+# Polygons
+
+
+def _polygon_list(polygons: Sequence) -> list[np.ndarray]:
+    """One polygon ``[[a, b], ...]`` or several ``[[[a, b], ...], ...]`` -> float arrays (n, 2)."""
+    if len(polygons) == 0:
+        return []
+    single = isinstance(polygons[0][0], (int, float, np.number))
+    rings = [
+        np.asarray(p, dtype=np.float64).reshape(-1, 2)
+        for p in ([polygons] if single else polygons)
+    ]
+    if not all(np.isfinite(r).all() for r in rings):
+        raise ValueError("polygon has a non-finite coordinate")
+    return rings
+
+
+def polygons_to_box_2d(
+    polygons: Sequence, *, order: Literal["yx", "xy"] = "yx"
+) -> tuple[float, float, float, float]:
+    """The ``box_2d`` (ymin, xmin, ymax, xmax, 0-1000) around one or several polygons."""
+    rings = [r for r in _polygon_list(polygons) if len(r)]
+    if not rings:
+        raise ValueError("polygon has no points")
+    points = np.concatenate(rings)
+    if order == "xy":
+        points = points[:, ::-1]
+    (ymin, xmin), (ymax, xmax) = points.min(axis=0), points.max(axis=0)
+    return float(ymin), float(xmin), float(ymax), float(xmax)
+
+
+def polygon_to_instance_mask(
+    polygons: Sequence,
+    frame_size: FrameSize,
+    *,
+    order: Literal["yx", "xy"] = "yx",
+    box_2d: Sequence[float] | None = None,
+) -> tuple[RelBox, np.ndarray]:
+    """Polygon(s) on 0-1000 of the full frame -> ``(rel_box, mask)`` for ``fo.Detection``.
+
+    ``order`` says whether points are ``[y, x]`` (Gemini's usual order) or ``[x, y]``. The box is
+    ``box_2d`` if given, else the polygons' bounds. A pixel is inside when its *centre* is
+    inside a polygon (even-odd rule); several polygons are united. The mask has the shape of
+    :func:`mask_extent_px`.
+    """
+    rings = _polygon_list(polygons)
+    rel_box = box_2d_to_relative(
+        box_2d if box_2d is not None else polygons_to_box_2d(polygons, order=order)
+    )
+    x0, y0, width, height = mask_extent_px(rel_box, frame_size)
+    mask = np.zeros((height, width), dtype=bool)
+    fw, fh = frame_size
+    for ring in rings:
+        if len(ring) < 3 or mask.size == 0:
+            continue
+        ys, xs = (ring[:, 0], ring[:, 1]) if order == "yx" else (ring[:, 1], ring[:, 0])
+        mask |= _rasterize(xs / COORD_SCALE * fw - x0, ys / COORD_SCALE * fh - y0, width, height)
+    return rel_box, mask
+
+
+def _rasterize(xs: np.ndarray, ys: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Even-odd fill of one closed polygon (pixel coordinates) sampled at pixel centres."""
+    xa, ya = xs, ys
+    xb, yb = np.roll(xs, -1), np.roll(ys, -1)
+    centres = np.arange(height, dtype=np.float64)[:, None] + 0.5  # (rows, 1)
+    # half-open rule: an edge counts for rows with min(ya, yb) <= yc < max(ya, yb)
+    crosses = (np.minimum(ya, yb) <= centres) & (centres < np.maximum(ya, yb))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (centres - ya) / (yb - ya)
+    x_cross = np.where(crosses, xa + t * (xb - xa), np.inf)
+    # a crossing at x toggles every pixel whose centre c + 0.5 is at or right of it, so
+    # (like the rows) a polygon includes its left edge and excludes its right one
+    first = np.clip(np.ceil(x_cross - 0.5), 0, width).astype(np.int64)
+    toggles = np.zeros((height, width + 1), dtype=np.int32)
+    rows = np.broadcast_to(np.arange(height)[:, None], first.shape)
+    np.add.at(toggles, (rows[crosses], first[crosses]), 1)
+    return (np.cumsum(toggles[:, :width], axis=1) % 2).astype(bool)
+
+
+# --------------------------------------------------------------------------------------------
+# Pasting and semantic masks
+
+
+class MaskedLabel(Protocol):
+    """Anything shaped like ``fo.Detection``: a label, a relative box and an in-box mask."""
+
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def bounding_box(self) -> Sequence[float]: ...
+    @property
+    def mask(self) -> np.ndarray | None: ...
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A plain :class:`MaskedLabel`: ``bounding_box`` is FiftyOne ``[x, y, w, h]`` relative."""
+
+    label: str | None
+    bounding_box: Sequence[float]
+    mask: np.ndarray | None
+
+
+def paste_instance(
+    canvas: np.ndarray, rel_box: Sequence[float], mask: np.ndarray, value: int | bool = True
+) -> np.ndarray:
+    """Writes ``value`` into ``canvas`` (``(H, W)``, in place) where the in-box ``mask`` is on.
+
+    This mirrors FiftyOne's ``_render_instance``. A mask that does not have the extent's shape
+    is resized the way eta does it (cv2 bilinear on 0/1, then any non-zero counts).
+    """
+    height, width = canvas.shape[:2]
+    x0, y0, w, h = mask_extent_px(rel_box, (width, height))
+    if w <= 0 or h <= 0:
+        return canvas
+    on = np.asarray(mask)
+    if on.shape != (h, w):
+        on = cv2.resize(on.astype(np.uint8), (w, h)) if on.size else np.zeros((h, w), np.uint8)
+    canvas[y0 : y0 + h, x0 : x0 + w][on.astype(bool)] = value
+    return canvas
+
+
+def class_index_map(
+    classes: Iterable[str] | None = None, mask_targets: Mapping[int, str] | None = None
+) -> dict[str, int]:
+    """``label -> pixel value`` for semantic masks.
+
+    From a FiftyOne ``mask_targets`` dict (``{1: "road", ...}``, inverted; the lowest value wins
+    when a label repeats), so that predictions match a ground-truth field. Or, without it, from
+    ``classes`` numbered from 1 (0 is background).
+    """
+    if mask_targets is not None:
+        out: dict[str, int] = {}
+        for value in sorted(mask_targets):
+            out.setdefault(str(mask_targets[value]), int(value))
+        return out
+    if classes is None:
+        raise ValueError("pass classes or mask_targets")
+    return {label: i for i, label in enumerate(dict.fromkeys(classes), start=1)}
+
+
+def compose_semantic_mask(
+    instances: Iterable[MaskedLabel],
+    frame_size: FrameSize,
+    class_to_index: Mapping[str, int],
+    *,
+    order: Literal["area", "given"] = "area",
+) -> np.ndarray:
+    """Instance masks -> one ``(H, W)`` class-index mask (``fo.Segmentation``), 0 = background.
+
+    ``order="area"`` (default) paints larger instances first, so smaller objects stay on top
+    (a cup on a table keeps its pixels). Ties keep the model's order. ``order="given"`` paints
+    in the model's order, later on top. Instances whose label is not in ``class_to_index``, or
+    that have no mask, are skipped. The dtype is ``uint8``, or ``uint16`` when an index is
+    above 255.
+    """
+    width, height = frame_size
+    top = max(class_to_index.values(), default=0)
+    if top > np.iinfo(np.uint16).max or min(class_to_index.values(), default=0) < 0:
+        raise ValueError("class indices must lie in [0, 65535]")
+    canvas = np.zeros((height, width), dtype=np.uint8 if top <= 255 else np.uint16)
+    usable = [d for d in instances if d.mask is not None and d.label in class_to_index and d.label]
+    if order == "area":
+        usable.sort(key=lambda d: -_painted_area(d, frame_size))
+    for det in usable:
+        assert det.mask is not None and det.label is not None
+        paste_instance(canvas, det.bounding_box, det.mask, class_to_index[det.label])
+    return canvas
+
+
+def _painted_area(det: MaskedLabel, frame_size: FrameSize) -> float:
+    _, _, w, h = mask_extent_px(det.bounding_box, frame_size)
+    mask = np.asarray(det.mask)
+    return float(w * h) * (float(mask.mean()) if mask.size else 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# EXIF orientation as explicit transforms
+
+# Continuous pixel coordinates (x, y) of the stored W x H grid -> displayed frame, as affine
+# rows (a, b, c_w, c_h): x' = a*x + b*y + (c_w*W + c_h*H). Same as Pillow's exif_transpose:
+# 2 FLIP_LEFT_RIGHT, 3 ROTATE_180, 4 FLIP_TOP_BOTTOM, 5 TRANSPOSE, 6 ROTATE_270 (90 deg
+# clockwise), 7 TRANSVERSE, 8 ROTATE_90 (90 deg counter-clockwise).
+_EXIF_AFFINE: dict[int, tuple[tuple[int, int, int, int], tuple[int, int, int, int]]] = {
+    1: ((1, 0, 0, 0), (0, 1, 0, 0)),
+    2: ((-1, 0, 1, 0), (0, 1, 0, 0)),
+    3: ((-1, 0, 1, 0), (0, -1, 0, 1)),
+    4: ((1, 0, 0, 0), (0, -1, 0, 1)),
+    5: ((0, 1, 0, 0), (1, 0, 0, 0)),
+    6: ((0, -1, 0, 1), (1, 0, 0, 0)),
+    7: ((0, -1, 0, 1), (-1, 0, 1, 0)),
+    8: ((0, 1, 0, 0), (-1, 0, 1, 0)),
+}
+
+
+def exif_display_size(raw_size: FrameSize, orientation: int) -> FrameSize:
+    """Displayed ``(width, height)`` of a stored ``raw_size`` image (5-8 swap the sides)."""
+    _check_orientation(orientation)
+    width, height = raw_size
+    return (height, width) if orientation >= 5 else (width, height)
+
+
+def exif_matrix(orientation: int, raw_size: FrameSize) -> np.ndarray:
+    """3x3 affine matrix from raw continuous ``(x, y, 1)`` pixels to displayed pixels."""
+    _check_orientation(orientation)
+    width, height = raw_size
+    rows = [[a, b, cw * width + ch * height] for a, b, cw, ch in _EXIF_AFFINE[orientation]]
+    return np.array([*rows, [0, 0, 1]], dtype=np.float64)
+
+
+def exif_raw_to_display(
+    points_xy: np.ndarray | Sequence[Sequence[float]], orientation: int, raw_size: FrameSize
+) -> np.ndarray:
+    """Maps ``(n, 2)`` continuous ``(x, y)`` pixels of the stored frame to the displayed frame.
+
+    The pixel ``(i, j)`` covers ``[i, i + 1) x [j, j + 1)``. A box maps by mapping its corners
+    and taking their min and max.
+    """
+    pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
+    m = exif_matrix(orientation, raw_size)
+    return pts @ m[:2, :2].T + m[:2, 2]
+
+
+def exif_display_to_raw(
+    points_xy: np.ndarray | Sequence[Sequence[float]], orientation: int, raw_size: FrameSize
+) -> np.ndarray:
+    """The inverse of :func:`exif_raw_to_display` (``raw_size`` is still the stored size)."""
+    pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
+    m = np.linalg.inv(exif_matrix(orientation, raw_size))
+    return pts @ m[:2, :2].T + m[:2, 2]
+
+
+def _check_orientation(orientation: int) -> None:
+    if orientation not in _EXIF_AFFINE:
+        raise ValueError(f"EXIF orientation must be 1-8, got {orientation!r}")
