@@ -110,7 +110,11 @@ def answer(text: str = "ok", finish: str = "STOP", **extra: Any) -> dict[str, An
         "candidates": [
             {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": finish}
         ],
-        "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 2, "totalTokenCount": 12},
+        "usageMetadata": {
+            "promptTokenCount": 10,
+            "candidatesTokenCount": 2,
+            "totalTokenCount": 12,
+        },
         "modelVersion": "gemini-2.5-flash",
         **extra,
     }
