@@ -1,0 +1,573 @@
+"""Lenient JSON in model text: find it, repair what is cheap to repair, salvage truncation.
+
+Gemini wraps JSON in markdown fences (```json, ```JSON, a bare ```, indented, sometimes never
+closed), surrounds it with prose, splits it over bullet lines, and stops mid-value when it hits
+``maxOutputTokens``. :func:`scan_json` finds every JSON value in a text, region by region: each
+fenced block is a region and the unfenced text is one more. It never raises: it tolerates
+trailing or doubled commas, missing commas between items, single quotes, ``//``/``#``/``/* */``
+comments, unquoted keys, Python literals (``True``/``None``), raw newlines in strings, "welded"
+keys (``"label": "text": "x"``) and stray quotes; and it salvages truncated output: a list cut
+short keeps its complete items (:class:`PartialList`), an object cut short keeps its complete
+members (:class:`PartialDict`) so callers can tell a cut-off item from a complete one.
+
+:func:`extract_json` is the convenience for callers that want one value; it is the only
+function here that raises (:class:`~.errors.ParseError`, carrying the raw text).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ParseError
+
+__all__ = [
+    "JsonScan",
+    "JsonValue",
+    "Malformed",
+    "PartialDict",
+    "PartialList",
+    "Region",
+    "extract_json",
+    "region_value",
+    "scan_json",
+]
+
+#: nesting deeper than this is not model output; refusing it keeps recursion bounded
+MAX_DEPTH = 64
+#: opening brackets tried per text; prose full of brackets cannot make a scan quadratic
+MAX_ATTEMPTS = 4000
+#: fence info strings that announce JSON (or nothing)
+JSON_LANGUAGES = frozenset({"", "json", "jsonc", "json5", "jsonl", "javascript", "js"})
+
+
+class PartialList(list[Any]):
+    """A JSON array cut short by the end of its text: holds only the complete items."""
+
+
+class PartialDict(dict[str, Any]):
+    """A JSON object cut short by the end of its text: holds only the complete members."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where JSON may live: one fenced block, or all unfenced text (``spans`` are offsets)."""
+
+    index: int
+    spans: tuple[tuple[int, int], ...]
+    fenced: bool
+    #: the fence's info string, lower-cased ("" for a bare fence); None when unfenced
+    language: str | None = None
+    #: False for a fence the text never closes
+    closed: bool = True
+
+    @property
+    def rank(self) -> int:
+        """Preference when nothing else decides: JSON fences, then prose, then other fences."""
+        if not self.fenced:
+            return 1
+        return 0 if self.language in JSON_LANGUAGES else 2
+
+
+@dataclass(frozen=True)
+class JsonValue:
+    """One JSON value found in the text (offsets are into the scanned text)."""
+
+    value: Any
+    start: int
+    end: int
+    region: Region
+    #: the value was cut short (it or one of its items is a Partial*)
+    truncated: bool = False
+    #: items (array elements) dropped because they were cut short
+    lost_items: int = 0
+    #: the text of what was cut short and discarded
+    lost_text: str = ""
+    repairs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A ``{...}`` that could not be read, and from which nothing could be salvaged."""
+
+    raw: str
+    start: int
+    region: Region
+    reason: str
+
+
+@dataclass(frozen=True)
+class JsonScan:
+    """Everything :func:`scan_json` found in one text."""
+
+    text: str
+    regions: tuple[Region, ...]
+    values: tuple[JsonValue, ...]
+    malformed: tuple[Malformed, ...]
+    #: the scan stopped early (too many brackets); later values may be missing
+    exhausted: bool = False
+
+    def values_in(self, region: Region) -> list[JsonValue]:
+        return [v for v in self.values if v.region.index == region.index]
+
+    def malformed_in(self, region: Region) -> list[Malformed]:
+        return [m for m in self.malformed if m.region.index == region.index]
+
+    def best_region(self) -> Region | None:
+        """The region holding the answer: JSON fences first, then prose, then other fences."""
+        with_values = {v.region.index for v in self.values}
+        candidates = [r for r in self.regions if r.index in with_values]
+        return min(candidates, key=lambda r: (r.rank, r.index)) if candidates else None
+
+
+# --------------------------------------------------------------------------------------------
+# Regions: fenced blocks and the rest
+
+_FENCE = re.compile(r"(`{3,}|~{3,})")
+_INFO = re.compile(r"[ \t]*([A-Za-z][\w+.#-]*)?[ \t]*\r?\n?")
+
+
+def _regions(text: str) -> tuple[Region, ...]:
+    fenced: list[Region] = []
+    outside: list[tuple[int, int]] = []
+    pos = 0
+    while True:
+        opening = _FENCE.search(text, pos)
+        if opening is None:
+            outside.append((pos, len(text)))
+            break
+        outside.append((pos, opening.start()))
+        info = _INFO.match(text, opening.end())
+        body_start = info.end() if info else opening.end()
+        language = (info.group(1) or "").lower() if info else ""
+        fence = opening.group(1)
+        closing = re.compile(re.escape(fence[0]) + "{3,}").search(text, body_start)
+        body_end = closing.start() if closing else len(text)
+        fenced.append(
+            Region(
+                index=len(fenced) + 1,
+                spans=((body_start, body_end),),
+                fenced=True,
+                language=language,
+                closed=closing is not None,
+            )
+        )
+        if closing is None:
+            break
+        pos = closing.end()
+    spans = tuple((a, b) for a, b in outside if b > a)
+    return (Region(index=0, spans=spans, fenced=False), *fenced)
+
+
+# --------------------------------------------------------------------------------------------
+# The lenient parser
+
+
+class _SyntaxIssue(Exception):
+    def __init__(self, pos: int, message: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+
+
+_WS = re.compile(r"(?:\s+|//[^\n]*|#[^\n]*|/\*.*?(?:\*/|\Z))+", re.S)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_IDENT = re.compile(r"[A-Za-z_$][\w$-]*")
+_DQ_BODY = re.compile(r'[^"\\]*')
+_SQ_BODY = re.compile(r"[^'\\]*")
+_LITERALS = {
+    "true": True,
+    "false": False,
+    "null": None,
+    "True": True,
+    "False": False,
+    "None": None,
+    "NaN": float("nan"),
+    "Infinity": float("inf"),
+}
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_VALUE_START = frozenset("{[\"'-+.0123456789tfnTFNI")
+
+
+class _Parser:
+    """Recursive descent over ``text[pos:end]``; values are (value, complete) pairs."""
+
+    def __init__(self, text: str, pos: int, end: int) -> None:
+        self.text = text
+        self.pos = pos
+        self.end = end
+        self.repairs: set[str] = set()
+        self.lost_items = 0
+        self.lost_from: int | None = None
+
+    # -- helpers --
+    def _skip(self) -> None:
+        match = _WS.match(self.text, self.pos, self.end)
+        if match:
+            if "/" in match.group(0) or "#" in match.group(0):
+                self.repairs.add("comments")
+            self.pos = match.end()
+
+    def _eof(self) -> bool:
+        return self.pos >= self.end
+
+    def _lose(self, start: int) -> None:
+        if self.lost_from is None or start < self.lost_from:
+            self.lost_from = start
+
+    # -- values --
+    def value(self, depth: int = 0) -> tuple[Any, bool]:
+        self._skip()
+        if self._eof():
+            return None, False
+        char = self.text[self.pos]
+        if char == "{":
+            return self._object(depth + 1)
+        if char == "[":
+            return self._array(depth + 1)
+        if char in "\"'":
+            return self._string()
+        return self._scalar()
+
+    def _scalar(self) -> tuple[Any, bool]:
+        start = self.pos
+        number = _NUMBER.match(self.text, start, self.end)
+        if number:
+            self.pos = number.end()
+            token = number.group(0)
+            # a number that touches the end of the text may have lost digits
+            complete = self.pos < self.end
+            if re.fullmatch(r"[-+]?\d{1,18}", token):
+                return int(token), complete
+            return float(token), complete
+        ident = _IDENT.match(self.text, start, self.end)
+        if ident and ident.group(0) in _LITERALS:
+            self.pos = ident.end()
+            if ident.group(0) not in ("true", "false", "null"):
+                self.repairs.add("python literals")
+            return _LITERALS[ident.group(0)], True
+        if self.text.startswith("-Infinity", start):
+            self.pos = start + len("-Infinity")
+            return float("-inf"), True
+        if (
+            ident
+            and ident.end() >= self.end
+            and any(name.startswith(ident.group(0)) for name in _LITERALS)
+        ):
+            # a literal cut short ("tru", "nul") at the very end
+            self.pos = self.end
+            return None, False
+        raise _SyntaxIssue(start, f"unexpected character {self.text[start]!r}")
+
+    def _string(self) -> tuple[str, bool]:
+        quote = self.text[self.pos]
+        if quote == "'":
+            self.repairs.add("single quotes")
+        body = _DQ_BODY if quote == '"' else _SQ_BODY
+        self.pos += 1
+        chunks: list[str] = []
+        while True:
+            match = body.match(self.text, self.pos, self.end)
+            if match:
+                chunks.append(match.group(0))
+                self.pos = match.end()
+            if self._eof():
+                return "".join(chunks), False
+            char = self.text[self.pos]
+            if char == quote:
+                self.pos += 1
+                text = "".join(chunks)
+                if any(c < " " for c in text):
+                    self.repairs.add("control characters in strings")
+                return text, True
+            # a backslash escape
+            if self.pos + 1 >= self.end:
+                self.pos = self.end
+                return "".join(chunks), False
+            code = self.text[self.pos + 1]
+            if code == "u":
+                hex_digits = self.text[self.pos + 2 : self.pos + 6]
+                if len(hex_digits) < 4 and self.pos + 2 + len(hex_digits) >= self.end:
+                    self.pos = self.end
+                    return "".join(chunks), False
+                if re.fullmatch(r"[0-9a-fA-F]{4}", hex_digits):
+                    chunks.append(chr(int(hex_digits, 16)))
+                    self.pos += 6
+                    continue
+            chunks.append(_ESCAPES.get(code, code))
+            self.pos += 2
+
+    def _array(self, depth: int) -> tuple[list[Any], bool]:
+        if depth > MAX_DEPTH:
+            raise _SyntaxIssue(self.pos, "nesting too deep")
+        self.pos += 1
+        items: list[Any] = []
+        while True:
+            self._skip()
+            if self._eof():
+                return PartialList(items), False
+            char = self.text[self.pos]
+            if char == "]":
+                self.pos += 1
+                return items, True
+            if char == ",":
+                self.repairs.add("extra commas")
+                self.pos += 1
+                continue
+            item_start = self.pos
+            lost_before = self.lost_items
+            item, complete = self.value(depth)
+            if not complete:
+                # count the item once, not also the pieces cut short inside it
+                self.lost_items = lost_before + 1
+                self._lose(item_start)
+                return PartialList(items), False
+            items.append(item)
+            self._skip()
+            if self._eof():
+                return PartialList(items), False
+            char = self.text[self.pos]
+            if char == ",":
+                self.pos += 1
+                after = _WS.match(self.text, self.pos, self.end)
+                probe = after.end() if after else self.pos
+                if probe < self.end and self.text[probe] == "]":
+                    self.repairs.add("trailing commas")
+            elif char == "]":
+                self.pos += 1
+                return items, True
+            elif char in _VALUE_START:
+                self.repairs.add("missing commas")
+            else:
+                raise _SyntaxIssue(self.pos, f"expected ',' or ']' but found {char!r}")
+
+    def _key(self) -> tuple[str, bool]:
+        char = self.text[self.pos]
+        if char in "\"'":
+            return self._string()
+        ident = _IDENT.match(self.text, self.pos, self.end)
+        if ident is None:
+            raise _SyntaxIssue(self.pos, f"expected a key but found {char!r}")
+        self.repairs.add("unquoted keys")
+        self.pos = ident.end()
+        return ident.group(0), self.pos < self.end
+
+    def _object(self, depth: int) -> tuple[dict[str, Any], bool]:
+        if depth > MAX_DEPTH:
+            raise _SyntaxIssue(self.pos, "nesting too deep")
+        self.pos += 1
+        obj: dict[str, Any] = {}
+        while True:
+            self._skip()
+            if self._eof():
+                return PartialDict(obj), False
+            char = self.text[self.pos]
+            if char == "}":
+                self.pos += 1
+                return obj, True
+            if char == ",":
+                self.repairs.add("extra commas")
+                self.pos += 1
+                continue
+            member_start = self.pos
+            key, complete = self._key()
+            self._skip()
+            if not complete or self._eof():
+                self._lose(member_start)
+                return PartialDict(obj), False
+            if self.text[self.pos] != ":":
+                raise _SyntaxIssue(self.pos, f"expected ':' after key {key!r}")
+            self.pos += 1
+            value, complete = self.value(depth)
+            self._skip()
+            # "label": "text": "x"  and  "mask": "<start_of_mask>_box_2d": [...]
+            while complete and isinstance(value, str) and not self._eof():
+                if self.text[self.pos] != ":":
+                    break
+                self.repairs.add("welded keys")
+                self.pos += 1
+                welded = _welded_key(value)
+                value, complete = self.value(depth)
+                self._skip()
+                if welded is not None:
+                    # the token string keeps its key; the swallowed key gets the next value
+                    obj[key] = welded[0]
+                    key = welded[1] if welded[1] not in obj else f"{welded[1]}_swallowed"
+            if not complete:
+                if isinstance(value, dict | list) and value:
+                    obj[key] = value
+                else:
+                    self._lose(member_start)
+                return PartialDict(obj), False
+            obj[key] = value
+            if self._eof():
+                return PartialDict(obj), False
+            char = self.text[self.pos]
+            if char == '"' and self._stray_quote():
+                self._skip()
+                if self._eof():
+                    return PartialDict(obj), False
+                char = self.text[self.pos]
+            if char == ",":
+                self.pos += 1
+            elif char == "}":
+                self.pos += 1
+                return obj, True
+            elif char in "\"'" or _IDENT.match(char):
+                self.repairs.add("missing commas")
+            else:
+                raise _SyntaxIssue(self.pos, f"expected ',' or '}}' but found {char!r}")
+
+    def _stray_quote(self) -> bool:
+        """Skips a lone quote right before ',' / '}' / ']' (a value that swallowed a key)."""
+        probe = _WS.match(self.text, self.pos + 1, self.end)
+        nxt = probe.end() if probe else self.pos + 1
+        if nxt < self.end and self.text[nxt] in ",}]":
+            self.repairs.add("stray quotes")
+            self.pos += 1
+            return True
+        return False
+
+
+_MASK_TOKEN_TAIL = re.compile(r"^(.*>)_?([A-Za-z_][A-Za-z0-9_]*)$", re.S)
+
+
+def _welded_key(value: str) -> tuple[str, str] | None:
+    """``"<start_of_mask>_box_2d"`` → (``"<start_of_mask>"``, ``"box_2d"``): a token string
+    that swallowed the next key; None for an ordinary welded key (``"label": "text": ...``)."""
+    match = _MASK_TOKEN_TAIL.match(value)
+    if match and "<" in match.group(1):
+        return match.group(1), match.group(2)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Scanning
+
+
+_OPENERS = re.compile(r"[\[{]")
+
+
+@dataclass
+class _ScanState:
+    text: str
+    attempts: int = 0
+    exhausted: bool = False
+    values: list[JsonValue] = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)
+
+
+def _strict(text: str, start: int, end: int, region: Region) -> JsonValue | None:
+    """Fast path: the whole span is plain JSON."""
+    body = text[start:end]
+    stripped = body.strip()
+    if not stripped or stripped[0] not in "[{":
+        return None
+    try:
+        value = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
+    offset = start + body.index(stripped[0])
+    return JsonValue(value, offset, offset + len(stripped), region)
+
+
+def _scan_span(state: _ScanState, start: int, end: int, region: Region) -> None:
+    strict = _strict(state.text, start, end, region)
+    if strict is not None:
+        state.values.append(strict)
+        return
+    text = state.text
+    # ranges of objects that failed to parse: only objects may be salvaged from inside them
+    failed: list[tuple[int, int, int]] = []  # (start, end, index into state.malformed)
+    salvaged_inside: set[int] = set()
+    pos = start
+    while pos < end:
+        opening = _OPENERS.search(text, pos, end)
+        if opening is None:
+            break
+        state.attempts += 1
+        if state.attempts > MAX_ATTEMPTS:
+            state.exhausted = True
+            break
+        p = opening.start()
+        parser = _Parser(text, p, end)
+        try:
+            value, complete = parser.value()
+        except (_SyntaxIssue, RecursionError) as issue:
+            issue_pos = issue.pos if isinstance(issue, _SyntaxIssue) else p
+            if text[p] == "{":
+                failed.append((p, max(issue_pos, p) + 1, len(state.malformed)))
+                state.malformed.append(
+                    Malformed(text[p : max(issue_pos, p) + 1], p, region, str(issue))
+                )
+            pos = p + 1
+            continue
+        inside = [f for f in failed if f[0] < p < f[1]]
+        if inside and not isinstance(value, dict):
+            # a bare array found inside a broken object is one of its members, not an item
+            pos = max(parser.pos, p + 1)
+            continue
+        salvaged_inside.update(f[2] for f in inside)
+        lost_text = text[parser.lost_from : end] if parser.lost_from is not None else ""
+        state.values.append(
+            JsonValue(
+                value,
+                p,
+                parser.pos,
+                region,
+                truncated=not complete or parser.lost_items > 0,
+                lost_items=parser.lost_items,
+                lost_text=lost_text,
+                repairs=tuple(sorted(parser.repairs)),
+            )
+        )
+        pos = max(parser.pos, p + 1)
+    if salvaged_inside:
+        state.malformed[:] = [m for i, m in enumerate(state.malformed) if i not in salvaged_inside]
+
+
+def scan_json(text: str) -> JsonScan:
+    """Every JSON value in ``text``, by region, with repairs and truncation noted. Never raises."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    regions = _regions(text)
+    state = _ScanState(text)
+    for region in regions:
+        for start, end in region.spans:
+            _scan_span(state, start, end, region)
+    values = tuple(sorted(state.values, key=lambda v: (v.region.index, v.start)))
+    return JsonScan(text, regions, values, tuple(state.malformed), state.exhausted)
+
+
+def region_value(scan: JsonScan, region: Region) -> JsonValue | None:
+    """The region's values as one: the value itself, or a list of several (bullet lines)."""
+    found = scan.values_in(region)
+    if not found:
+        return None
+    if len(found) == 1:
+        return found[0]
+    return JsonValue(
+        [v.value for v in found],
+        found[0].start,
+        found[-1].end,
+        region,
+        truncated=any(v.truncated for v in found),
+        lost_items=sum(v.lost_items for v in found),
+        lost_text="".join(v.lost_text for v in found),
+        repairs=tuple(sorted({r for v in found for r in v.repairs} | {"several values"})),
+    )
+
+
+def extract_json(text: str) -> JsonValue:
+    """The JSON answer in ``text``: the first JSON-fenced block, else the prose, else any block.
+
+    Several values in one region (a markdown list of ``[...]`` lines) come back as one list.
+    Raises :class:`~.errors.ParseError` (with ``raw_text``) when there is no JSON at all.
+    """
+    scan = scan_json(text)
+    region = scan.best_region()
+    found = region_value(scan, region) if region is not None else None
+    if found is None:
+        raise ParseError("no JSON value found in the model's answer", raw_text=scan.text)
+    return found
