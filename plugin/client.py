@@ -137,7 +137,7 @@ class _ClientBase:
         loop = RetryLoop(
             retry or RetryPolicy(),
             self.stats,
-            secrets=(self.config.api_key.get_secret_value(),),
+            secrets=(self.config.api_key,),
             on_rate_limited=on_rate_limited,
             rng=rng,
         )

@@ -21,11 +21,12 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 import httpx
+from pydantic import SecretStr
 
 from .errors import (
     APIConnectionError,
@@ -243,7 +244,11 @@ def _safe_url(request: httpx.Request) -> str:
 def error_from_transport(
     exc: httpx.RequestError, request: httpx.Request, *, secrets: tuple[str, ...] = ()
 ) -> TransportError:
-    """APITimeoutError for httpx timeouts, APIConnectionError for every other request error."""
+    """APITimeoutError for httpx timeouts, APIConnectionError for every other request error.
+
+    The httpx error becomes the ``__cause__``; if its text had to be redacted, a redacted
+    copy of the same type takes its place.
+    """
     text = redact(str(exc), *secrets) or "no details"
     where = f"{request.method} {_safe_url(request)}"
     if isinstance(exc, httpx.TimeoutException):
@@ -253,7 +258,7 @@ def error_from_transport(
         )
     else:
         error = APIConnectionError(f"{where} failed ({type(exc).__name__}: {text})")
-    error.__cause__ = exc
+    error.__cause__ = exc if text == str(exc) else type(exc)(text)
     return error
 
 
@@ -383,15 +388,20 @@ class RetryLoop:
         policy: RetryPolicy,
         stats: ClientStats,
         *,
-        secrets: tuple[str, ...] = (),
+        secrets: Sequence[SecretStr] = (),
         on_rate_limited: Callable[[float | None], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.policy = policy
         self.stats = stats
-        self.secrets = secrets
+        self._secrets = tuple(secrets)
         self._on_rate_limited = on_rate_limited
         self._rng = rng or random.Random()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The values to scrub from server text (held as SecretStr, unwrapped only here)."""
+        return tuple(secret.get_secret_value() for secret in self._secrets)
 
     def _failure(
         self, outcome: httpx.Response | httpx.RequestError, request: httpx.Request

@@ -196,7 +196,7 @@ def test_transport_errors_map_to_transport_error_classes(
     assert isinstance(info.value, errors.TransportError)
     assert info.value.retryable
     assert "GET https://gemini.test/v1beta/models/gemini-2.5-flash" in str(info.value)
-    assert info.value.__cause__ is raised
+    assert info.value.__cause__ is raised  # kept as is: nothing to redact
 
 
 def test_error_statuses_raise_through_the_client() -> None:
