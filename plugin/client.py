@@ -23,9 +23,10 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import httpx
+from typing_extensions import Unpack
 
 from . import files, wire
 from .config import DEFAULT_API_VERSION, DEFAULT_TIMEOUT, ClientConfig, SecretSource
@@ -35,6 +36,7 @@ from .retry import ClientStats, Effect, Op, RetryLoop, RetryPolicy, Sleep
 
 __all__ = [
     "AsyncGeminiClient",
+    "ClientOptions",
     "ClientStats",
     "GeminiClient",
     "RetryPolicy",
@@ -106,8 +108,22 @@ class _Driver:
         self._outcome = outcome
 
 
+class ClientOptions(TypedDict, total=False):
+    """Keyword options shared by both clients (see :class:`GeminiClient`)."""
+
+    base_url: str | None
+    api_version: str
+    timeout: float | httpx.Timeout
+    retry: RetryPolicy | None
+    secrets: SecretSource | None
+    on_rate_limited: Callable[[float | None], None] | None
+    inline_limit_bytes: int | None
+    upload_chunk_size: int | None
+    rng: random.Random | None
+
+
 class _ClientBase:
-    """Configuration, statistics and the shared core; subclasses only send and sleep."""
+    """Configuration, statistics and the shared operations; subclasses only send and sleep."""
 
     def __init__(
         self,
@@ -123,14 +139,14 @@ class _ClientBase:
         upload_chunk_size: int | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        sizes = {"inline_limit_bytes": inline_limit_bytes, "upload_chunk_size": upload_chunk_size}
         self.config = ClientConfig.resolve(
             api_key,
             secrets=secrets,
             base_url=base_url,
             api_version=api_version,
             timeout=timeout,
-            **{name: value for name, value in sizes.items() if value is not None},
+            inline_limit_bytes=inline_limit_bytes,
+            upload_chunk_size=upload_chunk_size,
         )
         #: counters over the client's life: requests, retries, by_status, rate_limited, ...
         self.stats = ClientStats()
@@ -157,10 +173,13 @@ class _ClientBase:
 class GeminiClient(_ClientBase):
     """Synchronous Gemini client (thread-safe; share one per process).
 
-    ``api_key`` falls back to ``secrets`` then the environment (GEMINI_API_KEY,
-    GOOGLE_API_KEY); ``base_url`` to GOOGLE_GEMINI_BASE_URL, then the public endpoint.
-    ``timeout`` is seconds (or an ``httpx.Timeout``). ``sleep`` and ``transport`` /
-    ``http_client`` are injectable for tests. Raises ConfigurationError without a key.
+    - ``api_key``: else ``secrets`` (FiftyOne's ``ctx.secrets``), else the environment
+      (GEMINI_API_KEY, GOOGLE_API_KEY); without one, ConfigurationError says how to set it;
+    - ``base_url``: else GOOGLE_GEMINI_BASE_URL, else the public endpoint; ``api_version``;
+    - ``timeout``: seconds, or an ``httpx.Timeout`` (default 120 s read, 10 s connect);
+    - ``retry``: a :class:`RetryPolicy`; ``on_rate_limited(retry_after)`` hears every 429;
+    - ``inline_limit_bytes`` (image_part) and ``upload_chunk_size`` (uploads), in bytes;
+    - ``sleep``, ``transport`` / ``http_client`` and ``rng`` (jitter) are injectable.
     """
 
     def __init__(
@@ -170,7 +189,7 @@ class GeminiClient(_ClientBase):
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
-        **options: Any,
+        **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(api_key, **options)
         self._sleep = sleep
@@ -321,7 +340,7 @@ class AsyncGeminiClient(_ClientBase):
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
         http_client: httpx.AsyncClient | None = None,
-        **options: Any,
+        **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(api_key, **options)
         self._sleep = sleep

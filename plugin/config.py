@@ -139,6 +139,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def _as_timeout(value: float | httpx.Timeout) -> httpx.Timeout:
     if isinstance(value, httpx.Timeout):
         return value
@@ -182,13 +186,14 @@ class ClientConfig:
         base_url: str | None = None,
         api_version: str = DEFAULT_API_VERSION,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES,
-        batch_inline_limit_bytes: int = DEFAULT_BATCH_INLINE_LIMIT_BYTES,
-        upload_chunk_size: int = DEFAULT_UPLOAD_CHUNK_SIZE,
+        inline_limit_bytes: int | None = None,
+        batch_inline_limit_bytes: int | None = None,
+        upload_chunk_size: int | None = None,
     ) -> ClientConfig:
         """Builds a config from arguments, ``secrets`` and the environment.
 
-        Raises ConfigurationError (with instructions) when no API key is found.
+        Sizes left as None take their defaults. Raises ConfigurationError (with
+        instructions) when no API key is found.
         """
         key = resolve_api_key(api_key, secrets)
         if key is None:
@@ -198,9 +203,11 @@ class ClientConfig:
             base_url=resolve_base_url(base_url, secrets),
             api_version=api_version,
             timeout=_as_timeout(timeout),
-            inline_limit_bytes=inline_limit_bytes,
-            batch_inline_limit_bytes=batch_inline_limit_bytes,
-            upload_chunk_size=upload_chunk_size,
+            inline_limit_bytes=_or(inline_limit_bytes, DEFAULT_INLINE_LIMIT_BYTES),
+            batch_inline_limit_bytes=_or(
+                batch_inline_limit_bytes, DEFAULT_BATCH_INLINE_LIMIT_BYTES
+            ),
+            upload_chunk_size=_or(upload_chunk_size, DEFAULT_UPLOAD_CHUNK_SIZE),
         )
 
     @property
