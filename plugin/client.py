@@ -28,9 +28,10 @@ from typing import Any, TypedDict, TypeVar
 import httpx
 from typing_extensions import Unpack
 
-from . import files, wire
+from . import wire
 from .config import DEFAULT_API_VERSION, DEFAULT_TIMEOUT, ClientConfig, SecretSource
 from .errors import BlockedResponseError, InvalidResponseError, TruncatedResponseError
+from .files import UploadSource
 from .rest import Operations, model_path
 from .retry import ClientStats, Effect, Op, RetryLoop, RetryPolicy, Sleep
 
@@ -246,20 +247,14 @@ class GeminiClient(_ClientBase):
 
     def upload_file(
         self,
-        source: files.UploadSource,
+        source: UploadSource,
         *,
         mime_type: str | None = None,
         display_name: str | None = None,
         chunk_size: int | None = None,
     ) -> wire.File:
         """Resumable upload of bytes, a path or a binary file; the File may be PROCESSING."""
-        op = files.upload(
-            self._ops,
-            source,
-            mime_type=mime_type,
-            display_name=display_name,
-            chunk_size=chunk_size,
-        )
+        op = self._ops.upload_file(source, mime_type, display_name, chunk_size)
         return self._run(op)
 
     def get_file(self, name: str) -> wire.File:
@@ -275,9 +270,7 @@ class GeminiClient(_ClientBase):
         self, file: str | wire.File, *, timeout: float = 300.0, poll_interval: float = 2.0
     ) -> wire.File:
         """Polls until ACTIVE (seconds); ImageError if FAILED, APITimeoutError on timeout."""
-        return self._run(
-            files.wait_until_active(self._ops, file, timeout=timeout, poll_interval=poll_interval)
-        )
+        return self._run(self._ops.wait_until_active(file, timeout, poll_interval))
 
     def image_part(
         self,
@@ -291,18 +284,12 @@ class GeminiClient(_ClientBase):
 
         ``other_request_bytes``: size of the rest of the request (text, other inline images).
         """
-        op = files.image_part(
-            self._ops,
-            data,
-            mime_type,
-            other_request_bytes=other_request_bytes,
-            display_name=display_name,
-        )
+        op = self._ops.image_part(data, mime_type, other_request_bytes, display_name)
         return self._run(op)
 
     def download_file(self, name: str) -> bytes:
         """Content of a generated file, e.g. a batch's ``responsesFile``."""
-        return self._run(files.download(self._ops, name))
+        return self._run(self._ops.download_file(name))
 
     def create_batch(
         self,
@@ -393,19 +380,13 @@ class AsyncGeminiClient(_ClientBase):
 
     async def upload_file(
         self,
-        source: files.UploadSource,
+        source: UploadSource,
         *,
         mime_type: str | None = None,
         display_name: str | None = None,
         chunk_size: int | None = None,
     ) -> wire.File:
-        op = files.upload(
-            self._ops,
-            source,
-            mime_type=mime_type,
-            display_name=display_name,
-            chunk_size=chunk_size,
-        )
+        op = self._ops.upload_file(source, mime_type, display_name, chunk_size)
         return await self._run(op)
 
     async def get_file(self, name: str) -> wire.File:
@@ -422,9 +403,7 @@ class AsyncGeminiClient(_ClientBase):
     async def wait_until_active(
         self, file: str | wire.File, *, timeout: float = 300.0, poll_interval: float = 2.0
     ) -> wire.File:
-        return await self._run(
-            files.wait_until_active(self._ops, file, timeout=timeout, poll_interval=poll_interval)
-        )
+        return await self._run(self._ops.wait_until_active(file, timeout, poll_interval))
 
     async def image_part(
         self,
@@ -434,17 +413,11 @@ class AsyncGeminiClient(_ClientBase):
         other_request_bytes: int = 0,
         display_name: str | None = None,
     ) -> wire.Part:
-        op = files.image_part(
-            self._ops,
-            data,
-            mime_type,
-            other_request_bytes=other_request_bytes,
-            display_name=display_name,
-        )
+        op = self._ops.image_part(data, mime_type, other_request_bytes, display_name)
         return await self._run(op)
 
     async def download_file(self, name: str) -> bytes:
-        return await self._run(files.download(self._ops, name))
+        return await self._run(self._ops.download_file(name))
 
     async def create_batch(
         self,

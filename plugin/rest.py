@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from . import __version__, wire
+from . import __version__, files, wire
 from .config import ClientConfig
 from .errors import ConfigurationError, InvalidResponseError, redact
 from .retry import Op, RetryLoop
@@ -175,7 +175,7 @@ class Operations:
             yield from self.paged("models", wire.ListModelsResponse, "models", page_size, limit)
         )
 
-    # -- files ----------------------------------------------------------------------------------
+    # -- files (the protocols live in files.py) ------------------------------------------------
 
     def get_file(self, name: str) -> Op[wire.File]:
         file, _ = yield from self.call("GET", self.resource_path(name, "files"), wire.File)
@@ -183,6 +183,36 @@ class Operations:
 
     def list_files(self, page_size: int, limit: int | None) -> Op[list[wire.File]]:
         return (yield from self.paged("files", wire.ListFilesResponse, "files", page_size, limit))
+
+    def upload_file(
+        self,
+        source: files.UploadSource,
+        mime_type: str | None,
+        display_name: str | None,
+        chunk_size: int | None,
+    ) -> Op[wire.File]:
+        return files.upload(
+            self, source, mime_type=mime_type, display_name=display_name, chunk_size=chunk_size
+        )
+
+    def wait_until_active(
+        self, file: str | wire.File, timeout: float, poll_interval: float
+    ) -> Op[wire.File]:
+        return files.wait_until_active(self, file, timeout=timeout, poll_interval=poll_interval)
+
+    def image_part(
+        self, data: bytes, mime_type: str, other_request_bytes: int, display_name: str | None
+    ) -> Op[wire.Part]:
+        return files.image_part(
+            self,
+            data,
+            mime_type,
+            other_request_bytes=other_request_bytes,
+            display_name=display_name,
+        )
+
+    def download_file(self, name: str) -> Op[bytes]:
+        return files.download(self, name)
 
     def delete(self, name: str, collection: str) -> Op[None]:
         url = f"{self.config.api_root}/{self.resource_path(name, collection)}"
