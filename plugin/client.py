@@ -193,11 +193,9 @@ class GeminiClient(_ClientBase):
         **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(api_key, **options)
-        self._sleep = sleep
+        self._http = http_client or httpx.Client(transport=transport, follow_redirects=False)
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            transport=transport, timeout=self.config.timeout, follow_redirects=False
-        )
+        self._sleep = sleep
 
     def close(self) -> None:
         """Closes the connection pool (only if this client created it)."""
@@ -330,11 +328,9 @@ class AsyncGeminiClient(_ClientBase):
         **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(api_key, **options)
-        self._sleep = sleep
+        self._http = http_client or httpx.AsyncClient(transport=transport, follow_redirects=False)
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            transport=transport, timeout=self.config.timeout, follow_redirects=False
-        )
+        self._sleep = sleep
 
     async def aclose(self) -> None:
         if self._owns_http:
