@@ -516,10 +516,12 @@ def _convert(
         changes.append(note)
     stored_target = (target[1], target[0]) if orientation >= 5 else target
     current = out.size
-    if box is not None and max(current) <= max(target):
+    # a draft whose scale does not divide the size has a fractional frame: always resample it
+    whole = box is None or _is_whole_frame(box, current)
+    if box is not None and whole and max(current) <= max(target):
         sent = (current[1], current[0]) if orientation >= 5 else current
         changes.append(f"resized {display[0]}x{display[1]} -> {sent[0]}x{sent[1]} (JPEG DCT)")
-    elif current != stored_target and max(current) > max(target):
+    elif not whole or max(current) > max(target):
         out = out.resize(stored_target, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
         changes.append(f"resized {display[0]}x{display[1]} -> {target[0]}x{target[1]}")
     if orientation != 1:
@@ -530,18 +532,26 @@ def _convert(
 def _draft(
     im: Image.Image, display: tuple[int, int], target: tuple[int, int]
 ) -> tuple[float, float, float, float] | None:
-    """Lets libjpeg decode at 1/2, 1/4 or 1/8 scale, down to JPEG_DRAFT_SLACK x the target.
+    """Lets libjpeg decode at 1/8, 1/4 or 1/2 scale (the largest that still fits).
 
     Returns the full frame in the drafted image's pixels (for an exact resize), or None.
+    A scale that divides the stored size may land down to JPEG_DRAFT_SLACK x the target (and is
+    then sent as it is). Otherwise the last drafted pixel covers a partial block, so the frame
+    is fractional: the draft must then stay above the target, and it is resampled with the
+    exact frame as the box.
     """
     width, height = im.size
-    scale = max(target) / max(display)
-    request = (
-        max(1, math.ceil(width * scale * JPEG_DRAFT_SLACK)),
-        max(1, math.ceil(height * scale * JPEG_DRAFT_SLACK)),
-    )
-    result = im.draft(im.mode, request)
-    return None if result is None else result[1]
+    for scale in (8, 4, 2):
+        exact = width % scale == 0 and height % scale == 0
+        floor = max(target) * (JPEG_DRAFT_SLACK if exact else 1.0)
+        if math.ceil(max(width, height) / scale) >= floor:
+            result = im.draft(im.mode, (max(1, width // scale), max(1, height // scale)))
+            return None if result is None else result[1]
+    return None
+
+
+def _is_whole_frame(box: tuple[float, float, float, float], size: tuple[int, int]) -> bool:
+    return box == (0, 0, size[0], size[1])
 
 
 def _to_8bit(im: Image.Image) -> tuple[Image.Image, str]:
