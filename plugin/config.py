@@ -66,6 +66,7 @@ MISSING_KEY_HELP = (
 )
 
 _API_VERSION = re.compile(r"^v\d+(?:alpha|beta)?\d*$")
+_HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
 
 
 class SecretSource(Protocol):
@@ -167,9 +168,16 @@ class ClientConfig:
     upload_chunk_size: int = DEFAULT_UPLOAD_CHUNK_SIZE
 
     def __post_init__(self) -> None:
-        if not self.api_key.get_secret_value():
+        key = self.api_key.get_secret_value()
+        if not key:
             raise ConfigurationError(MISSING_KEY_HELP)
-        if not _API_VERSION.match(self.api_version):
+        if not _HEADER_SAFE.fullmatch(key):
+            # Never echo the value: it may be a real key with a stray character in it.
+            raise ConfigurationError(
+                "The Gemini API key contains spaces or non-ASCII characters and cannot be sent; "
+                "check the value of GEMINI_API_KEY / GOOGLE_API_KEY or the plugin secret."
+            )
+        if not _API_VERSION.fullmatch(self.api_version):
             raise ConfigurationError(
                 f"Invalid API version {self.api_version!r}: expected e.g. v1beta, v1 or v1alpha."
             )

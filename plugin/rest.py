@@ -34,7 +34,7 @@ def model_path(model: str) -> str:
     name = model.strip()
     prefix = next((p for p in ("models/", "tunedModels/") if name.startswith(p)), "models/")
     model_id = name.removeprefix(prefix)
-    if not _ID.match(model_id):
+    if not _ID.fullmatch(model_id):
         raise ConfigurationError(f"Invalid model name {model!r}: expected e.g. 'gemini-2.5-flash'")
     return prefix + model_id
 
@@ -82,7 +82,7 @@ class Operations:
             text = urlsplit(text).path
         marker = f"{collection}/"
         resource_id = text[text.rindex(marker) + len(marker) :] if marker in text else text
-        if not _ID.match(resource_id):
+        if not _ID.fullmatch(resource_id):
             raise ConfigurationError(f"Invalid {collection} name {name!r}")
         return marker + resource_id
 

@@ -85,7 +85,9 @@ def test_model_path(model: str, path: str) -> None:
     assert model_path(model) == path
 
 
-@pytest.mark.parametrize("model", ["", "models/", "../files/x", "gemini 2.5", "m?key=1", "a/b"])
+@pytest.mark.parametrize(
+    "model", ["", "models/", "../files/x", "gemini 2.5", "m?key=1", "a/b", "gemini\nx"]
+)
 def test_bad_model_names_are_rejected(model: str) -> None:
     with pytest.raises(errors.ConfigurationError, match="model name"):
         model_path(model)

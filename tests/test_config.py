@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from gemini_vision.config import (
     DEFAULT_BASE_URL,
@@ -134,9 +135,22 @@ def test_api_versions_accepted(version: str) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"api_version": "beta"}, {"api_version": "v1/../x"}, {"upload_chunk_size": 0},
+    [{"api_version": "beta"}, {"api_version": "v1/../x"}, {"api_version": "v1beta\n"},
+     {"upload_chunk_size": 0},
      {"inline_limit_bytes": -1}, {"timeout": 0}],
 )  # fmt: skip
 def test_invalid_options_raise_configuration_error(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         ClientConfig.resolve("k", **options)
+
+
+@pytest.mark.parametrize("key", ["AIza key with spaces", "AIzaSy\u2019quote", "a\nb"])
+def test_keys_that_cannot_travel_in_a_header_are_rejected_without_echo(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="cannot be sent") as info:
+        ClientConfig.resolve(key)
+    assert key.strip() not in str(info.value)
+
+
+def test_a_key_ending_in_a_newline_is_rejected_when_built_directly() -> None:
+    with pytest.raises(ConfigurationError, match="cannot be sent"):
+        ClientConfig(api_key=SecretStr("AIzaSyValid\n"))
