@@ -53,9 +53,9 @@ BUILTIN_SYNONYMS: tuple[frozenset[str], ...] = tuple(
     frozenset(group)
     for group in (
         {"person", "people", "human", "man", "woman", "boy", "girl", "child", "pedestrian"},
-        {"bicycle", "bike", "cycle"},
+        {"bicycle", "bike"},
         {"car", "automobile", "sedan"},
-        {"motorcycle", "motorbike", "scooter"},
+        {"motorcycle", "motorbike"},
         {"airplane", "aeroplane", "plane", "aircraft", "jet"},
         {"couch", "sofa"},
         {"tv", "television", "tv monitor", "tvmonitor"},
@@ -66,13 +66,11 @@ BUILTIN_SYNONYMS: tuple[frozenset[str], ...] = tuple(
         {"cup", "mug"},
         {"dog", "puppy"},
         {"cat", "kitten"},
-        {"bottle", "flask"},
         {"handbag", "purse"},
         {"sports ball", "ball"},
         {"donut", "doughnut"},
         {"hair drier", "hair dryer", "hairdryer"},
-        {"trash can", "garbage can", "bin", "waste bin", "rubbish bin"},
-        {"sneaker", "trainer", "running shoe"},
+        {"trash can", "garbage can", "waste bin", "rubbish bin", "dustbin"},
     )
 )
 
@@ -254,12 +252,13 @@ class LabelMapper:
             self._synonyms[_singular_phrase(normalize(alias))] = resolved
         if builtin_synonyms and self.classes is not None:
             for group in BUILTIN_SYNONYMS:
-                members = [m for m in group if _singular_phrase(normalize(m)) in self._by_singular]
-                if len(members) != 1:
+                forms = {_singular_phrase(normalize(m)) for m in group}
+                targets = {self._by_singular[f] for f in forms if f in self._by_singular}
+                if len(targets) != 1:
                     continue  # none of the classes is in the group, or several are: ambiguous
-                target = self._by_singular[_singular_phrase(normalize(members[0]))]
-                for alias in group:
-                    self._synonyms.setdefault(_singular_phrase(normalize(alias)), target)
+                (target,) = targets
+                for form in forms:
+                    self._synonyms.setdefault(form, target)
 
     def _resolve_class(self, name: str) -> str | None:
         norm = normalize(name)

@@ -329,11 +329,7 @@ class _Parser:
                 return PartialList(items), False
             char = self.text[self.pos]
             if char == ",":
-                self.pos += 1
-                after = _WS.match(self.text, self.pos, self.end)
-                probe = after.end() if after else self.pos
-                if probe < self.end and self.text[probe] == "]":
-                    self.repairs.add("trailing commas")
+                self._comma("]")
             elif char == "]":
                 self.pos += 1
                 return items, True
@@ -410,7 +406,7 @@ class _Parser:
                     return PartialDict(obj), False
                 char = self.text[self.pos]
             if char == ",":
-                self.pos += 1
+                self._comma("}")
             elif char == "}":
                 self.pos += 1
                 return obj, True
@@ -418,6 +414,14 @@ class _Parser:
                 self.repairs.add("missing commas")
             else:
                 raise _SyntaxIssue(self.pos, f"expected ',' or '}}' but found {char!r}")
+
+    def _comma(self, closer: str) -> None:
+        """Consumes a separator; one right before the closing bracket is a trailing comma."""
+        self.pos += 1
+        after = _WS.match(self.text, self.pos, self.end)
+        probe = after.end() if after else self.pos
+        if probe < self.end and self.text[probe] == closer:
+            self.repairs.add("trailing commas")
 
     def _stray_quote(self) -> bool:
         """Skips a lone quote right before ',' / '}' / ']' (a value that swallowed a key)."""
