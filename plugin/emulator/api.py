@@ -20,7 +20,15 @@ from . import files_api
 from .batches import BatchStore, operation
 from .bodies import parse_body, read_json, validate_generate_request
 from .faults import FaultInjector, FaultPlan, QuotaExceeded, QuotaTracker, quota_error
-from .generation import Answer, Media, collect_media, generate, prompt_usage, stream_chunks
+from .generation import (
+    Answer,
+    Media,
+    Respond,
+    collect_media,
+    generate,
+    prompt_usage,
+    stream_chunks,
+)
 from .rpc import ApiError
 from .state import FileStore
 from .transport import HttpCall, HttpReply, error_reply, json_reply
@@ -73,9 +81,12 @@ def _model_resource(model_id: str) -> dict[str, Any]:
 class GeminiApi:
     """Turns :class:`HttpCall` s into :class:`HttpReply` s; reads the config on every call."""
 
-    def __init__(self, emulator: Emulator, stopping: threading.Event) -> None:
+    def __init__(
+        self, emulator: Emulator, stopping: threading.Event, respond: Respond | None = None
+    ) -> None:
         self._emulator = emulator
         self._stopping = stopping
+        self._respond = respond
         seed = emulator.config.seed
         self.files = FileStore(seed)
         self.batches = BatchStore(seed, self.files, self._answer_batch_request)
@@ -338,6 +349,7 @@ class GeminiApi:
             thinking_scale=config.thinking_scale,
             fault=content,
             fault_rng=plan.rng,
+            respond=self._respond,
         )
         if content:
             self.stats.record_fault(content)

@@ -269,9 +269,13 @@ def generate(
     thinking_scale: float = 1.0,
     fault: str | None = None,
     fault_rng: random.Random | None = None,
-    respond: Respond = responder.respond,
+    respond: Respond | None = None,
 ) -> Answer:
-    """Answers a validated request. ``fault`` is a content fault of :mod:`.faults`."""
+    """Answers a validated request. ``fault`` is a content fault of :mod:`.faults`.
+
+    ``respond`` writes the model's text (default: the vision responder).
+    """
+    respond = respond or responder.respond
     fault_rng = fault_rng or random.Random(seed)
     prompt, details = prompt_usage(request, media, model)
     envelope = {"modelVersion": model, "responseId": response_id(fault_rng)}

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..errors import redact
 from .api import GeminiApi
 from .config import EmulatorConfig
+from .generation import Respond
 from .state import EmulatorStats
 from .transport import HttpCall, HttpReply
 
@@ -157,13 +158,20 @@ class Emulator:
             emu.config.rpm = 10          # knobs change at runtime
             emu.stats.count("generateContent", 200)
 
-    ``host``/``port`` default to 127.0.0.1 and a free port.
+    ``host``/``port`` default to 127.0.0.1 and a free port. ``respond`` replaces the vision
+    responder (same signature as ``responder.respond``), e.g. to serve a fixed answer text.
     """
 
     def __init__(
-        self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        respond: Respond | None = None,
     ) -> None:
         self.config = config or EmulatorConfig()
+        self._respond = respond
         self.stats = EmulatorStats()
         self._address = (host, port)
         self._server: _Server | None = None
@@ -189,7 +197,7 @@ class Emulator:
         if self._server is not None:
             return self
         stopping = threading.Event()
-        self._api = GeminiApi(self, stopping)
+        self._api = GeminiApi(self, stopping, self._respond)
         server = _Server(self._address, self._api, stopping)
         self._server = server
         self._thread = threading.Thread(
