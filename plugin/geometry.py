@@ -360,9 +360,9 @@ def _rasterize(xs: np.ndarray, ys: np.ndarray, width: int, height: int) -> np.nd
     centres = np.arange(height, dtype=np.float64)[:, None] + 0.5  # (rows, 1)
     # half-open rule: an edge counts for rows with min(ya, yb) <= yc < max(ya, yb)
     crosses = (np.minimum(ya, yb) <= centres) & (centres < np.maximum(ya, yb))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # horizontal edges never cross
         t = (centres - ya) / (yb - ya)
-    x_cross = np.where(crosses, xa + t * (xb - xa), np.inf)
+        x_cross = np.where(crosses, xa + t * (xb - xa), np.inf)
     # a crossing at x toggles every pixel whose centre c + 0.5 is at or right of it, so
     # (like the rows) a polygon includes its left edge and excludes its right one
     first = np.clip(np.ceil(x_cross - 0.5), 0, width).astype(np.int64)
