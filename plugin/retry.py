@@ -376,6 +376,16 @@ class ClientStats:
 # The retry loop
 
 
+def _after_retries(error: GeminiVisionError, retries: int) -> GeminiVisionError:
+    """``error`` whose text also says how many retries came before it (if any)."""
+    if retries:
+        note = f" (after {retries} {'retry' if retries == 1 else 'retries'})"
+        if isinstance(error, APIStatusError):
+            error.message += note
+        error.args = (f"{error.args[0]}{note}", *error.args[1:])
+    return error
+
+
 class RetryLoop:
     """Sends one request through the :class:`RetryPolicy`, as a generator of effects.
 
@@ -440,7 +450,7 @@ class RetryLoop:
             error, not_acted_on = self._failure(outcome, request)
             wait = self.policy.delay(error, retries, self._rng)
             if wait is None or not (idempotent or not_acted_on):
-                raise error
+                raise _after_retries(error, retries)
             retries += 1
             self.stats.record_retry(wait)
             logger.info(

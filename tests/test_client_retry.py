@@ -84,7 +84,7 @@ def test_gives_up_after_max_attempts_with_the_last_error() -> None:
     script = Script(failing(503, 10))
     sleeps = Sleeps()
     client = make_client(script, retry=RetryPolicy(max_attempts=4), sleep=sleeps)
-    with pytest.raises(errors.ServerError, match="failure 503"):
+    with pytest.raises(errors.ServerError, match=r"failure 503 \(after 3 retries\)"):
         client.generate_content("gemini-2.5-flash", REQUEST)
     assert len(script.requests) == 4
     assert len(sleeps) == 3
