@@ -33,6 +33,7 @@ __all__ = [
     "extract_json",
     "region_value",
     "scan_json",
+    "without_surrogates",
 ]
 
 #: nesting deeper than this is not model output; refusing it keeps recursion bounded
@@ -273,28 +274,29 @@ class _Parser:
                 chunks.append(match.group(0))
                 self.pos = match.end()
             if self._eof():
-                return "".join(chunks), False
+                return _text(chunks), False
             char = self.text[self.pos]
             if char == quote:
                 self.pos += 1
-                text = "".join(chunks)
+                text = _text(chunks)
                 if any(c < " " for c in text):
                     self.repairs.add("control characters in strings")
                 return text, True
             # a backslash escape
             if self.pos + 1 >= self.end:
                 self.pos = self.end
-                return "".join(chunks), False
+                return _text(chunks), False
             code = self.text[self.pos + 1]
             if code == "u":
                 hex_digits = self.text[self.pos + 2 : self.pos + 6]
                 if len(hex_digits) < 4 and self.pos + 2 + len(hex_digits) >= self.end:
                     self.pos = self.end
-                    return "".join(chunks), False
+                    return _text(chunks), False
                 if re.fullmatch(r"[0-9a-fA-F]{4}", hex_digits):
                     chunks.append(chr(int(hex_digits, 16)))
                     self.pos += 6
                     continue
+                # a bad \u escape falls through and keeps the letter
             chunks.append(_ESCAPES.get(code, code))
             self.pos += 2
 
@@ -432,6 +434,18 @@ class _Parser:
             self.pos += 1
             return True
         return False
+
+
+def _text(chunks: list[str]) -> str:
+    return without_surrogates("".join(chunks))
+
+
+def without_surrogates(text: str) -> str:
+    """``\\ud83d\\udc31`` escape pairs joined into one character; lone halves → U+FFFD (they
+    cannot be encoded as UTF-8, so no database could store them)."""
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 _MASK_TOKEN_TAIL = re.compile(r"^(.*>)_?([A-Za-z_][A-Za-z0-9_]*)$", re.S)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .lenient_json import PartialDict, region_value, scan_json
+from .lenient_json import PartialDict, region_value, scan_json, without_surrogates
 from .mask_values import parse_mask_value
 from .parsed import Box, ParsedObject, Point
 
@@ -298,7 +298,7 @@ def _label(item: dict[str, Any], nk: dict[str, str], used: set[str]) -> str | No
         if key in nk and item[nk[key]] is not None:
             used.add(nk[key])
             value = item[nk[key]]
-            return value if isinstance(value, str) else dump(value, 200)
+            return without_surrogates(value if isinstance(value, str) else dump(value, 200))
     return None
 
 

@@ -20,7 +20,14 @@ from typing import Any
 
 from .errors import ParseError
 from .labelmap import LabelMapper, LabelMatch, clean_label
-from .lenient_json import JsonScan, PartialDict, PartialList, region_value, scan_json
+from .lenient_json import (
+    JsonScan,
+    PartialDict,
+    PartialList,
+    region_value,
+    scan_json,
+    without_surrogates,
+)
 
 __all__ = [
     "ClassPrediction",
@@ -231,7 +238,8 @@ def parse_classification(
             return ClassificationResult((), raw_text, ("the model said no class applies",))
         candidates = [(p, None) for p in plain if p.lower() not in _NONE_ANSWERS]
     predictions = [
-        ClassPrediction.from_match(mapper.map(label), conf) for label, conf in candidates
+        ClassPrediction.from_match(mapper.map(without_surrogates(label)), conf)
+        for label, conf in candidates
     ]
     if mapper.classes and not any(p.label for p in predictions):
         # a sentence: look for class names inside it
@@ -290,7 +298,7 @@ def parse_free_text(text: str) -> TextAnswer:
     if preamble and body[preamble.end() :].strip():
         body = body[preamble.end() :].strip()
         warnings.append("preamble line removed")
-    body = _unquote(_PREFIX.sub("", body, count=1)).strip()
+    body = without_surrogates(_unquote(_PREFIX.sub("", body, count=1)).strip())
     if not body:
         raise ParseError("the model's answer is empty", raw_text=raw_text)
     return TextAnswer(body, raw_text, tuple(warnings))
