@@ -1,5 +1,17 @@
-"""FiftyOne operators of the @gemini-vision/gemini plugin."""
+"""FiftyOne operators of the @gemini-vision/gemini plugin (thin: forms, secrets, progress)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .evaluation import EvaluateAgainstGroundTruth
+from .selection import AskAboutSelection
+from .task_operators import TASK_OPERATORS
+
+OPERATORS = (*TASK_OPERATORS, AskAboutSelection, EvaluateAgainstGroundTruth)
 
 
-def register(plugin) -> None:
+def register(plugin: Any) -> None:
     """Registers every operator listed in ``fiftyone.yml``."""
+    for operator in OPERATORS:
+        plugin.register(operator)

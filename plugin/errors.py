@@ -9,7 +9,7 @@
     ├── TransportError                no HTTP response at all (retryable)
     │   ├── APITimeoutError
     │   └── APIConnectionError
-    ├── APIStatusError                the server answered {"error": {code, message, status, details}}
+    ├── APIStatusError                the server answered {"error": {code, message, status, ...}}
     │   ├── BadRequestError           400 INVALID_ARGUMENT / FAILED_PRECONDITION
     │   ├── AuthenticationError       400 API_KEY_INVALID, 401, 403 on the API itself
     │   ├── PermissionDeniedError     403 (e.g. a missing or foreign file)

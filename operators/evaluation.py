@@ -1,0 +1,82 @@
+"""``evaluate_against_ground_truth``: FiftyOne's evaluation of a prediction field, with an
+``eval_key`` so the results appear in the App's Model Evaluation panel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from ..plugin import runner
+from . import forms
+
+
+class EvaluateAgainstGroundTruth(foo.Operator):
+    @property
+    def config(self) -> foo.OperatorConfig:
+        return foo.OperatorConfig(
+            name="evaluate_against_ground_truth",
+            label="Gemini: evaluate against ground truth",
+            description="Compare a prediction field with a ground-truth field (Model Evaluation)",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            view_target=False,
+        )
+
+    def resolve_input(self, ctx: Any) -> types.Property:
+        inputs = types.Object()
+        collection = forms.target_input(ctx, inputs, action="Evaluate")
+        choices = forms.field_choices(collection, runner.EVALUABLE_TYPES)
+        if len(choices) < 2:
+            prop = inputs.view(
+                "no_fields",
+                types.Warning(
+                    label="Evaluation needs a prediction field and a ground-truth field"
+                ),
+            )
+            prop.invalid = True
+            return types.Property(inputs)
+        ours = [f for f in choices if f in runner.plugin_fields(ctx.dataset)] or choices
+        forms.field_dropdown(
+            inputs, "pred_field", ours, label="Predictions", description="", required=True
+        )
+        forms.field_dropdown(
+            inputs, "gt_field", choices, label="Ground truth", description="", required=True
+        )
+        pred = ctx.params.get("pred_field")
+        inputs.str(
+            "eval_key",
+            label="Evaluation key",
+            default=f"eval_{pred}" if pred else "eval_gemini",
+            required=True,
+        )
+        inputs.bool(
+            "use_masks",
+            label="Use instance masks",
+            description="Match detections by mask IoU instead of box IoU (when both have masks)",
+        )
+        inputs.float("iou", label="IoU threshold", default=0.5, min=0.05, max=0.95)
+        return types.Property(inputs, view=types.View(label="Evaluate against ground truth"))
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        params = ctx.params
+        pred_field = params["pred_field"]
+        metrics = runner.evaluate(
+            ctx.target_view(param_name="target"),
+            pred_field,
+            params["gt_field"],
+            params.get("eval_key") or f"eval_{pred_field}",
+            use_masks=params.get("use_masks"),
+            iou=float(params.get("iou") or 0.5),
+        )
+        if not ctx.delegated:
+            ctx.ops.reload_dataset()
+        return metrics
+
+    def resolve_output(self, ctx: Any) -> types.Property:
+        outputs = types.Object()
+        outputs.str("eval_key", label="Evaluation key")
+        outputs.str("summary", label="Summary", view=types.MarkdownView())
+        return types.Property(outputs, view=types.View(label="Evaluation"))

@@ -1,0 +1,68 @@
+"""Running a job from an operator: progress in the App, in delegated runs, and from Python.
+
+Immediate runs in the App are generators: the job runs in a background thread while the
+generator yields throttled ``set_progress`` messages (frequent messages freeze the App), then
+reloads the dataset and reports the summary. Delegated runs report progress to the delegated
+operation document and return the summary as the operation's result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+#: minimum seconds between two progress messages to the App
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+def run_delegated(ctx: Any, job: Callable[[Callable[[float | None, str], None]], Any]) -> Any:
+    """Runs ``job(report)`` in this thread, reporting progress to the delegated operation."""
+    last = [0.0]
+
+    def report(fraction: float | None, label: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_INTERVAL_SECONDS * 5:
+            last[0] = now
+            ctx.set_progress(progress=fraction, label=label)
+
+    return job(report)
+
+
+def stream(
+    ctx: Any,
+    job: Callable[[Callable[[float | None, str], None]], Any],
+    describe: Callable[[Any], str],
+) -> Iterator[Any]:
+    """Runs ``job(report)`` in a thread and yields App messages until it finishes."""
+    updates: queue.Queue[tuple[float | None, str]] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = job(lambda fraction, label: updates.put((fraction, label)))
+        except BaseException as exc:  # re-raised below, in the operator's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="gemini-vision-operator", daemon=True)
+    worker.start()
+    last_sent = 0.0
+    pending: tuple[float | None, str] | None = None
+    while worker.is_alive() or not updates.empty():
+        with contextlib.suppress(queue.Empty):
+            pending = updates.get(timeout=0.2)
+        now = time.monotonic()
+        if pending is not None and now - last_sent >= PROGRESS_INTERVAL_SECONDS:
+            fraction, label = pending
+            yield ctx.ops.set_progress(label=label, progress=fraction)
+            last_sent, pending = now, None
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome.get("result")
+    yield ctx.ops.set_progress(label="Done", progress=1.0)
+    yield ctx.ops.reload_dataset()
+    yield ctx.ops.notify(describe(result), variant="success")

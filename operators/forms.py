@@ -1,0 +1,288 @@
+"""Form building and parameter parsing shared by the Gemini operators.
+
+Forms are built from the dataset's schema (field pickers), the live model list (with an offline
+fallback) and the task's own options; a cost preview and warnings sit at the bottom. Parameters
+are always read with ``ctx.params.get(name, default)``: Python callers of ``execute_operator``
+do not get the form's defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import fiftyone as fo
+import fiftyone.operators.types as types
+
+from ..plugin import runner
+from ..plugin.catalog import DEFAULT_MODEL, model_spec
+from ..plugin.errors import ConfigurationError, GeminiVisionError
+from ..plugin.images import DEFAULT_MAX_SIDE
+from ..plugin.tasks import TaskKind, TaskSpec
+
+#: above this many target samples the App proposes delegated execution by default
+DELEGATION_THRESHOLD = int(os.environ.get("GEMINI_VISION_DELEGATION_THRESHOLD", "100"))
+COST_WARNING_USD = float(os.environ.get("GEMINI_VISION_COST_WARNING_USD", "5"))
+
+DEFAULT_FIELDS = {
+    TaskKind.DETECT: "gemini_detections",
+    TaskKind.SEGMENT: "gemini_instances",
+    TaskKind.CLASSIFY: "gemini_classification",
+    TaskKind.CAPTION: "gemini_caption",
+    TaskKind.ASK: "gemini_answer",
+    TaskKind.POINT: "gemini_points",
+}
+
+_LABEL_TYPES = (fo.Detections, fo.Classification, fo.Classifications, fo.Segmentation)
+
+
+@dataclass
+class TaskJob:
+    """Everything an operator needs to run a task, parsed from ``ctx.params``."""
+
+    collection: Any
+    task: TaskSpec
+    label_field: str
+    settings: runner.RunSettings
+    semantic_field: str | None
+    gt_field: str | None
+    eval_key: str | None
+
+
+# ------------------------------------------------------------------------------------------------
+# parameters -> job
+
+
+def _classes(ctx: Any, collection: Any) -> tuple[str, ...] | None:
+    classes = ctx.params.get("classes")
+    if isinstance(classes, str):
+        classes = [c.strip() for c in classes.split(",")]
+    field = ctx.params.get("classes_field")
+    if field:
+        classes = list(classes or []) + runner.classes_from_field(collection, field)
+    cleaned = tuple(dict.fromkeys(c.strip() for c in classes or [] if c and c.strip()))
+    return cleaned or None
+
+
+def run_settings(ctx: Any) -> runner.RunSettings:
+    """The run settings of ``ctx.params``; secrets come from ``ctx.secrets``, never params."""
+    params = ctx.params
+    side = params.get("max_image_side", DEFAULT_MAX_SIDE)
+    return runner.RunSettings(
+        model=params.get("model") or DEFAULT_MODEL,
+        max_image_side=int(side) if side else None,
+        overwrite=bool(params.get("overwrite", False)),
+        concurrency=int(params.get("concurrency") or runner.RunSettings.concurrency),
+        requests_per_minute=params.get("requests_per_minute") or None,
+        secrets=ctx.secrets,
+    )
+
+
+def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
+    """Maps the operator parameters of ``kind`` to a :class:`TaskSpec`."""
+    params = ctx.params
+    prompt = (params.get("prompt") or "").strip() or None
+    classes = _classes(ctx, collection)
+    if kind in (TaskKind.DETECT, TaskKind.SEGMENT, TaskKind.POINT):
+        return TaskSpec(
+            kind=kind,
+            classes=classes,
+            target=prompt,
+            max_objects=params.get("max_objects") or TaskSpec.max_objects,
+            with_confidence=bool(params.get("with_confidence", kind == TaskKind.DETECT)),
+        )
+    if kind == TaskKind.CLASSIFY:
+        if not classes:
+            raise ConfigurationError(
+                "classify_images needs classes: pass `classes` (a list) or `classes_field`"
+            )
+        return TaskSpec(
+            kind=kind,
+            classes=classes,
+            multi_label=bool(params.get("multi_label", False)),
+            prompt=prompt,
+        )
+    if kind == TaskKind.ASK:
+        question = (params.get("question") or prompt or "").strip()
+        if not question:
+            raise ConfigurationError("ask_images needs a question: pass `prompt`")
+        return TaskSpec(kind=kind, question=question)
+    if kind == TaskKind.CAPTION:
+        return TaskSpec(kind=kind, prompt=prompt, detail=params.get("detail") or "short")
+    raise ConfigurationError(f"unsupported task {kind}")
+
+
+def task_job(ctx: Any, kind: TaskKind) -> TaskJob:
+    """Parses and validates everything; raises :class:`ConfigurationError` on bad input."""
+    collection = ctx.target_view(param_name="target")
+    label_field = (ctx.params.get("label_field") or DEFAULT_FIELDS[kind]).strip()
+    gt_field = ctx.params.get("gt_field") or None
+    semantic_field = ctx.params.get("semantic_field") or None if kind == TaskKind.SEGMENT else None
+    return TaskJob(
+        collection=collection,
+        task=task_spec(ctx, kind, collection),
+        label_field=label_field,
+        settings=run_settings(ctx),
+        semantic_field=semantic_field,
+        gt_field=gt_field,
+        eval_key=ctx.params.get("eval_key") or None,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# form pieces
+
+
+def target_input(ctx: Any, inputs: types.Object, action: str) -> Any:
+    """The DATASET / CURRENT_VIEW / SELECTED_SAMPLES choice; returns the target collection."""
+    inputs.view_target(ctx, name="target", action_description=action)
+    return ctx.target_view(param_name="target")
+
+
+def model_input(ctx: Any, inputs: types.Object, kind: TaskKind | None = None) -> str:
+    models = runner.list_models(secrets=ctx.secrets)
+    dropdown = types.AutocompleteView(label="Model", description="Gemini model to call")
+    for model in models:
+        dropdown.add_choice(model, label=model)
+    inputs.str("model", default=DEFAULT_MODEL, required=True, view=dropdown)
+    model = ctx.params.get("model") or DEFAULT_MODEL
+    if kind == TaskKind.SEGMENT and not model_spec(model).supports_segmentation:
+        prop = inputs.view(
+            "model_warning",
+            types.Error(
+                label=f"{model} cannot segment",
+                description="Segmentation masks need a Gemini 2.5 model, e.g. gemini-2.5-flash.",
+            ),
+        )
+        prop.invalid = True
+    return model
+
+
+def field_choices(collection: Any, label_types: tuple[type, ...] = _LABEL_TYPES) -> list[str]:
+    schema = collection.get_field_schema(embedded_doc_type=label_types)
+    return sorted(schema)
+
+
+def field_dropdown(
+    inputs: types.Object,
+    name: str,
+    choices: list[str],
+    *,
+    label: str,
+    description: str,
+    required: bool = False,
+) -> None:
+    dropdown = types.Dropdown(label=label, description=description)
+    for choice in choices:
+        dropdown.add_choice(choice, label=choice)
+    inputs.enum(name, dropdown.values(), required=required, view=dropdown)
+
+
+def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
+    default = DEFAULT_FIELDS[kind]
+    inputs.str(
+        "label_field",
+        label="Output field",
+        description="Field where Gemini's results are written",
+        default=default,
+        required=True,
+    )
+    inputs.bool(
+        "overwrite",
+        label="Overwrite existing results",
+        description="Re-run samples that already have a result in this field",
+        default=False,
+    )
+    label_field = ctx.params.get("label_field") or default
+    try:
+        runner.check_output_field(
+            ctx.dataset,
+            label_field,
+            kind,
+            overwrite=bool(ctx.params.get("overwrite", False)),
+            gt_field=ctx.params.get("gt_field"),
+        )
+    except ConfigurationError as exc:
+        prop = inputs.view("field_error", types.Error(label=str(exc)))
+        prop.invalid = True
+
+
+def evaluation_inputs(ctx: Any, inputs: types.Object, collection: Any, kind: TaskKind) -> None:
+    if kind not in (TaskKind.DETECT, TaskKind.SEGMENT, TaskKind.CLASSIFY, TaskKind.POINT):
+        return
+    choices = field_choices(collection, runner.ground_truth_types(kind))
+    if not choices:
+        return
+    field_dropdown(
+        inputs,
+        "gt_field",
+        choices,
+        label="Ground truth (optional)",
+        description="Evaluate the results against this field when the run finishes",
+    )
+    if ctx.params.get("gt_field"):
+        inputs.str(
+            "eval_key",
+            label="Evaluation key",
+            description="Name of the evaluation in the App's Model Evaluation panel",
+            default=f"eval_{ctx.params.get('label_field') or DEFAULT_FIELDS[kind]}",
+        )
+
+
+def image_inputs(inputs: types.Object) -> None:
+    inputs.int(
+        "max_image_side",
+        label="Max image side (px)",
+        description="Downscale larger images before sending (0 = send at full size)",
+        default=DEFAULT_MAX_SIDE,
+        min=0,
+    )
+
+
+def cost_preview(ctx: Any, inputs: types.Object, job_or_error: TaskJob | Exception) -> None:
+    if isinstance(job_or_error, Exception):
+        inputs.view("params_error", types.Warning(label=str(job_or_error)))
+        return
+    job = job_or_error
+    try:
+        preview = runner.preview_cost(job.collection, job.task, job.label_field, job.settings)
+    except GeminiVisionError as exc:
+        inputs.view("cost_error", types.Warning(label=f"Cost preview unavailable: {exc}"))
+        return
+    inputs.md(preview.markdown(), name="cost_preview")
+    if preview.cost_usd > COST_WARNING_USD:
+        inputs.view(
+            "cost_warning",
+            types.Warning(
+                label=f"Estimated cost ${preview.cost_usd:.2f}",
+                description="Consider running on a view or a selection first",
+            ),
+        )
+    if preview.to_process > DELEGATION_THRESHOLD:
+        inputs.view(
+            "delegation_notice",
+            types.Notice(
+                label=f"{preview.to_process} samples: consider scheduling this as a delegated "
+                "operation (run `fiftyone delegated launch`)"
+            ),
+        )
+
+
+def api_key_notice(ctx: Any, inputs: types.Object) -> None:
+    if runner.has_api_key(ctx.secrets):
+        return
+    inputs.view(
+        "api_key_notice",
+        types.Warning(
+            label="No Gemini API key found",
+            description=(
+                "Set GEMINI_API_KEY in the environment of the FiftyOne App (or as a FiftyOne "
+                "secret). For offline use, point GOOGLE_GEMINI_BASE_URL at the local emulator."
+            ),
+        ),
+    )
+
+
+def count_to_process(collection: Any, label_field: str, overwrite: bool) -> int:
+    return runner.samples_to_process(collection, label_field, overwrite).count()

@@ -1,0 +1,76 @@
+"""``ask_about_selection``: one multi-image prompt over the selected samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from ..plugin import runner
+from ..plugin.errors import ConfigurationError
+from . import forms
+
+#: a multi-image prompt is one request: keep it to a size a user can reason about
+MAX_IMAGES = 16
+DEFAULT_QUESTION = "What is different between these images?"
+
+
+class AskAboutSelection(foo.Operator):
+    @property
+    def config(self) -> foo.OperatorConfig:
+        return foo.OperatorConfig(
+            name="ask_about_selection",
+            label="Gemini: ask about the selected images",
+            description="Send the selected images together in one prompt (e.g. compare them)",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            view_target=False,
+        )
+
+    def resolve_input(self, ctx: Any) -> types.Property:
+        inputs = types.Object()
+        collection = forms.target_input(ctx, inputs, action="Ask about")
+        count = collection.count()
+        forms.api_key_notice(ctx, inputs)
+        if count > MAX_IMAGES:
+            prop = inputs.view(
+                "too_many",
+                types.Error(
+                    label=f"{count} samples targeted; select at most {MAX_IMAGES} images",
+                    description="Select a few samples in the grid, then run this operator",
+                ),
+            )
+            prop.invalid = True
+        forms.model_input(ctx, inputs)
+        inputs.str(
+            "prompt",
+            label="Question",
+            default=DEFAULT_QUESTION,
+            required=True,
+            description=f"Asked once about all {count} images together",
+        )
+        forms.image_inputs(inputs)
+        return types.Property(inputs, view=types.View(label="Ask Gemini about these images"))
+
+    def execute(self, ctx: Any) -> dict[str, Any]:
+        collection = ctx.target_view(param_name="target")
+        if collection.count() > MAX_IMAGES:
+            raise ConfigurationError(
+                f"ask_about_selection sends every image in one request; got "
+                f"{collection.count()} samples, the limit is {MAX_IMAGES}"
+            )
+        question = (ctx.params.get("prompt") or DEFAULT_QUESTION).strip()
+        result = runner.ask_about_samples(collection, question, settings=forms.run_settings(ctx))
+        if not ctx.delegated:
+            ctx.ops.reload_dataset()
+        return result
+
+    def resolve_output(self, ctx: Any) -> types.Property:
+        outputs = types.Object()
+        outputs.str("question", label="Question")
+        outputs.str("answer", label="Gemini's answer", view=types.MarkdownView())
+        outputs.str("model", label="Model")
+        outputs.int("num_images", label="Images sent")
+        return types.Property(outputs, view=types.View(label="Gemini's answer"))

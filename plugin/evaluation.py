@@ -1,0 +1,188 @@
+"""FiftyOne evaluation of a prediction field against ground truth, with sensible defaults.
+
+The evaluation method follows the fields' types (detections, instance masks, keypoints,
+segmentations, classifications) and is stored under ``eval_key``, which is all the App's Model
+Evaluation panel needs to show it. Defaults a careful user would pick: match by mask IoU when
+both fields carry instance masks, and compute mAP only when every prediction has a confidence
+(FiftyOne refuses otherwise; a constant confidence would give a one-point PR curve).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fiftyone as fo
+import numpy as np
+from fiftyone import ViewField as F
+
+from .errors import ConfigurationError
+from .tasks import TaskKind
+
+__all__ = ["EVALUABLE_TYPES", "evaluate", "ground_truth_types", "summary_markdown"]
+
+EVALUABLE_TYPES: tuple[type, ...] = (
+    fo.Detections,
+    fo.Keypoints,
+    fo.Segmentation,
+    fo.Classification,
+)
+
+
+def ground_truth_types(kind: TaskKind) -> tuple[type, ...]:
+    """The ground-truth field types a task's output can be evaluated against."""
+    return {
+        TaskKind.DETECT: (fo.Detections,),
+        TaskKind.SEGMENT: (fo.Detections, fo.Segmentation),
+        TaskKind.CLASSIFY: (fo.Classification, fo.Classifications),
+        TaskKind.POINT: (fo.Keypoints,),
+    }.get(kind, ())
+
+
+def _label_type(collection: Any, field: str) -> type:
+    schema = collection.get_field_schema(embedded_doc_type=EVALUABLE_TYPES)
+    if field not in schema:
+        raise ConfigurationError(
+            f"'{field}' is not a Detections, Keypoints, Segmentation or Classification field"
+        )
+    return schema[field].document_type
+
+
+def _mask_targets(dataset: fo.Dataset, gt_field: str) -> dict[int, str] | None:
+    return dataset.mask_targets.get(gt_field) or dataset.default_mask_targets or None
+
+
+def evaluate(
+    collection: Any,
+    pred_field: str,
+    gt_field: str,
+    eval_key: str,
+    *,
+    use_masks: bool | None = None,
+    iou: float = 0.5,
+    compute_mAP: bool | None = None,
+) -> dict[str, Any]:
+    """Evaluates ``pred_field`` against ``gt_field``; returns the headline metrics."""
+    if not eval_key.isidentifier():
+        raise ConfigurationError(f"'{eval_key}' is not a valid evaluation key")
+    pred_type, gt_type = _label_type(collection, pred_field), _label_type(collection, gt_field)
+    if pred_type is fo.Segmentation or gt_type is fo.Segmentation:
+        if pred_type is not gt_type:
+            raise ConfigurationError("segmentations can only be compared with segmentations")
+        return _evaluate_segmentations(collection, pred_field, gt_field, eval_key)
+    if pred_type is fo.Classification:
+        results = collection.evaluate_classifications(
+            pred_field, gt_field=gt_field, eval_key=eval_key
+        )
+        return _summary(eval_key, "classification", results.metrics())
+    if pred_type is not gt_type:
+        raise ConfigurationError(
+            f"cannot compare {pred_type.__name__} '{pred_field}' with "
+            f"{gt_type.__name__} '{gt_field}'"
+        )
+    return _evaluate_detections(
+        collection, pred_field, gt_field, eval_key, use_masks, iou, compute_mAP
+    )
+
+
+def _evaluate_detections(
+    collection: Any,
+    pred_field: str,
+    gt_field: str,
+    eval_key: str,
+    use_masks: bool | None,
+    iou: float,
+    compute_mAP: bool | None,
+) -> dict[str, Any]:
+    list_path = (
+        "keypoints" if _label_type(collection, pred_field) is fo.Keypoints else "detections"
+    )
+    preds = f"{pred_field}.{list_path}"
+    if use_masks is None:
+        use_masks = list_path == "detections" and (
+            collection.count(f"{preds}.mask") > 0
+            and collection.count(f"{gt_field}.{list_path}.mask") > 0
+        )
+    if compute_mAP is None:
+        n_preds = collection.count(preds)
+        compute_mAP = n_preds > 0 and collection.count(f"{preds}.confidence") == n_preds
+    results = collection.evaluate_detections(
+        pred_field,
+        gt_field=gt_field,
+        eval_key=eval_key,
+        iou=iou,
+        use_masks=bool(use_masks),
+        compute_mAP=compute_mAP,
+    )
+    metrics = results.metrics()
+    tp, fp, fn = (int(collection.sum(f"{eval_key}_{k}") or 0) for k in ("tp", "fp", "fn"))
+    matched = collection.filter_labels(pred_field, F(eval_key) == "tp", only_matches=True)
+    ious = matched.values(f"{preds}.{eval_key}_iou", unwind=True)
+    extra: dict[str, Any] = {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "use_masks": bool(use_masks),
+        "mean_matched_iou": float(np.mean(ious)) if ious else None,
+        "mAP": results.mAP() if compute_mAP else None,
+    }
+    return _summary(eval_key, "detection", metrics, extra)
+
+
+def _evaluate_segmentations(
+    collection: Any, pred_field: str, gt_field: str, eval_key: str
+) -> dict[str, Any]:
+    dataset = collection._dataset
+    targets = _mask_targets(dataset, gt_field)
+    results = collection.evaluate_segmentations(
+        pred_field, gt_field=gt_field, eval_key=eval_key, mask_targets=targets
+    )
+    matrix = np.asarray(results.pixel_confusion_matrix, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_class = np.diag(matrix) / (matrix.sum(0) + matrix.sum(1) - np.diag(matrix))
+    pairs = zip(results.classes, per_class, strict=True)
+    ious = {str(c): float(v) for c, v in pairs if np.isfinite(v)}
+    extra = {"mean_iou": float(np.mean(list(ious.values()))) if ious else None, "iou": ious}
+    return _summary(eval_key, "segmentation", results.metrics(), extra)
+
+
+def _summary(
+    eval_key: str, kind: str, metrics: dict[str, Any], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"eval_key": eval_key, "type": kind}
+    out.update({k: _plain(v) for k, v in metrics.items()})
+    out.update({k: _plain(v) for k, v in (extra or {}).items()})
+    out["summary"] = summary_markdown(out)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def summary_markdown(metrics: dict[str, Any]) -> str:
+    """A small markdown table of the headline numbers of an evaluation."""
+    names = (
+        "precision",
+        "recall",
+        "fscore",
+        "accuracy",
+        "mAP",
+        "mean_matched_iou",
+        "mean_iou",
+        "tp",
+        "fp",
+        "fn",
+    )
+    rows = [
+        f"| {name} | {metrics[name]:.4g} |"
+        if isinstance(metrics[name], float)
+        else f"| {name} | {metrics[name]} |"
+        for name in names
+        if metrics.get(name) is not None
+    ]
+    header = f"**{metrics['eval_key']}** ({metrics['type']})\n\n| metric | value |\n|---|---|\n"
+    return header + "\n".join(rows)

@@ -1,0 +1,459 @@
+"""Run a Gemini task over a FiftyOne collection and write the answers back as labels.
+
+This is the FiftyOne side of the engine (:mod:`.pipeline`): it picks the samples to process,
+feeds their file paths to the engine, turns each answer into a label in the frame FiftyOne
+displays, writes labels in bulk, records the run on the dataset, and evaluates against ground
+truth when asked. Operators and the Python API both call :func:`run_task`.
+
+Data safety: the output field is checked before anything is sent (never a ground-truth field,
+never a field another tool wrote unless ``overwrite``); a failed sample keeps whatever it had and
+gets a one-line reason in ``<label_field>_error``; finished samples are written in batches as
+the run goes, so an interrupted run loses at most the last few seconds of answers — and even
+those are in the response cache, so the rerun does not pay for them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import fiftyone as fo
+
+from . import runs
+from .cache import ResponseCache
+from .catalog import DEFAULT_MODEL, price_for
+from .client import AsyncGeminiClient
+from .config import resolve_api_key
+from .errors import ConfigurationError
+from .evaluation import EVALUABLE_TYPES, evaluate, ground_truth_types
+from .geometry import class_index_map
+from .images import DEFAULT_MAX_SIDE
+from .labels import semantic_segmentation, to_label
+from .models_list import list_models
+from .pipeline import Engine, EngineSettings, ItemOutcome, Progress, WorkItem, run_coroutine_sync
+from .preview import CostPreview, preview_cost
+from .ratelimit import RateLimiter, RateLimitSettings
+from .store import MongoResponseCache
+from .tasks import TaskKind, TaskSpec
+
+__all__ = [
+    "EVALUABLE_TYPES",
+    "CostPreview",
+    "RunSettings",
+    "RunSummary",
+    "ask_about_samples",
+    "check_output_field",
+    "classes_from_field",
+    "describe_summary",
+    "evaluate",
+    "ground_truth_types",
+    "has_api_key",
+    "list_models",
+    "plugin_fields",
+    "preview_cost",
+    "run_task",
+    "samples_to_process",
+]
+
+logger = logging.getLogger(__name__)
+
+#: the FiftyOne label type each task writes (None: a plain string field)
+OUTPUT_TYPES: dict[TaskKind, tuple[type, ...] | None] = {
+    TaskKind.DETECT: (fo.Detections,),
+    TaskKind.SEGMENT: (fo.Detections,),
+    TaskKind.POINT: (fo.Keypoints,),
+    TaskKind.CLASSIFY: (fo.Classification, fo.Classifications),
+    TaskKind.CAPTION: None,
+    TaskKind.ASK: None,
+}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How to run: model, image size, concurrency and quotas, caching. Secrets are read from
+    ``api_key`` / ``secrets`` / the environment and are never stored."""
+
+    model: str = DEFAULT_MODEL
+    max_image_side: int | None = DEFAULT_MAX_SIDE
+    overwrite: bool = False
+    concurrency: int = 16
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    use_cache: bool = True
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    secrets: Mapping[str, Any] | None = field(default=None, repr=False)
+    request_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """The settings worth recording (no key, no secrets)."""
+        data = asdict(self)
+        for name in ("api_key", "secrets", "base_url"):
+            data.pop(name)
+        data["request_options"] = dict(self.request_options)
+        return data
+
+
+@dataclass
+class RunSummary:
+    label_field: str
+    task: dict[str, Any]
+    model: str
+    total: int
+    skipped: int
+    report: dict[str, Any]
+    run_key: str | None = None
+    evaluation: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------
+# checks and helpers used by the operators' forms
+
+
+def has_api_key(secrets: Mapping[str, Any] | None = None) -> bool:
+    return resolve_api_key(None, secrets) is not None
+
+
+def plugin_fields(dataset: fo.Dataset) -> set[str]:
+    return set(runs.plugin_label_fields(dataset))
+
+
+def samples_to_process(collection: Any, label_field: str, overwrite: bool) -> Any:
+    """The samples a run must visit: all of them with ``overwrite``, else those without a
+    result (failed samples have none, so a rerun retries them)."""
+    if overwrite or not collection.has_field(label_field):
+        return collection
+    return collection.exists(label_field, False)
+
+
+def check_output_field(
+    dataset: fo.Dataset,
+    label_field: str,
+    kind: TaskKind,
+    *,
+    overwrite: bool,
+    gt_field: str | None = None,
+) -> None:
+    """Raises :class:`ConfigurationError` unless ``label_field`` can receive ``kind``'s labels."""
+    runs.check_writable(dataset, label_field, overwrite=overwrite, protected_fields=(gt_field,))
+    if not dataset.has_field(label_field):
+        return
+    existing = dataset.get_field(label_field)
+    expected = OUTPUT_TYPES.get(kind)
+    document_type = getattr(existing, "document_type", None)
+    if expected is None:
+        ok = isinstance(existing, fo.StringField)
+    else:
+        ok = document_type is not None and issubclass(document_type, expected)
+    if not ok:
+        held = document_type.__name__ if document_type else type(existing).__name__
+        wants = "a string" if expected is None else " or ".join(t.__name__ for t in expected)
+        raise ConfigurationError(
+            f"Field '{label_field}' holds {held} values but this task writes {wants}; "
+            "choose another output field"
+        )
+
+
+def classes_from_field(collection: Any, field_name: str) -> list[str]:
+    """The vocabulary of an existing label field (e.g. ground truth), sorted."""
+    if not collection.has_field(field_name):
+        raise ConfigurationError(f"no field '{field_name}' to take the classes from")
+    document_type = getattr(collection.get_field(field_name), "document_type", None)
+    paths = {
+        fo.Detections: "detections.label",
+        fo.Classifications: "classifications.label",
+        fo.Keypoints: "keypoints.label",
+        fo.Polylines: "polylines.label",
+        fo.Classification: "label",
+    }
+    if document_type is fo.Segmentation:
+        targets = collection._dataset.mask_targets.get(field_name) or {}
+        return sorted(str(v) for k, v in targets.items() if int(k) != 0)
+    if document_type not in paths:
+        raise ConfigurationError(f"'{field_name}' is not a label field with class names")
+    return sorted(str(v) for v in collection.distinct(f"{field_name}.{paths[document_type]}"))
+
+
+# ------------------------------------------------------------------------------------------------
+# writing
+
+
+class _Writer:
+    """Turns batches of engine outcomes into labels and writes them in bulk."""
+
+    def __init__(
+        self,
+        dataset: fo.Dataset,
+        task: TaskSpec,
+        label_field: str,
+        semantic_field: str | None,
+        class_to_index: dict[str, int] | None,
+    ) -> None:
+        self.dataset = dataset
+        self.task = task
+        self.label_field = label_field
+        self.error_field = f"{label_field}_error"
+        self.semantic_field = semantic_field
+        self.class_to_index = class_to_index
+        self.grow_classes = class_to_index is None
+        self.class_to_index_grown: dict[str, int] = {}
+
+    def __call__(self, outcomes: list[ItemOutcome]) -> None:
+        labels: dict[str, Any] = {}
+        errors: dict[str, str | None] = {}
+        semantic: dict[str, Any] = {}
+        for outcome in outcomes:
+            if outcome.status != "ok" or outcome.image is None:
+                errors[outcome.key] = outcome.error or "failed"
+                continue
+            frame = outcome.image.display_size
+            label = to_label(
+                self.task.kind, outcome.answer, frame, multi_label=self.task.multi_label
+            )
+            labels[outcome.key] = label
+            errors[outcome.key] = None
+            if self.semantic_field and isinstance(label, fo.Detections):
+                semantic[outcome.key] = semantic_segmentation(label, frame, self._index(label))
+        if labels:
+            self.dataset.set_values(self.label_field, labels, key_field="id")
+        if errors:
+            self.dataset.set_values(self.error_field, errors, key_field="id")
+        if semantic and self.semantic_field:
+            self.dataset.set_values(self.semantic_field, semantic, key_field="id")
+
+    def _index(self, detections: fo.Detections) -> dict[str, int]:
+        if not self.grow_classes:
+            assert self.class_to_index is not None
+            return self.class_to_index
+        for det in detections.detections:
+            if det.label and det.label not in self.class_to_index_grown:
+                self.class_to_index_grown[det.label] = len(self.class_to_index_grown) + 1
+        return self.class_to_index_grown
+
+    def mask_targets(self) -> dict[int, str] | None:
+        mapping = self.class_to_index if not self.grow_classes else self.class_to_index_grown
+        if mapping is None:
+            return None
+        return {0: "background"} | {index: label for label, index in mapping.items()}
+
+
+def _semantic_classes(
+    collection: Any, task: TaskSpec, gt_field: str | None
+) -> dict[str, int] | None:
+    """The class → pixel value map of a semantic output: the ground truth's when there is one
+    (so ``evaluate_segmentations`` compares like with like), else the requested classes."""
+    dataset = collection._dataset
+    if gt_field and gt_field in dataset.mask_targets:
+        return class_index_map(mask_targets=dataset.mask_targets[gt_field])
+    if gt_field and collection.has_field(gt_field):
+        return class_index_map(classes_from_field(collection, gt_field))
+    if task.classes:
+        return class_index_map(task.classes)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# running
+
+
+def _items(collection: Any) -> tuple[int, Iterator[WorkItem]]:
+    ids, paths = collection.values(["id", "filepath"])
+    return len(ids), (WorkItem(i, p) for i, p in zip(ids, paths, strict=True))
+
+
+def _engine(
+    task: TaskSpec,
+    settings: RunSettings,
+    cache: ResponseCache | None,
+    progress: Callable[[Progress], None] | None,
+) -> tuple[Engine, AsyncGeminiClient]:
+    limiter = RateLimiter(
+        RateLimitSettings(
+            requests_per_minute=settings.requests_per_minute,
+            tokens_per_minute=settings.tokens_per_minute,
+        )
+    )
+    client = AsyncGeminiClient(
+        settings.api_key,
+        base_url=settings.base_url,
+        secrets=settings.secrets,
+        on_rate_limited=limiter.on_rate_limited,
+    )
+    engine_settings = EngineSettings(
+        model=settings.model,
+        max_image_side=settings.max_image_side,
+        concurrency=settings.concurrency,
+        request_options=dict(settings.request_options),
+    )
+    engine = Engine(
+        client, task, engine_settings, cache=cache, limiter=limiter, on_progress=progress
+    )
+    return engine, client
+
+
+def run_task(
+    collection: Any,
+    task: TaskSpec,
+    label_field: str,
+    *,
+    settings: RunSettings | None = None,
+    semantic_field: str | None = None,
+    gt_field: str | None = None,
+    eval_key: str | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    cache: ResponseCache | None = None,
+) -> RunSummary:
+    """Runs ``task`` on every sample of ``collection`` that needs it; writes ``label_field``.
+
+    Returns the run's summary (also recorded on the dataset as run ``gemini_<label_field>``).
+    With ``gt_field`` and ``eval_key``, evaluates the new labels against the ground truth.
+    """
+    settings = settings or RunSettings()
+    dataset = collection._dataset
+    check_output_field(
+        dataset, label_field, task.kind, overwrite=settings.overwrite, gt_field=gt_field
+    )
+    if semantic_field:
+        if task.kind is not TaskKind.SEGMENT:
+            raise ConfigurationError("a semantic field only applies to segmentation")
+        runs.check_writable(
+            dataset, semantic_field, overwrite=settings.overwrite, protected_fields=(gt_field,)
+        )
+    if cache is None and settings.use_cache:
+        cache = MongoResponseCache()
+    todo = samples_to_process(collection, label_field, settings.overwrite)
+    total, items = _items(todo)
+    skipped = collection.count() - total
+    writer = _Writer(
+        dataset,
+        task,
+        label_field,
+        semantic_field,
+        _semantic_classes(collection, task, gt_field) if semantic_field else None,
+    )
+    engine, client = _engine(task, settings, cache, progress)
+    started = time.time()
+
+    async def go() -> Any:
+        async with client:
+            return await engine.run(items, writer, total=total)
+
+    report = run_coroutine_sync(go)
+    summary = RunSummary(
+        label_field=label_field,
+        task=task.to_dict(),
+        model=settings.model,
+        total=collection.count(),
+        skipped=skipped,
+        report=report.to_dict(),
+    )
+    if semantic_field:
+        targets = writer.mask_targets()
+        if targets:
+            dataset.mask_targets = dict(dataset.mask_targets, **{semantic_field: targets})
+            dataset.save()
+    summary.run_key = runs.record_run(
+        dataset,
+        label_field,
+        {
+            "task": task.to_dict(),
+            "task_fingerprint": task.fingerprint(),
+            "model": settings.model,
+            "settings": settings.public(),
+            "semantic_field": semantic_field,
+            "started_at": started,
+        },
+        dict(summary.report, total=summary.total, skipped=skipped),
+    )
+    if semantic_field:
+        runs.record_run(
+            dataset,
+            semantic_field,
+            {"task": task.to_dict(), "model": settings.model, "instances_field": label_field},
+            dict(summary.report, total=summary.total, skipped=skipped),
+        )
+    if gt_field and eval_key and report.progress.ok:
+        pred_field = label_field
+        gt_type = getattr(dataset.get_field(gt_field), "document_type", None)
+        if gt_type is fo.Segmentation and semantic_field:
+            pred_field = semantic_field
+        summary.evaluation = evaluate(collection, pred_field, gt_field, eval_key)
+    return summary
+
+
+def describe_summary(summary: Mapping[str, Any] | None) -> str:
+    """One line for the App's notification."""
+    if not summary:
+        return "Done"
+    report = summary.get("report", {})
+    cost = price_for(summary.get("model", DEFAULT_MODEL)).cost(
+        report.get("input_tokens", 0), report.get("output_tokens", 0)
+    )
+    text = (
+        f"{report.get('labelled', 0)} labelled, {report.get('failed', 0)} failed, "
+        f"{summary.get('skipped', 0)} skipped in '{summary.get('label_field')}' "
+        f"(~${cost:.4f}, {report.get('duration_seconds', 0):.0f} s)"
+    )
+    if report.get("stopped_reason"):
+        text += f". Stopped: {report['stopped_reason']}"
+    evaluation = summary.get("evaluation")
+    if evaluation:
+        metrics = ", ".join(
+            f"{k} {evaluation[k]:.3f}"
+            for k in ("precision", "recall", "accuracy", "mAP")
+            if isinstance(evaluation.get(k), float)
+        )
+        text += f". Evaluation '{evaluation['eval_key']}': {metrics}"
+    return text
+
+
+# ------------------------------------------------------------------------------------------------
+# one multi-image question
+
+
+def ask_about_samples(
+    collection: Any, question: str, *, settings: RunSettings | None = None
+) -> dict[str, Any]:
+    """Sends every image of ``collection`` in one request with ``question``; keeps the answer
+    in ``dataset.info["gemini_answers"]`` and returns it."""
+    settings = settings or RunSettings()
+    ids, paths = collection.values(["id", "filepath"])
+    if not ids:
+        raise ConfigurationError("no samples to ask about: select some samples first")
+    task = TaskSpec(kind=TaskKind.COMPARE, question=question)
+    engine, client = _engine(task, settings, None, None)
+
+    async def go() -> ItemOutcome:
+        async with client:
+            return await engine.answer(paths)
+
+    outcome = run_coroutine_sync(go)
+    if outcome.status != "ok":
+        raise ConfigurationError(f"Gemini could not answer: {outcome.error}")
+    answer = to_label(TaskKind.COMPARE, outcome.answer, (0, 0))
+    record = {
+        "question": question,
+        "answer": answer,
+        "model": settings.model,
+        "sample_ids": list(ids),
+        "input_tokens": outcome.input_tokens,
+        "output_tokens": outcome.output_tokens,
+        "asked_at": time.time(),
+    }
+    dataset = collection._dataset
+    dataset.reload()
+    history = list(dataset.info.get("gemini_answers", []))[-49:]
+    dataset.info["gemini_answers"] = [*history, record]
+    dataset.save()
+    return {
+        "question": question,
+        "answer": answer,
+        "model": settings.model,
+        "num_images": len(ids),
+    }
