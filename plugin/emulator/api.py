@@ -237,7 +237,10 @@ class GeminiApi:
             return self._count_tokens(data, model)
         if action == "batchGenerateContent":
             batch = parse_body(wire.CreateBatchRequest, data, "BatchGenerateContentRequest")
-            return json_reply(operation(self.batches.create(model, batch.batch, self.config)))
+            job = self.batches.create(model, batch.batch, self.config)
+            created = json_reply(operation(job))
+            self.batches.start(job)
+            return created
         request = parse_body(wire.GenerateContentRequest, data, "GenerateContentRequest")
         return self._generate(call, request, model, stream=action == "streamGenerateContent")
 

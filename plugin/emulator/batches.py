@@ -90,7 +90,7 @@ class BatchStore:
         self._process = process
 
     def create(self, model: str, spec: wire.BatchSpec, config: EmulatorConfig) -> BatchJob:
-        """Registers a job (403 if its input file is unknown) and starts running it."""
+        """Registers a PENDING job (403 if its input file is unknown); :meth:`start` runs it."""
         source = spec.input_config
         if source.requests is not None:
             items = [BatchItem(r.request, r.metadata) for r in source.requests.requests]
@@ -118,8 +118,11 @@ class BatchStore:
         )
         with self._lock:
             self._jobs[job.batch_id] = job
-        threading.Thread(target=self._run, args=(job,), daemon=True, name="batch").start()
         return job
+
+    def start(self, job: BatchJob) -> None:
+        """Runs the job in a daemon thread (after its creation was answered as PENDING)."""
+        threading.Thread(target=self._run, args=(job,), daemon=True, name="batch").start()
 
     def _read_input_file(self, file_name: str) -> list[BatchItem]:
         file_id = file_name.removeprefix("files/")
