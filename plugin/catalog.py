@@ -105,9 +105,7 @@ _KNOWN: dict[str, ModelSpec] = {
         _spec_3("gemini-3.1-flash-lite", _FLASH_LITE_3, min_level="minimal"),
         _spec_3("gemini-3.1-pro-preview", _PRO_3),
         _spec_3("gemini-3.5-flash", _FLASH_3, min_level="minimal"),
-        ModelSpec(
-            "gemini-robotics-er-1.6-preview", "robotics-er", _FLASH_25, True, "budget"
-        ),
+        ModelSpec("gemini-robotics-er-1.6-preview", "robotics-er", _FLASH_25, True, "budget"),
     )
 }
 

@@ -35,7 +35,11 @@ def normalize_media_resolution(value: str | None) -> str | None:
 
 
 def estimate_image_tokens(
-    width: int, height: int, *, model: str = "gemini-2.5-flash", media_resolution: str | None = None
+    width: int,
+    height: int,
+    *,
+    model: str = "gemini-2.5-flash",
+    media_resolution: str | None = None,
 ) -> int:
     """Prompt tokens one image of ``width`` × ``height`` pixels costs on ``model``."""
     if width <= 0 or height <= 0:
