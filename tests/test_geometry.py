@@ -177,12 +177,20 @@ def test_threshold_survives_the_resize(value: int, on: bool) -> None:
     assert mask.all() if on else not mask.any()
 
 
-def test_resize_probability_is_pillow_bilinear() -> None:
+def test_resize_probability_shrinks_with_pillow_bilinear() -> None:
     prob = disc_probability()
-    got = g.resize_probability(prob, (37, 91))
-    expected = np.asarray(Image.fromarray(prob).resize((37, 91), Image.Resampling.BILINEAR))
-    assert got.shape == (91, 37) and np.array_equal(got, expected)
+    got = g.resize_probability(prob, (37, 291))  # shrinks on x: Pillow, area-aware
+    expected = np.asarray(Image.fromarray(prob).resize((37, 291), Image.Resampling.BILINEAR))
+    assert got.shape == (291, 37) and np.array_equal(got, expected)
     assert g.resize_probability(prob, (0, 5)).shape == (5, 0)
+
+
+def test_resize_probability_enlarges_within_one_grey_level_of_pillow() -> None:
+    prob = disc_probability()
+    got = g.resize_probability(prob, (471, 491))
+    expected = np.asarray(Image.fromarray(prob).resize((471, 491), Image.Resampling.BILINEAR))
+    assert got.shape == (491, 471)
+    assert np.abs(got.astype(int) - expected).max() <= 1
 
 
 def test_instance_mask_of_a_disc_matches_the_disc_and_fiftyone_shape() -> None:
