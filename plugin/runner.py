@@ -203,6 +203,25 @@ class _Writer:
         self.class_to_index = class_to_index
         self.grow_classes = class_to_index is None
         self.class_to_index_grown: dict[str, int] = {}
+        self._declare(self.error_field, None)
+        output = OUTPUT_TYPES[task.kind]
+        self._declare(
+            label_field,
+            (fo.Classifications if task.multi_label else output[0]) if output else None,
+        )
+        if semantic_field:
+            self._declare(semantic_field, fo.Segmentation)
+
+    def _declare(self, name: str, label_type: type | None) -> None:
+        """Declares a field up front, so a batch of all-None values still has a type."""
+        if self.dataset.has_field(name):
+            return
+        if label_type is None:
+            self.dataset.add_sample_field(name, fo.StringField)
+        else:
+            self.dataset.add_sample_field(
+                name, fo.EmbeddedDocumentField, embedded_doc_type=label_type
+            )
 
     def __call__(self, outcomes: list[ItemOutcome]) -> None:
         labels: dict[str, Any] = {}
