@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from .. import wire
 from ..catalog import model_spec, normalize_model_id
 from . import files_api
-from .batches import BatchStore, operation
+from .batches import BatchJob, BatchStore, operation
 from .bodies import parse_body, read_json, validate_generate_request
+from .config import EmulatorConfig
 from .faults import FaultInjector, FaultPlan, QuotaExceeded, QuotaTracker, quota_error
 from .generation import (
     Answer,
@@ -30,7 +31,7 @@ from .generation import (
     stream_chunks,
 )
 from .rpc import ApiError
-from .state import FileStore
+from .state import EmulatorStats, FileStore
 from .transport import HttpCall, HttpReply, error_reply, json_reply
 
 if TYPE_CHECKING:
@@ -94,11 +95,11 @@ class GeminiApi:
         self.faults = FaultInjector()
 
     @property
-    def config(self) -> Any:
+    def config(self) -> EmulatorConfig:
         return self._emulator.config
 
     @property
-    def stats(self) -> Any:
+    def stats(self) -> EmulatorStats:
         return self._emulator.stats
 
     # --- entry point --------------------------------------------------------------------
@@ -361,7 +362,7 @@ class GeminiApi:
 
     # --- batches ------------------------------------------------------------------------
 
-    def _job(self, batch_id: str) -> Any:
+    def _job(self, batch_id: str) -> BatchJob:
         job = self.batches.get(batch_id)
         if job is None:
             raise ApiError.not_found()
