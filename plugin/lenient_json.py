@@ -30,6 +30,7 @@ __all__ = [
     "PartialDict",
     "PartialList",
     "Region",
+    "combine",
     "extract_json",
     "region_value",
     "scan_json",
@@ -37,9 +38,10 @@ __all__ = [
 ]
 
 #: nesting deeper than this is not model output; refusing it keeps recursion bounded
-MAX_DEPTH = 64
-#: opening brackets tried per text; prose full of brackets cannot make a scan quadratic
-MAX_ATTEMPTS = 4000
+MAX_DEPTH = 32
+#: characters re-read by failed attempts, per character of text: keeps a scan linear however
+#: many brackets the prose holds (a real answer fails a handful of attempts at most)
+WORK_PER_CHAR = 20
 #: fence info strings that announce JSON (or nothing)
 JSON_LANGUAGES = frozenset({"", "json", "jsonc", "json5", "jsonl", "javascript", "js"})
 
@@ -107,7 +109,7 @@ class JsonScan:
     regions: tuple[Region, ...]
     values: tuple[JsonValue, ...]
     malformed: tuple[Malformed, ...]
-    #: the scan stopped early (too many brackets); later values may be missing
+    #: the scan stopped early (too many failed brackets); later values may be missing
     exhausted: bool = False
 
     def values_in(self, region: Region) -> list[JsonValue]:
@@ -470,7 +472,6 @@ _OPENERS = re.compile(r"[\[{]")
 @dataclass
 class _ScanState:
     text: str
-    attempts: int = 0
     exhausted: bool = False
     values: list[JsonValue] = field(default_factory=list)
     malformed: list[Malformed] = field(default_factory=list)
@@ -496,37 +497,40 @@ def _scan_span(state: _ScanState, start: int, end: int, region: Region) -> None:
         state.values.append(strict)
         return
     text = state.text
-    # ranges of objects that failed to parse: only objects may be salvaged from inside them
-    failed: list[tuple[int, int, int]] = []  # (start, end, index into state.malformed)
+    budget = WORK_PER_CHAR * (end - start) + 10_000
+    # objects that failed to parse: (start, end, index into state.malformed); only objects may
+    # be salvaged from inside them
+    failed: list[tuple[int, int, int]] = []
     salvaged_inside: set[int] = set()
     pos = start
     while pos < end:
         opening = _OPENERS.search(text, pos, end)
         if opening is None:
             break
-        state.attempts += 1
-        if state.attempts > MAX_ATTEMPTS:
-            state.exhausted = True
-            break
         p = opening.start()
         parser = _Parser(text, p, end)
         try:
             value, complete = parser.value()
         except (_SyntaxIssue, RecursionError) as issue:
-            issue_pos = issue.pos if isinstance(issue, _SyntaxIssue) else p
-            if text[p] == "{":
-                failed.append((p, max(issue_pos, p) + 1, len(state.malformed)))
-                state.malformed.append(
-                    Malformed(text[p : max(issue_pos, p) + 1], p, region, str(issue))
-                )
-            pos = p + 1
+            issue_pos = max(issue.pos if isinstance(issue, _SyntaxIssue) else p, p)
+            budget -= issue_pos - p + 1
+            if budget < 0:
+                state.exhausted = True
+                break
+            if text[p] == "{" and ":" in text[p : issue_pos + 1]:
+                failed.append((p, issue_pos + 1, len(state.malformed)))
+                state.malformed.append(Malformed(text[p : issue_pos + 1], p, region, str(issue)))
+            # too deep: every opener before the limit would fail the same way, skip them
+            too_deep = isinstance(issue, _SyntaxIssue) and str(issue) == "nesting too deep"
+            pos = issue_pos if too_deep and issue_pos > p else p + 1
             continue
-        inside = [f for f in failed if f[0] < p < f[1]]
-        if inside and not isinstance(value, dict):
-            # a bare array found inside a broken object is one of its members, not an item
+        failed = [f for f in failed if f[1] > p]
+        # a bare array that a broken object had read past is one of its members, not an item
+        # (when the object broke *inside* this value, a stray quote swallowed text instead)
+        if not isinstance(value, dict) and any(f[1] >= parser.pos for f in failed):
             pos = max(parser.pos, p + 1)
             continue
-        salvaged_inside.update(f[2] for f in inside)
+        salvaged_inside.update(f[2] for f in failed)
         lost_text = text[parser.lost_from : end] if parser.lost_from is not None else ""
         state.values.append(
             JsonValue(
@@ -560,7 +564,11 @@ def scan_json(text: str) -> JsonScan:
 
 def region_value(scan: JsonScan, region: Region) -> JsonValue | None:
     """The region's values as one: the value itself, or a list of several (bullet lines)."""
-    found = scan.values_in(region)
+    return combine(scan.values_in(region), region)
+
+
+def combine(found: list[JsonValue], region: Region) -> JsonValue | None:
+    """Several values of one region as a single list value (None if there are none)."""
     if not found:
         return None
     if len(found) == 1:

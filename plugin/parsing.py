@@ -38,8 +38,8 @@ from .lenient_json import (
     PartialDict,
     PartialList,
     Region,
+    combine,
     extract_json,
-    region_value,
     scan_json,
 )
 from .parsed import PARSER_VERSION, Box, DroppedItem, MaskData, ParsedObject, ParseResult
@@ -92,7 +92,11 @@ _ITEM_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, Ove
 def _convert(
     scan: JsonScan, region: Region, kind: Literal["box", "point"], default_label: str
 ) -> _Candidate | None:
-    combined = region_value(scan, region)
+    values = scan.values_in(region)
+    if not region.fenced and len(values) > 1:
+        # numbers in brackets inside prose ("see [1]") are not answers
+        values = [v for v in values if not _prose_numbers(v.value)]
+    combined = combine(values, region)
     if combined is None:
         return None
     notes = Notes()
@@ -110,7 +114,7 @@ def _convert(
     for malformed in scan.malformed_in(region):
         dropped.append(DroppedItem(f"malformed JSON: {malformed.reason}", malformed.raw[:400]))
     lost = 0
-    for value in scan.values_in(region):
+    for value in values:
         if value.lost_items:
             lost += value.lost_items
             dropped.append(
@@ -122,17 +126,28 @@ def _convert(
     return _Candidate(region, combined, objects, dropped, notes, truncated, lost)
 
 
+def _prose_numbers(value: Any) -> bool:
+    """A bracketed list of numbers that cannot be a point or a box: [1], [2, 3, 4]."""
+    return (
+        isinstance(value, list)
+        and len(value) not in (2, 4)
+        and bool(value)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )
+
+
 def _explicitly_empty(value: Any, depth: int = 0) -> bool:
+    """``[]``, or a wrapper holding only ``[]`` (``{"objects": []}``): the model found nothing."""
     if depth > _MAX_NESTING or isinstance(value, PartialList | PartialDict):
         return False
     if isinstance(value, list):
-        return all(_explicitly_empty(v, depth + 1) for v in value)
+        return not value
     if isinstance(value, dict):
         return (
             bool(value)
             and not is_item(value)
             and all(
-                isinstance(v, list | dict) and _explicitly_empty(v, depth + 1)
+                isinstance(v, dict | list) and _explicitly_empty(v, depth + 1)
                 for v in value.values()
             )
         )
