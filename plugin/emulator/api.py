@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import wire
@@ -51,6 +51,11 @@ _MODEL_ACTIONS = {
     "batchGenerateContent": "batches.create",
 }
 _DEFAULT_RPM = {"free": 10, "paid": 1000}
+
+#: an endpoint's work, run once the route is known
+Action = Callable[[], HttpReply]
+#: (endpoint name for the statistics, its action)
+Route = tuple[str, Action]
 
 
 def _model_resource(model_id: str) -> dict[str, Any]:
@@ -117,7 +122,7 @@ class GeminiApi:
         self.stats.record_response(endpoint, 0 if reply.drop else reply.status)
         return reply
 
-    def _route(self, call: HttpCall) -> tuple[str, Any]:
+    def _route(self, call: HttpCall) -> Route:
         """(endpoint name, zero-argument callable) for the call; 404 for unknown paths."""
         match = _ROUTE.match(call.path)
         if match is None:
@@ -132,21 +137,14 @@ class GeminiApi:
             return "files.upload", self._authed(
                 call, lambda: files_api.start_upload(call, self.files, version)
             )
-        if prefix == "download":
-            found = re.fullmatch(r"files/([^/:]+):download", rest)
-            if found and method == "GET":
-                file_id = found[1]
-                return "files.download", self._authed(
-                    call, lambda: files_api.download_file(call, self.files, file_id)
-                )
-            raise ApiError.not_found()
         route = self._resource_route(call, version, rest)
-        if route is None:
+        # /download/{v}/... serves file downloads only (the docs' URL; the SDK's has no prefix)
+        if route is None or (prefix is not None and route[0] != f"files.{prefix}"):
             raise ApiError.not_found(f"The requested URL {call.path} was not found.")
         endpoint, action = route
         return endpoint, self._authed(call, action)
 
-    def _resource_route(self, call: HttpCall, version: str, rest: str) -> tuple[str, Any] | None:
+    def _resource_route(self, call: HttpCall, version: str, rest: str) -> Route | None:
         method = call.method
         if rest == "models" and method == "GET":
             return "models.list", lambda: self._list_models(call)
@@ -170,7 +168,7 @@ class GeminiApi:
             return "files.download", lambda: files_api.download_file(call, self.files, file_id)
         return self._batch_route(call, rest)
 
-    def _batch_route(self, call: HttpCall, rest: str) -> tuple[str, Any] | None:
+    def _batch_route(self, call: HttpCall, rest: str) -> Route | None:
         method = call.method
         if rest == "batches" and method == "GET":
             return "batches.list", lambda: self._list_batches(call)
@@ -185,7 +183,7 @@ class GeminiApi:
             return "batches.cancel", lambda: self._cancel_batch(batch_id)
         return None
 
-    def _authed(self, call: HttpCall, action: Any) -> Any:
+    def _authed(self, call: HttpCall, action: Action) -> Action:
         """``action`` behind the API-key check (run when the route is executed)."""
 
         def run() -> HttpReply:

@@ -352,9 +352,8 @@ def stream_chunks(body: dict[str, Any], pieces: int = 4) -> list[dict[str, Any]]
         chunks.append(_chunk([{"text": delta}], envelope))
     last = _chunk([{"text": deltas[-1]}] if deltas[-1] else [], envelope)
     last["candidates"][0]["finishReason"] = candidate.get("finishReason", "STOP")
-    for key in ("safetyRatings",):
-        if key in candidate:
-            last["candidates"][0][key] = candidate[key]
+    if "safetyRatings" in candidate:
+        last["candidates"][0]["safetyRatings"] = candidate["safetyRatings"]
     last["usageMetadata"] = body.get("usageMetadata", {})
     chunks.append(last)
     return chunks
