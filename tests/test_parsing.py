@@ -14,7 +14,9 @@ from gemini_vision.parsing import (
     PARSER_VERSION,
     ParsedObject,
     dedupe,
+    parse_classification,
     parse_detections,
+    parse_free_text,
     parse_points,
 )
 
@@ -497,3 +499,122 @@ def test_scan_reports_repairs() -> None:
 def test_deep_nesting_does_not_recurse_forever() -> None:
     with pytest.raises(ParseError):
         parse_detections("[" * 5000 + "]" * 5000)
+
+
+# --------------------------------------------------------------------------------------------
+# Classification
+
+PETS = ["cat", "dog", "couch"]
+
+
+@pytest.mark.parametrize(
+    ("text", "multi", "labels", "method"),
+    [
+        pytest.param("dog", False, ["dog"], "exact", id="enum-plain"),
+        pytest.param("dog\n", False, ["dog"], "exact", id="enum-newline"),
+        pytest.param('"Dog"', False, ["dog"], "case", id="quoted"),
+        pytest.param("Dogs.", False, ["dog"], "plural", id="plural-with-period"),
+        pytest.param("Answer: cat", False, ["cat"], "exact", id="answer-prefix"),
+        pytest.param("**Label:** cat", False, ["cat"], "exact", id="bold-prefix"),
+        pytest.param('{"label": "cat"}', False, ["cat"], "exact", id="json-object"),
+        pytest.param('```json\n{"class": "cat"}\n```', False, ["cat"], "exact", id="fenced-json"),
+        pytest.param('["dog"]', False, ["dog"], "exact", id="json-list-single"),
+        pytest.param('{"cat": 0.2, "dog": 0.7}', False, ["dog"], "exact", id="scores-dict"),
+        pytest.param("sofa", False, ["couch"], "synonym", id="synonym"),
+        pytest.param("The image shows a dog on a rug.", False, ["dog"], "contains", id="sentence"),
+        pytest.param('["cat", "dog"]', True, ["cat", "dog"], "exact", id="multi-json"),
+        pytest.param("cat, dog", True, ["cat", "dog"], "exact", id="multi-commas"),
+        pytest.param("- cat\n- dog", True, ["cat", "dog"], "exact", id="multi-bullets"),
+        pytest.param("cat and dog", True, ["cat", "dog"], "exact", id="multi-and"),
+        pytest.param('["cat", "cat"]', True, ["cat"], "exact", id="multi-duplicates"),
+        pytest.param(
+            '[{"label": "cat", "confidence": 0.9}, {"label": "dog", "confidence": 0.4}]',
+            True,
+            ["cat", "dog"],
+            "exact",
+            id="multi-with-confidence",
+        ),
+    ],
+)
+def test_classification_answers(text: str, multi: bool, labels: list[str], method: str) -> None:
+    result = parse_classification(text, PETS, multi_label=multi)
+    assert result.labels == labels
+    assert result.predictions[0].method == method
+    assert result.raw_text == text
+
+
+def test_classification_keeps_confidence() -> None:
+    result = parse_classification('{"label": "dog", "confidence": 87}', PETS, multi_label=False)
+    assert result.top is not None and result.top.confidence == pytest.approx(0.87)
+
+
+def test_single_label_answer_with_two_classes_keeps_the_first_and_warns() -> None:
+    result = parse_classification('["dog", "cat"]', PETS, multi_label=False)
+    assert result.labels == ["dog"] and any("kept the first" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("text", ["[]", "none", "None of these."])
+def test_classification_explicit_none(text: str) -> None:
+    result = parse_classification(text, PETS, multi_label=True)
+    assert result.predictions == () and result.warnings
+
+
+def test_unmapped_class_is_kept_raw_not_dropped() -> None:
+    result = parse_classification("hamster", PETS, multi_label=False)
+    assert result.labels == []
+    assert result.top is not None and result.top.label is None and result.top.raw == "hamster"
+    assert any("none of the classes" in w for w in result.warnings)
+
+
+def test_open_vocabulary_classification() -> None:
+    assert parse_classification("A golden retriever.", None, multi_label=False).labels == [
+        "A golden retriever"
+    ]
+    multi = parse_classification('["dog", "frisbee", "grass"]', None, multi_label=True)
+    assert multi.labels == ["dog", "frisbee", "grass"]
+
+
+def test_empty_classification_answer_is_a_parse_error() -> None:
+    with pytest.raises(ParseError):
+        parse_classification("  ", PETS, multi_label=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Free text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("A cat on a mat.", "A cat on a mat.", id="plain"),
+        pytest.param("  A cat on a mat.\n", "A cat on a mat.", id="whitespace"),
+        pytest.param("Caption: A cat on a mat.", "A cat on a mat.", id="caption-prefix"),
+        pytest.param("**Caption:** A cat on a mat.", "A cat on a mat.", id="bold-prefix"),
+        pytest.param('"A cat on a mat."', "A cat on a mat.", id="quoted"),
+        pytest.param("“A cat on a mat.”", "A cat on a mat.", id="curly-quotes"),
+        pytest.param("```\nA cat on a mat.\n```", "A cat on a mat.", id="bare-fence"),
+        pytest.param("```text\nA cat on a mat.\n```", "A cat on a mat.", id="text-fence"),
+        pytest.param('{"caption": "A cat on a mat."}', "A cat on a mat.", id="json-caption"),
+        pytest.param('"A cat\\non a mat."', "A cat\non a mat.", id="json-string"),
+        pytest.param(
+            "Here is a caption for the image:\n\nA cat on a mat.", "A cat on a mat.", id="preamble"
+        ),
+        pytest.param("1. A cat\n2. A mat", "1. A cat\n2. A mat", id="markdown-kept"),
+        pytest.param('He said "hi" to me', 'He said "hi" to me', id="inner-quotes-kept"),
+        pytest.param(
+            "Look:\n```\ncode\n```\nThe end.",
+            "Look:\n```\ncode\n```\nThe end.",
+            id="inner-fence-kept",
+        ),
+        pytest.param("Here are three things:", "Here are three things:", id="lone-preamble-kept"),
+    ],
+)
+def test_free_text(text: str, expected: str) -> None:
+    answer = parse_free_text(text)
+    assert answer.text == expected and answer.raw_text == text
+
+
+@pytest.mark.parametrize("text", ["", "   ", "```\n```", '""', "Caption:"])
+def test_empty_free_text_is_a_parse_error(text: str) -> None:
+    with pytest.raises(ParseError):
+        parse_free_text(text)
