@@ -306,11 +306,12 @@ def _polygon_list(polygons: Sequence) -> list[np.ndarray]:
     """One polygon ``[[a, b], ...]`` or several ``[[[a, b], ...], ...]`` -> float arrays (n, 2)."""
     if len(polygons) == 0:
         return []
-    single = isinstance(polygons[0][0], (int, float, np.number))
-    rings = [
-        np.asarray(p, dtype=np.float64).reshape(-1, 2)
-        for p in ([polygons] if single else polygons)
-    ]
+    first = polygons[0]
+    single = len(first) > 0 and isinstance(first[0], (int, float, np.number))
+    rings = [np.asarray(p, dtype=np.float64) for p in ([polygons] if single else polygons)]
+    rings = [r.reshape(0, 2) if r.size == 0 else r for r in rings]
+    if any(r.ndim != 2 or r.shape[1] != 2 for r in rings):
+        raise ValueError("polygon points must be pairs: [[a, b], ...] or a list of those")
     if not all(np.isfinite(r).all() for r in rings):
         raise ValueError("polygon has a non-finite coordinate")
     return rings

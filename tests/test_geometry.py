@@ -265,6 +265,10 @@ def test_polygon_with_explicit_box_and_bounds() -> None:
     assert mask.shape == (100, 100) and not mask[:20].any() and mask[50, 50]
     with pytest.raises(ValueError, match="no points"):
         g.polygons_to_box_2d([])
+    with pytest.raises(ValueError, match="no points"):
+        g.polygons_to_box_2d([[]])
+    with pytest.raises(ValueError, match="pairs"):
+        g.polygon_to_instance_mask([[1, 2, 3], [4, 5, 6], [7, 8, 9]], (10, 10))
     with pytest.raises(ValueError, match="non-finite"):
         g.polygon_to_instance_mask([[0, 0], [math.nan, 5], [5, 5]], (10, 10))
 
