@@ -117,7 +117,9 @@ _PREFIX = re.compile(
 )
 _PREAMBLE = re.compile(r"^\s*(?:sure[,!.]?\s*)?here(?:'s| is| are)\b[^\n]{0,120}:\s*\n", re.I)
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "「": "」"}
-_SPLIT = re.compile(r"\s*(?:[,;\n]|\band\b|^\s*[-*•]\s+|\d+[.)]\s+)\s*", re.M)
+_SPLIT = re.compile(r"\s*(?:[,;\n]|^\s*[-*•]\s+|\d+[.)]\s+)\s*", re.M)
+_AND = re.compile(r"\s+(?:and|&)\s+", re.I)
+_SURE = frozenset({"exact", "case", "plural", "synonym", "open"})
 
 
 def _number(value: Any) -> float | None:
@@ -200,12 +202,18 @@ def _json_answer(text: str) -> tuple[list[tuple[str, float | None]] | None, Json
     return _json_candidates(found.value), scan
 
 
-def _plain_candidates(text: str, multi_label: bool) -> list[str]:
+def _plain_candidates(text: str, multi_label: bool, mapper: LabelMapper) -> list[str]:
     body = _PREFIX.sub("", _unquote(_strip_fence(text)))
     body = _unquote(body).rstrip(".!").strip()
     if not multi_label:
         return [body]
-    parts = [_unquote(p).rstrip(".").strip() for p in _SPLIT.split(body)]
+    parts: list[str] = []
+    for part in (_unquote(p).rstrip(".").strip() for p in _SPLIT.split(body)):
+        # "cat and dog" is two labels, unless "salt and pepper" is a class itself
+        if _AND.search(part) and mapper.map(part).method not in _SURE:
+            parts += _AND.split(part)
+        elif part:
+            parts.append(part)
     return [p for p in parts if p]
 
 
@@ -233,7 +241,7 @@ def parse_classification(
     if candidates is not None and not candidates:
         return ClassificationResult((), raw_text, ("the model answered with an empty list",))
     if candidates is None:
-        plain = _plain_candidates(raw_text, multi_label)
+        plain = _plain_candidates(raw_text, multi_label, mapper)
         if len(plain) == 1 and plain[0].lower() in _NONE_ANSWERS:
             return ClassificationResult((), raw_text, ("the model said no class applies",))
         candidates = [(p, None) for p in plain if p.lower() not in _NONE_ANSWERS]

@@ -504,7 +504,7 @@ def test_deep_nesting_does_not_recurse_forever() -> None:
 # --------------------------------------------------------------------------------------------
 # Classification
 
-PETS = ["cat", "dog", "couch"]
+PETS = ["cat", "dog", "couch", "salt and pepper"]
 
 
 @pytest.mark.parametrize(
@@ -527,6 +527,9 @@ PETS = ["cat", "dog", "couch"]
         pytest.param("- cat\n- dog", True, ["cat", "dog"], "exact", id="multi-bullets"),
         pytest.param("cat and dog", True, ["cat", "dog"], "exact", id="multi-and"),
         pytest.param('["cat", "cat"]', True, ["cat"], "exact", id="multi-duplicates"),
+        pytest.param(
+            "salt and pepper, dog", True, ["salt and pepper", "dog"], "exact", id="and-in-a-class"
+        ),
         pytest.param(
             '[{"label": "cat", "confidence": 0.9}, {"label": "dog", "confidence": 0.4}]',
             True,
