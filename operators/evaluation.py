@@ -30,17 +30,13 @@ class EvaluateAgainstGroundTruth(foo.Operator):
         collection = forms.target_input(ctx, inputs, action="Evaluate")
         choices = forms.field_choices(collection, runner.EVALUABLE_TYPES)
         if len(choices) < 2:
-            prop = inputs.view(
-                "no_fields",
-                types.Warning(
-                    label="Evaluation needs a prediction field and a ground-truth field"
-                ),
-            )
-            prop.invalid = True
+            message = "Evaluation needs a prediction field and a ground-truth field"
+            forms.invalid(inputs, "no_fields", types.Warning(label=message), message)
             return types.Property(inputs)
-        ours = [f for f in choices if f in runner.plugin_fields(ctx.dataset)] or choices
+        ours = runner.plugin_fields(ctx.dataset)
+        ordered = [f for f in choices if f in ours] + [f for f in choices if f not in ours]
         forms.field_dropdown(
-            inputs, "pred_field", ours, label="Predictions", description="", required=True
+            inputs, "pred_field", ordered, label="Predictions", description="", required=True
         )
         forms.field_dropdown(
             inputs, "gt_field", choices, label="Ground truth", description="", required=True
@@ -50,7 +46,6 @@ class EvaluateAgainstGroundTruth(foo.Operator):
             "eval_key",
             label="Evaluation key",
             default=f"eval_{pred}" if pred else "eval_gemini",
-            required=True,
         )
         inputs.bool(
             "use_masks",

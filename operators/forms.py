@@ -134,6 +134,13 @@ def task_job(ctx: Any, kind: TaskKind) -> TaskJob:
 # form pieces
 
 
+def invalid(inputs: types.Object, name: str, view: Any, message: str) -> None:
+    """Shows ``view`` and blocks execution with ``message`` (also for Python callers)."""
+    prop = inputs.view(name, view)
+    prop.invalid = True
+    prop.error_message = message
+
+
 def target_input(ctx: Any, inputs: types.Object, action: str) -> Any:
     """The DATASET / CURRENT_VIEW / SELECTED_SAMPLES choice; returns the target collection."""
     inputs.view_target(ctx, name="target", action_description=action)
@@ -145,17 +152,14 @@ def model_input(ctx: Any, inputs: types.Object, kind: TaskKind | None = None) ->
     dropdown = types.AutocompleteView(label="Model", description="Gemini model to call")
     for model in models:
         dropdown.add_choice(model, label=model)
-    inputs.str("model", default=DEFAULT_MODEL, required=True, view=dropdown)
+    inputs.str("model", default=DEFAULT_MODEL, view=dropdown)
     model = ctx.params.get("model") or DEFAULT_MODEL
     if kind == TaskKind.SEGMENT and not model_spec(model).supports_segmentation:
-        prop = inputs.view(
-            "model_warning",
-            types.Error(
-                label=f"{model} cannot segment",
-                description="Segmentation masks need a Gemini 2.5 model, e.g. gemini-2.5-flash.",
-            ),
+        message = (
+            f"{model} cannot segment: segmentation masks need a Gemini 2.5 model, "
+            "e.g. gemini-2.5-flash"
         )
-        prop.invalid = True
+        invalid(inputs, "model_error", types.Error(label=message), message)
     return model
 
 
@@ -186,7 +190,6 @@ def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
         label="Output field",
         description="Field where Gemini's results are written",
         default=default,
-        required=True,
     )
     inputs.bool(
         "overwrite",
@@ -204,8 +207,7 @@ def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
             gt_field=ctx.params.get("gt_field"),
         )
     except ConfigurationError as exc:
-        prop = inputs.view("field_error", types.Error(label=str(exc)))
-        prop.invalid = True
+        invalid(inputs, "field_error", types.Error(label=str(exc)), str(exc))
 
 
 def evaluation_inputs(ctx: Any, inputs: types.Object, collection: Any, kind: TaskKind) -> None:

@@ -35,20 +35,18 @@ class AskAboutSelection(foo.Operator):
         count = collection.count()
         forms.api_key_notice(ctx, inputs)
         if count > MAX_IMAGES:
-            prop = inputs.view(
+            message = f"{count} samples targeted; select at most {MAX_IMAGES} images"
+            forms.invalid(
+                inputs,
                 "too_many",
-                types.Error(
-                    label=f"{count} samples targeted; select at most {MAX_IMAGES} images",
-                    description="Select a few samples in the grid, then run this operator",
-                ),
+                types.Error(label=message, description="Select a few samples in the grid"),
+                message,
             )
-            prop.invalid = True
         forms.model_input(ctx, inputs)
         inputs.str(
             "prompt",
             label="Question",
             default=DEFAULT_QUESTION,
-            required=True,
             description=f"Asked once about all {count} images together",
         )
         forms.image_inputs(inputs)

@@ -133,7 +133,7 @@ class ClassifyImages(GeminiTaskOperator):
     description = "Pick the class (or classes) of each image from a closed list"
 
     def task_inputs(self, ctx: Any, inputs: types.Object, collection: Any) -> None:
-        classes_inputs(ctx, inputs, collection, required=True)
+        classes_inputs(ctx, inputs, collection, required=True)  # checked in execute
         inputs.bool(
             "multi_label",
             label="Multi-label",
@@ -168,7 +168,7 @@ class AskImages(GeminiTaskOperator):
     description = "Ask the same question about every image; answers go to a string field"
 
     def task_inputs(self, ctx: Any, inputs: types.Object, collection: Any) -> None:
-        inputs.str("prompt", label="Question", required=True)
+        inputs.str("prompt", label="Question", description="Asked about every image")
 
 
 class PointObjects(GeminiTaskOperator):

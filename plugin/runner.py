@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import fiftyone as fo
@@ -90,9 +90,8 @@ class RunSettings:
 
     def public(self) -> dict[str, Any]:
         """The settings worth recording (no key, no secrets)."""
-        data = asdict(self)
-        for name in ("api_key", "secrets", "base_url"):
-            data.pop(name)
+        hidden = ("api_key", "secrets", "base_url", "request_options")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         data["request_options"] = dict(self.request_options)
         return data
 

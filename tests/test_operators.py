@@ -1,0 +1,309 @@
+"""Every operator, loaded the way FiftyOne loads plugins and run through ``execute_operator``
+(immediately and delegated), against the emulator over a real socket, on a generated dataset
+with ground truth: EXIF-rotated JPEGs, non-square images, PNG, WEBP and HEIC files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bson
+import numpy as np
+import pytest
+import yaml
+
+pytestmark = pytest.mark.fiftyone
+
+fo = pytest.importorskip("fiftyone")
+foo = pytest.importorskip("fiftyone.operators")
+
+from fiftyone.operators.delegated import DelegatedOperationService  # noqa: E402
+
+from gemini_vision.emulator import Emulator  # noqa: E402
+from gemini_vision.synthetic import (  # noqa: E402
+    GT_CLASSIFICATION,
+    GT_DETECTIONS,
+    GT_SEGMENTATION,
+    make_scene_dataset,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = "@gemini-vision/gemini"
+GT_FIELDS = (GT_DETECTIONS, GT_SEGMENTATION, GT_CLASSIFICATION)
+FAKE_KEY = "test-key-operators-0001"
+
+
+@pytest.fixture(scope="module")
+def scene_dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    dataset = make_scene_dataset(tmp_path_factory.mktemp("scenes"), count=8, seed=100)
+    yield dataset
+    dataset.delete()
+
+
+@pytest.fixture
+def dataset(scene_dataset: Any) -> Iterator[Any]:
+    clone = scene_dataset.clone()
+    yield clone
+    clone.delete()
+
+
+@pytest.fixture(scope="module")
+def gemini() -> Iterator[Emulator]:
+    with Emulator() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def gemini_env(gemini: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    monkeypatch.setenv("GEMINI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.base_url)
+    return gemini
+
+
+def run(name: str, dataset: Any, delegated: bool = False, **params: Any) -> Any:
+    uri = f"{PLUGIN}/{name}"
+    result = foo.execute_operator(
+        uri, ctx={"dataset": dataset, "params": params}, request_delegation=delegated
+    )
+    if delegated:
+        assert result.delegated
+        service = DelegatedOperationService()
+        service.execute_queued_operations(dataset_name=dataset.name)
+        doc = service.get(result.result["id"])
+        assert doc.run_state == "completed", doc.result.error if doc.result else doc
+        result = doc.result
+    dataset.reload()
+    return result
+
+
+def raw_documents(dataset: Any, fields: tuple[str, ...]) -> list[bytes]:
+    """The stored BSON of ``fields`` for every sample, byte for byte."""
+    projection = {f: True for f in fields}
+    cursor = dataset._sample_collection.find({}, projection).sort("_id", 1)
+    return [bson.BSON.encode(doc) for doc in cursor]
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def test_plugin_loads_and_registers_exactly_the_operators_in_its_manifest() -> None:
+    registry = foo.OperatorRegistry()
+    assert registry.list_errors() == []
+    manifest = yaml.safe_load((ROOT / "fiftyone.yml").read_text())
+    registered = {
+        op.uri.split("/")[-1] for op in registry.list_operators() if op.uri.startswith(PLUGIN)
+    }
+    assert registered == set(manifest["operators"])
+    assert manifest["name"] == PLUGIN
+
+
+@pytest.mark.parametrize("delegated", [False, True], ids=["immediate", "delegated"])
+def test_detect_then_evaluate_matches_ground_truth(dataset: Any, delegated: bool) -> None:
+    run("detect_objects", dataset, delegated, label_field="pred", classes_field=GT_DETECTIONS)
+    assert dataset.count("pred.detections") > 0
+    assert dataset.count("pred_error") == 0
+    result = run(
+        "evaluate_against_ground_truth",
+        dataset,
+        delegated,
+        pred_field="pred",
+        gt_field=GT_DETECTIONS,
+        eval_key="eval_pred",
+    )
+    metrics = result.result
+    assert metrics["precision"] >= 0.95, metrics
+    assert metrics["recall"] >= 0.95, metrics
+    assert "eval_pred" in dataset.list_evaluations()
+
+
+@pytest.mark.parametrize("delegated", [False, True], ids=["immediate", "delegated"])
+def test_segment_writes_instance_masks_and_a_semantic_field(dataset: Any, delegated: bool) -> None:
+    run(
+        "segment_objects",
+        dataset,
+        delegated,
+        label_field="seg",
+        semantic_field="seg_semantic",
+        classes_field=GT_DETECTIONS,
+        gt_field=GT_SEGMENTATION,
+    )
+    assert dataset.count("seg.detections.mask") == dataset.count("seg.detections") > 0
+    assert dataset.mask_targets["seg_semantic"] == dataset.mask_targets[GT_SEGMENTATION]
+    masks = run(
+        "evaluate_against_ground_truth",
+        dataset,
+        pred_field="seg",
+        gt_field=GT_DETECTIONS,
+        eval_key="eval_masks",
+        use_masks=True,
+    ).result
+    assert masks["use_masks"] is True
+    assert masks["mean_matched_iou"] >= 0.9, masks
+    semantic = run(
+        "evaluate_against_ground_truth",
+        dataset,
+        pred_field="seg_semantic",
+        gt_field=GT_SEGMENTATION,
+        eval_key="eval_semantic",
+    ).result
+    assert semantic["type"] == "segmentation"
+    assert semantic["accuracy"] >= 0.9, semantic
+
+
+@pytest.mark.parametrize("delegated", [False, True], ids=["immediate", "delegated"])
+def test_classify_with_classes_from_the_ground_truth_field(dataset: Any, delegated: bool) -> None:
+    run(
+        "classify_images",
+        dataset,
+        delegated,
+        label_field="cls",
+        classes_field=GT_CLASSIFICATION,
+        gt_field=GT_CLASSIFICATION,
+        eval_key="eval_cls",
+    )
+    predicted = dataset.values("cls.label")
+    truth = dataset.values(f"{GT_CLASSIFICATION}.label")
+    assert None not in predicted
+    assert np.mean([p == t for p, t in zip(predicted, truth, strict=True)]) >= 0.9
+    assert "eval_cls" in dataset.list_evaluations()
+
+
+@pytest.mark.parametrize("delegated", [False, True], ids=["immediate", "delegated"])
+def test_caption_and_ask_write_string_fields(dataset: Any, delegated: bool) -> None:
+    run("caption_images", dataset, delegated, label_field="caption")
+    run(
+        "ask_images",
+        dataset,
+        delegated,
+        label_field="answer",
+        prompt="How many circles are there?",
+    )
+    captions = dataset.values("caption")
+    answers = dataset.values("answer")
+    assert all(isinstance(c, str) and c for c in captions)
+    assert all(isinstance(a, str) and a for a in answers)
+    truth = [
+        len([d for d in gt.detections if d.label == "circle"])
+        for gt in dataset.values(GT_DETECTIONS)
+    ]
+    assert sum(str(n) in a for n, a in zip(truth, answers, strict=True)) >= len(truth) - 1
+
+
+@pytest.mark.parametrize("delegated", [False, True], ids=["immediate", "delegated"])
+def test_points_land_inside_their_objects(dataset: Any, delegated: bool) -> None:
+    run("point_objects", dataset, delegated, label_field="points", classes_field=GT_DETECTIONS)
+    inside = total = 0
+    for sample in dataset.select_fields(["points", GT_DETECTIONS, "metadata"]):
+        w, h = sample.metadata.width, sample.metadata.height
+        full = np.zeros((h, w), bool)
+        for det in sample[GT_DETECTIONS].detections:
+            x, y, bw, bh = det.bounding_box
+            x0, y0 = int(x * w), int(y * h)
+            full[y0 : y0 + det.mask.shape[0], x0 : x0 + det.mask.shape[1]] |= det.mask
+        for keypoint in sample.points.keypoints:
+            ((px, py),) = keypoint.points
+            total += 1
+            inside += bool(full[min(int(py * h), h - 1), min(int(px * w), w - 1)])
+    assert total > 0 and inside / total >= 0.95
+
+
+def test_ask_about_selection_answers_once_and_keeps_the_answer(dataset: Any) -> None:
+    ids = dataset.limit(2).values("id")
+    result = foo.execute_operator(
+        f"{PLUGIN}/ask_about_selection",
+        ctx={
+            "dataset": dataset,
+            "selected": ids,
+            "params": {
+                "target": "SELECTED_SAMPLES",
+                "prompt": "What is different between these images?",
+            },
+        },
+    )
+    assert result.result["num_images"] == 2
+    assert result.result["answer"]
+    dataset.reload()
+    kept = dataset.info["gemini_answers"][-1]
+    assert kept["answer"] == result.result["answer"] and kept["sample_ids"] == ids
+
+
+def test_ground_truth_is_byte_for_byte_unchanged_after_every_operator(dataset: Any) -> None:
+    before = raw_documents(dataset, GT_FIELDS)
+    run(
+        "detect_objects",
+        dataset,
+        label_field="a",
+        classes_field=GT_DETECTIONS,
+        gt_field=GT_DETECTIONS,
+        eval_key="eval_a",
+    )
+    run(
+        "segment_objects",
+        dataset,
+        label_field="b",
+        semantic_field="b_sem",
+        classes_field=GT_DETECTIONS,
+        gt_field=GT_SEGMENTATION,
+        eval_key="eval_b",
+    )
+    run(
+        "classify_images",
+        dataset,
+        label_field="c",
+        classes_field=GT_CLASSIFICATION,
+        gt_field=GT_CLASSIFICATION,
+        eval_key="eval_c",
+    )
+    run("caption_images", dataset, label_field="d")
+    run("ask_images", dataset, label_field="e", prompt="Is there a star?")
+    run("point_objects", dataset, label_field="f", classes_field=GT_DETECTIONS)
+    run(
+        "evaluate_against_ground_truth",
+        dataset,
+        pred_field="a",
+        gt_field=GT_DETECTIONS,
+        eval_key="eval_again",
+    )
+    assert raw_documents(dataset, GT_FIELDS) == before
+
+
+def test_refuses_to_write_into_ground_truth_or_foreign_fields(dataset: Any) -> None:
+    with pytest.raises(Exception, match="ground-truth|not created by Gemini Vision"):
+        run("detect_objects", dataset, label_field=GT_DETECTIONS)
+    dataset.add_sample_field("notes", fo.StringField)
+    with pytest.raises(Exception, match="not created by Gemini Vision"):
+        run("caption_images", dataset, label_field="notes")
+
+
+def test_a_bad_sample_gets_a_reason_and_the_others_are_labelled(
+    dataset: Any, tmp_path: Path
+) -> None:
+    missing = fo.Sample(filepath=str(tmp_path / "missing.jpg"))
+    dataset.add_sample(missing)
+    run("caption_images", dataset, label_field="cap")
+    assert dataset.count("cap") == len(dataset) - 1
+    errors = dataset.exists("cap_error").values("cap_error")
+    assert len(errors) == 1 and "missing.jpg" in errors[0]
+
+
+def test_each_run_leaves_a_record_without_secrets(dataset: Any) -> None:
+    prompt = "Describe the shapes (run record test)."  # a request no other test made
+    run("caption_images", dataset, label_field="cap", model="gemini-2.5-flash", prompt=prompt)
+    info = dataset.get_run_info("gemini_cap")
+    config = info.config.serialize()
+    assert config["model"] == "gemini-2.5-flash" and config["task"]["kind"] == "caption"
+    results = dataset.load_run_results("gemini_cap")
+    assert results.latest["labelled"] == len(dataset)
+    assert results.latest["input_tokens"] > 0
+    assert FAKE_KEY not in str(config) + str(results.latest)
+
+
+def test_rerun_skips_finished_samples_unless_overwrite(dataset: Any, gemini: Emulator) -> None:
+    run("caption_images", dataset, label_field="cap")
+    before = gemini.stats.count("generateContent")
+    run("caption_images", dataset, label_field="cap")
+    assert gemini.stats.count("generateContent") == before
+    run("caption_images", dataset, label_field="cap", overwrite=True)
+    # overwrite re-visits every sample, but identical requests come from the cache
+    assert gemini.stats.count("generateContent") == before
