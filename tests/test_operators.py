@@ -198,7 +198,7 @@ def test_points_land_inside_their_objects(dataset: Any, delegated: bool) -> None
         w, h = sample.metadata.width, sample.metadata.height
         full = np.zeros((h, w), bool)
         for det in sample[GT_DETECTIONS].detections:
-            x, y, bw, bh = det.bounding_box
+            x, y, _, _ = det.bounding_box
             x0, y0 = int(x * w), int(y * h)
             full[y0 : y0 + det.mask.shape[0], x0 : x0 + det.mask.shape[1]] |= det.mask
         for keypoint in sample.points.keypoints:
@@ -269,7 +269,7 @@ def test_ground_truth_is_byte_for_byte_unchanged_after_every_operator(dataset: A
 
 
 def test_refuses_to_write_into_ground_truth_or_foreign_fields(dataset: Any) -> None:
-    with pytest.raises(Exception, match="ground-truth|not created by Gemini Vision"):
+    with pytest.raises(Exception, match=r"ground-truth|not created by Gemini Vision"):
         run("detect_objects", dataset, label_field=GT_DETECTIONS)
     dataset.add_sample_field("notes", fo.StringField)
     with pytest.raises(Exception, match="not created by Gemini Vision"):
