@@ -245,6 +245,14 @@ def shape_coverage(
     return alpha, x0, y0
 
 
+def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Unit Gaussian noise of ``shape``, tiled from a 192 x 192 patch (drawing millions of
+    normals is the slowest part of rendering; a repeat every 192 px is invisible)."""
+    tile = rng.standard_normal((192, 192, *shape[2:]), dtype=np.float32)
+    reps = (-(-shape[0] // 192), -(-shape[1] // 192)) + (1,) * (len(shape) - 2)
+    return np.tile(tile, reps)[: shape[0], : shape[1]]
+
+
 def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A low-chroma textured background (float32 RGB): gradient + stripes or blotches + noise."""
     yy, xx = np.ogrid[0:height, 0:width]
@@ -259,14 +267,12 @@ def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray
         period = rng.uniform(0.03, 0.12) * min(width, height)
         sangle = rng.uniform(0, math.pi)
         phase = (xx * math.cos(sangle) + yy * math.sin(sangle)) / period
-        base += rng.uniform(8, 25) * (np.sin(2 * math.pi * phase) > 0)
+        base += rng.uniform(8, 25) * ((phase % 1.0) < 0.5)
     elif kind == 1:  # soft blotches: low-frequency noise upsampled
-        coarse = rng.normal(0, 1, size=(6, 6)).astype(np.float32)
-        zoom = (height / 6, width / 6)
-        blot = ndimage.zoom(coarse, zoom, order=1)[:height, :width]
-        base += rng.uniform(8, 20) * blot
+        coarse = Image.fromarray(rng.normal(0, 1, size=(6, 6)).astype(np.float32), "F")
+        base += rng.uniform(8, 20) * np.asarray(coarse.resize((width, height), Image.BILINEAR))
     tint = rng.uniform(-10, 10, size=3).astype(np.float32)
-    base = base + 4 * rng.standard_normal((height, width), dtype=np.float32)  # grain
+    base += 4 * _noise(rng, (height, width))  # grain
     np.clip(base, 40, 225, out=base)
     return base[..., None] + tint[None, None, :]
 
@@ -285,7 +291,7 @@ def render(spec: SceneSpec, seed: int | None = None) -> Scene:
         window[:] = (
             window * (1 - alpha[..., None]) + np.clip(colour * shade, 0, 255) * alpha[..., None]
         )
-    img += 2 * rng.standard_normal(img.shape, dtype=np.float32) + 0.5  # sensor noise, rounding
+    img += 2 * _noise(rng, img.shape) + 0.5  # sensor noise, and rounding
     np.clip(img, 0, 255, out=img)
     image = Image.fromarray(img.astype(np.uint8), "RGB")
 
@@ -357,8 +363,8 @@ def _placement_ok(
 
 
 def random_size(rng: random.Random) -> tuple[int, int]:
-    """A random image size (width, height): 320-1600 px, aspect ratio between 1:2 and 2:1."""
-    long_side = rng.randint(320, 1600)
+    """A random image size (width, height): 480-1600 px, aspect ratio between 1:2 and 2:1."""
+    long_side = rng.randint(480, 1600)
     aspect = rng.choice([1.0, 4 / 3, 3 / 2, 16 / 9, 2.0])
     short = round(long_side / aspect)
     return (long_side, short) if rng.random() < 0.6 else (short, long_side)
@@ -384,7 +390,7 @@ def generate_spec(
     attempts = 0
     while len(placed) < target and attempts < 60 * max(target, 1):
         attempts += 1
-        radius = rng.uniform(0.07, 0.17) * short
+        radius = rng.uniform(max(0.07 * short, 16), max(0.17 * short, 20))
         if placed and rng.random() < overlap_rate:
             anchor = rng.choice(placed)[0]
             ang = rng.uniform(0, 2 * math.pi)
