@@ -270,7 +270,9 @@ def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray
         base += rng.uniform(8, 25) * ((phase % 1.0) < 0.5)
     elif kind == 1:  # soft blotches: low-frequency noise upsampled
         coarse = Image.fromarray(rng.normal(0, 1, size=(6, 6)).astype(np.float32), "F")
-        base += rng.uniform(8, 20) * np.asarray(coarse.resize((width, height), Image.BILINEAR))
+        base += rng.uniform(8, 20) * np.asarray(
+            coarse.resize((width, height), Image.Resampling.BILINEAR)
+        )
     tint = rng.uniform(-10, 10, size=3).astype(np.float32)
     base += 4 * _noise(rng, (height, width))  # grain
     np.clip(base, 40, 225, out=base)
