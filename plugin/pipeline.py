@@ -72,10 +72,11 @@ FATAL_ERRORS: tuple[type[GeminiVisionError], ...] = (
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One unit of work: a key the sink understands (a sample id) and an image source."""
+    """One unit of work: a key the sink understands (a sample id) and an image source (a path,
+    an http(s) URL, or the file's bytes)."""
 
     key: str
-    source: str
+    source: str | bytes
 
 
 @dataclass(frozen=True)
