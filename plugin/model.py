@@ -22,10 +22,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import fiftyone.core.models as fom
 import numpy as np
 from PIL import Image
-
-import fiftyone.core.models as fom
 
 from .catalog import DEFAULT_MODEL
 from .images import DEFAULT_MAX_SIDE
