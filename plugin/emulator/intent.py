@@ -229,7 +229,8 @@ _COMPARE = re.compile(
 )
 _QUESTION = re.compile(
     r"\bhow\s+many\b|\bcount\b|\bnumber\s+of\b|\bis\s+there\b|\bare\s+there\b|"
-    r"\bdoes\s+(?:the|this)\s+(?:image|picture|photo)\b|\bcan\s+you\s+see\b|\bdo\s+you\s+see\b|"
+    r"\bdoes\s+(?:the|this)\s+(?:image|picture|photo)\b|"
+    r"\b(?:can|do)\s+you\s+see\s+(?:an?|any|some)\b|"
     r"\bwhat\s+colou?rs?\b|\bwhich\s+colou?rs?\b|\bwhat\s+shapes?\b|\bwhich\s+(?:object|shape)\b|"
     r"\b(?:largest|biggest|smallest)\b|\bmost\s+(?:common|frequent|often)\b|^\s*(?:is|are)\b"
 )
@@ -316,15 +317,15 @@ def _class_list(text: str) -> list[str]:
     )
     if not match:
         return []
-    rest = match.group("rest")
-    quoted = re.match(r"\s*((?:[\[\s,]*(?:or\s+|and\s+)?(?:\"[^\"]+\"|“[^”]+”|'[^']+'))+)", rest)
-    if quoted:
-        names = [next(g for g in q if g) for q in _QUOTED.findall(quoted.group(1))]
-        names = [n for n in names if n.lower() not in _SCHEMA_KEYS]
-        if names:
-            return names
-    plain = re.split(r"[.?!](?:\s|$)|\n|\(", rest)[0]
-    items = [p.strip(" .\"'[]") for p in re.split(r",|\bor\b|\band\b", plain)]
+    # the list runs to the end of its sentence; a lead-in ("apply to this image:") ends at ":"
+    segment = re.split(r"\?|[.!](?:\s|$)|\n", match.group("rest"))[0]
+    names = [next(g for g in q if g) for q in _QUOTED.findall(segment)]
+    names = [n for n in names if n.lower() not in _SCHEMA_KEYS]
+    if names:
+        return names
+    if ":" in segment:
+        segment = segment.rsplit(":", 1)[1]
+    items = [p.strip(" .\"'[]()") for p in re.split(r",|\bor\b|\band\b", segment)]
     return [i for i in items if i and len(i.split()) <= 4]
 
 

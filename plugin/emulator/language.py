@@ -36,9 +36,11 @@ def article(phrase: str) -> str:
     return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
 
 
-def counted(n: int, noun: str) -> str:
-    """``"a red circle"``, ``"two stars"``, ``"no squares"``."""
-    return article(noun) if n == 1 else f"{number_word(n)} {plural(noun, n)}"
+def counted(n: int, noun: str, *, exact: bool = False) -> str:
+    """``"a red circle"`` (``"one red circle"`` if ``exact``), ``"two stars"``, ``"no stars"``."""
+    if n == 1 and not exact:
+        return article(noun)
+    return f"{number_word(n)} {plural(noun, n)}"
 
 
 def join(items: Sequence[str]) -> str:
@@ -212,7 +214,7 @@ def answer_question(
         n = len(_matching(objects, selectors))
         what = _what(selectors, raw)
         verb = "is" if n == 1 else "are"
-        return f"There {verb} {counted(n, what)} in the image."
+        return f"There {verb} {counted(n, what, exact=True)} in the image."
     if m := re.search(
         r"(?:\b(?:is|are)\s+there|\bdoes\s+(?:the|this)\s+(?:image|picture|photo)\s+"
         r"(?:contain|have|show|include)|\b(?:can|do)\s+you\s+see)\s+(?:an?\s+|any\s+|some\s+)?"
