@@ -214,7 +214,7 @@ def answer_question(
         n = len(_matching(objects, selectors))
         what = _what(selectors, raw)
         verb = "is" if n == 1 else "are"
-        return f"There {verb} {counted(n, what, exact=True)} in the image."
+        return f"There {verb} {n} {plural(what, n)} in the image."
     if m := re.search(
         r"(?:\b(?:is|are)\s+there|\bdoes\s+(?:the|this)\s+(?:image|picture|photo)\s+"
         r"(?:contain|have|show|include)|\b(?:can|do)\s+you\s+see)\s+(?:an?\s+|any\s+|some\s+)?"
