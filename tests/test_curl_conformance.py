@@ -40,10 +40,24 @@ def emu() -> Iterator[Emulator]:
         yield server
 
 
+SCENE = scenes.generate_scene(5, (320, 240), n_objects=3)
+CHANGED, CHANGE = scenes.variant(SCENE, seed=1)  # "the <colour> <shape> was removed/became"
+
+
+def answer_text(response: dict) -> str:
+    parts = response["candidates"][0]["content"]["parts"]
+    return "".join(p["text"] for p in parts if not p.get("thought")).lower()
+
+
+def assert_caption_names_every_object(response: dict) -> None:
+    text = answer_text(response)
+    missing = [w for w in {*SCENE.class_counts, *SCENE.color_counts} if w not in text]
+    assert not missing, f"{missing} not in {text!r}"
+
+
 @pytest.fixture
 def images(tmp_path: Path) -> dict[str, Path]:
-    scene = scenes.generate_scene(5, (320, 240), n_objects=3)
-    changed, _ = scenes.variant(scene, seed=1)
+    scene, changed = SCENE, CHANGED
     return {
         "jpg": scenes.save_scene(scene, tmp_path / "sample.jpg", quality=80),
         # small: the seed passes it base64 in one argument, and Linux caps one at 128 KiB
@@ -100,7 +114,7 @@ def test_inline_base64_request_with_snake_case_keys(emu: Emulator, images, tmp_p
     response = json.loads(run(script, tmp_path, emu, IMG_PATH=images["jpg"]))
     candidate = response["candidates"][0]
     assert candidate["finishReason"] == "STOP"
-    assert candidate["content"]["parts"][-1]["text"]
+    assert_caption_names_every_object(response)
     assert response["usageMetadata"]["promptTokensDetails"][-1] == {
         "modality": "IMAGE",
         "tokenCount": 258,
@@ -174,7 +188,7 @@ def test_resumable_upload_then_generate_with_file_data(emu: Emulator, images, tm
     assert file["sizeBytes"] == str(images["jpg"].stat().st_size)
     assert file["state"] == "ACTIVE"
     assert file["uri"].startswith(emu.base_url + "/v1beta/files/")
-    assert response["candidates"][0]["content"]["parts"][-1]["text"]
+    assert_caption_names_every_object(response)
     assert not (tmp_path / "upload-header.tmp").exists()
 
 
@@ -211,7 +225,8 @@ def test_two_images_uploaded_and_inline(emu: Emulator, images, tmp_path: Path):
     )
     details = response["usageMetadata"]["promptTokensDetails"]
     assert {"modality": "IMAGE", "tokenCount": 2 * 258} in details
-    assert response["candidates"][0]["content"]["parts"][-1]["text"]
+    changed_object = " ".join(CHANGE.split()[1:3])
+    assert changed_object in answer_text(response)
 
 
 def test_key_as_query_parameter_and_missing_key(emu: Emulator, tmp_path: Path):
@@ -242,7 +257,9 @@ def test_sse_stream_with_curl(emu: Emulator, tmp_path: Path):
         -H "x-goog-api-key: $GEMINI_API_KEY" -H 'Content-Type: application/json' \\
         -d '{"contents": [{"parts": [{"text": "Write a short story about a red circle."}]}]}'
     """
-    events = [e for e in run(script, tmp_path, emu).split("\r\n\r\n") if e.strip()]
+    # run() reads text with universal newlines: the events' \r\n\r\n arrive as blank lines
+    events = [e for e in run(script, tmp_path, emu).split("\n\n") if e.strip()]
+    assert len(events) > 1
     chunks = [json.loads(e.removeprefix("data: ")) for e in events]
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
     assert "usageMetadata" in chunks[-1]

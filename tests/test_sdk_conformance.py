@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -65,13 +66,67 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_inline_bytes_caption(emu: Emulator, client: genai.Client, jpeg_path: Path):
+def assert_mentions_every_object(text: str | None, scene: scenes.Scene) -> None:
+    """A caption names every shape class and every colour in the scene."""
+    assert text
+    lowered = text.lower()
+    missing = [w for w in {*scene.class_counts, *scene.color_counts} if w not in lowered]
+    assert not missing, f"{missing} not in {text!r}"
+
+
+def box_iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """IoU of two (x0, y0, x1, y1) pixel boxes."""
+    width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
+
+
+def to_pixels(box_2d: list[int], width: int, height: int) -> tuple[int, int, int, int]:
+    """The seed's conversion: [ymin, xmin, ymax, xmax] on 0-1000 -> (x0, y0, x1, y1) px."""
+    y0, x0, y1, x1 = box_2d
+    return (
+        int(x0 / 1000 * width),
+        int(y0 / 1000 * height),
+        int(x1 / 1000 * width),
+        int(y1 / 1000 * height),
+    )
+
+
+def assert_boxes_match(bounding_boxes: list[dict], scene: scenes.Scene) -> None:
+    """One box per object, each at IoU >= 0.5 with its ground truth, labelled by name."""
+    width, height = scene.size
+    found = [to_pixels(b["box_2d"], width, height) for b in bounding_boxes]
+    truth = scenes.ground_truth(scene).detections
+    assert len(found) == len(truth)
+    for obj in truth:
+        best = max(found, key=lambda box: box_iou(box, obj.box_xyxy))
+        assert box_iou(best, obj.box_xyxy) >= 0.5, (obj.color, obj.label)
+    labels = sorted(b["label"] for b in bounding_boxes)
+    assert labels == sorted(f"{o.color} {o.label}" for o in truth)
+
+
+def parse_json(json_output: str) -> str:
+    """The seed's own fence stripper, as its segmentation example defines it."""
+    lines = json_output.splitlines()
+    for i, line in enumerate(lines):
+        if line == "```json":
+            json_output = "\n".join(lines[i + 1 :])
+            json_output = json_output.split("```")[0]
+            break
+    return json_output
+
+
+def test_inline_bytes_caption(
+    emu: Emulator, client: genai.Client, jpeg_path: Path, scene: scenes.Scene
+):
     image_bytes = jpeg_path.read_bytes()
     response = client.models.generate_content(
         model=MODEL,
         contents=[types.Part.from_bytes(data=image_bytes, mime_type="image/jpeg"), CAPTION],
     )
-    assert response.text
+    assert_mentions_every_object(response.text, scene)
     assert response.model_version == MODEL
     assert response.response_id
     usage = response.usage_metadata
@@ -86,7 +141,9 @@ def test_inline_bytes_caption(emu: Emulator, client: genai.Client, jpeg_path: Pa
     assert emu.stats.image_calls[sha256(image_bytes)] >= 1
 
 
-def test_files_api_upload_then_caption(emu: Emulator, client: genai.Client, jpeg_path: Path):
+def test_files_api_upload_then_caption(
+    emu: Emulator, client: genai.Client, jpeg_path: Path, scene: scenes.Scene
+):
     my_file = client.files.upload(file=str(jpeg_path))
     data = jpeg_path.read_bytes()
     assert my_file.name and my_file.name.startswith("files/")
@@ -100,14 +157,14 @@ def test_files_api_upload_then_caption(emu: Emulator, client: genai.Client, jpeg
     assert (my_file.expiration_time - my_file.create_time).total_seconds() == 48 * 3600
     before = emu.stats.image_calls[sha256(data)]
     response = client.models.generate_content(model=MODEL, contents=[my_file, CAPTION])
-    assert response.text
+    assert_mentions_every_object(response.text, scene)
     assert emu.stats.image_calls[sha256(data)] == before + 1
 
 
 def test_two_images_inline_and_uploaded(
     emu: Emulator, client: genai.Client, tmp_path: Path, scene: scenes.Scene
 ):
-    changed, _what = scenes.variant(scene, seed=3)
+    changed, what = scenes.variant(scene, seed=3)
     image1_path = scenes.save_scene(scene, tmp_path / "image1.jpg")
     image2_path = scenes.save_scene(changed, tmp_path / "image2.png")
     uploaded_file = client.files.upload(file=str(image1_path))
@@ -120,7 +177,9 @@ def test_two_images_inline_and_uploaded(
             types.Part.from_bytes(data=img2_bytes, mime_type="image/png"),
         ],
     )
-    assert response.text
+    # variant() removed or recoloured one object; the answer names that object.
+    changed_object = " ".join(what.split()[1:3])  # "the purple circle was removed"
+    assert response.text and changed_object in response.text.lower()
     details = {d.modality: d.token_count for d in response.usage_metadata.prompt_tokens_details}
     assert details[types.MediaModality.IMAGE] == 2 * estimate_image_tokens(640, 480, model=MODEL)
     assert emu.stats.image_calls[sha256(img2_bytes)] >= 1
@@ -133,16 +192,45 @@ def test_detection_with_json_mime_type(client: genai.Client, tmp_path: Path, sce
     config = types.GenerateContentConfig(response_mime_type="application/json")
     response = client.models.generate_content(model=MODEL, contents=[image, DETECT], config=config)
     assert response.candidates[0].finish_reason == types.FinishReason.STOP
-    assert response.text
+    assert_boxes_match(json.loads(response.text), scene)
 
 
-def test_segmentation_with_thinking_off(client: genai.Client, scene: scenes.Scene):
+def segment(client: genai.Client, image: Image.Image, prompt: str) -> list[dict]:
+    """The seed's segmentation call: thinking off, prompt first, a PIL image."""
+    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=0))
+    response = client.models.generate_content(model=MODEL, contents=[prompt, image], config=config)
+    assert response.usage_metadata.thoughts_token_count is None
+    return json.loads(parse_json(response.text))
+
+
+def test_segmentation_prompt_of_the_seed_finds_no_wooden_or_glass_items(
+    client: genai.Client, scene: scenes.Scene
+):
+    assert segment(client, scene.image, SEGMENT) == []  # flat coloured shapes only
+
+
+def test_segmentation_masks_match_the_ground_truth(client: genai.Client, scene: scenes.Scene):
     im = scene.image.copy()
     im.thumbnail([1024, 1024], Image.Resampling.LANCZOS)
-    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=0))
-    response = client.models.generate_content(model=MODEL, contents=[SEGMENT, im], config=config)
-    assert response.text
-    assert response.usage_metadata.thoughts_token_count is None
+    items = segment(client, im, SEGMENT.replace("the wooden and glass items", "the shapes"))
+    truth = {f"{o.color} {o.label}": o for o in scene.objects}
+    assert sorted(item["label"] for item in items) == sorted(truth)
+    for item in items:
+        # The seed's decoding: box to pixels, PNG resized to the box, threshold at 128.
+        box = item["box_2d"]
+        y0, x0 = int(box[0] / 1000 * im.size[1]), int(box[1] / 1000 * im.size[0])
+        y1, x1 = int(box[2] / 1000 * im.size[1]), int(box[3] / 1000 * im.size[0])
+        png_str = item["mask"]
+        assert png_str.startswith("data:image/png;base64,")
+        mask = Image.open(
+            io.BytesIO(base64.b64decode(png_str.removeprefix("data:image/png;base64,")))
+        )
+        mask = mask.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR)
+        predicted = np.zeros((im.size[1], im.size[0]), bool)
+        predicted[y0:y1, x0:x1] = np.array(mask) > 128
+        expected = truth[item["label"]].mask
+        iou = (predicted & expected).sum() / (predicted | expected).sum()
+        assert iou >= 0.5, (item["label"], iou)
 
 
 def test_thought_summaries_are_parts_the_sdk_keeps_out_of_text(client: genai.Client):
@@ -291,15 +379,17 @@ def wait_for_batch(client: genai.Client, name: str) -> types.BatchJob:
     raise AssertionError(f"batch {name} did not finish")
 
 
-def test_inline_batch_create_get_results(client: genai.Client, jpeg_path: Path):
+def test_inline_batch_create_get_results(
+    client: genai.Client, jpeg_path: Path, scene: scenes.Scene
+):
     image = types.Part.from_bytes(data=jpeg_path.read_bytes(), mime_type="image/jpeg")
     job = client.batches.create(
         model=MODEL,
         src=[
-            {"contents": [{"parts": [{"text": "Hello"}], "role": "user"}]},
+            {"contents": [{"parts": [image, {"text": CAPTION}], "role": "user"}]},
             {
-                "contents": [{"parts": [image, {"text": CAPTION}], "role": "user"}],
-                "config": {"response_mime_type": "text/plain"},
+                "contents": [{"parts": [image, {"text": DETECT}], "role": "user"}],
+                "config": {"response_mime_type": "application/json"},
             },
         ],
         config={"display_name": "sdk-batch"},
@@ -308,10 +398,10 @@ def test_inline_batch_create_get_results(client: genai.Client, jpeg_path: Path):
     assert job.display_name == "sdk-batch"
     done = wait_for_batch(client, job.name)
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED
-    responses = done.dest.inlined_responses
-    assert len(responses) == 2
-    assert all(r.response is not None and r.response.text for r in responses)
-    assert responses[1].response.usage_metadata.prompt_token_count > 258
+    caption, detection = (r.response for r in done.dest.inlined_responses)
+    assert caption is not None and detection is not None
+    assert_mentions_every_object(caption.text, scene)
+    assert_boxes_match(json.loads(detection.text), scene)
     names = [j.name for j in client.batches.list()]
     assert job.name in names
 
