@@ -24,16 +24,40 @@ class with the larger total visible area. Counts are per class, per colour and p
 
 from __future__ import annotations
 
-import io
 import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
+
+from .scene_files import encode_image, save_scene, stored_pixels
+
+__all__ = [
+    "CLASSES",
+    "COLORS",
+    "PALETTE",
+    "Scene",
+    "SceneObject",
+    "SceneSpec",
+    "SceneTruth",
+    "ShapeSpec",
+    "TruthDetection",
+    "encode_image",
+    "generate_scene",
+    "generate_spec",
+    "ground_truth",
+    "random_size",
+    "render",
+    "save_scene",
+    "shape_coverage",
+    "stored_pixels",
+    "variant",
+]
 
 CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star")
 
@@ -53,32 +77,6 @@ COLORS: tuple[str, ...] = tuple(PALETTE)
 STAR_INNER_RATIO = 0.45
 #: an occluded object keeps at least this fraction of its own area visible
 MIN_VISIBLE_FRACTION = 0.8
-#: EXIF orientation -> the transpose that turns stored pixels into the displayed image
-_EXIF_TO_DISPLAY: dict[int, Image.Transpose] = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-_INVERSE = {
-    Image.Transpose.ROTATE_90: Image.Transpose.ROTATE_270,
-    Image.Transpose.ROTATE_270: Image.Transpose.ROTATE_90,
-}
-_FORMATS = {
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".png": "PNG",
-    ".webp": "WEBP",
-    ".heic": "HEIF",
-    ".heif": "HEIF",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".gif": "GIF",
-}
 _SUPERSAMPLE = 4
 
 
@@ -139,6 +137,10 @@ class Scene:
     def size(self) -> tuple[int, int]:
         """``(width, height)`` in pixels."""
         return self.image.size
+
+    def save(self, path: str | Path, **kwargs: Any) -> Path:
+        """Writes the image; see :func:`save_scene` for the options."""
+        return save_scene(self.image, path, **kwargs)
 
     def count(self, label: str | None = None, color: str | None = None) -> int:
         """How many objects match the class and/or colour (``None`` matches any)."""
@@ -497,78 +499,3 @@ def ground_truth(scene: Scene) -> SceneTruth:
         color_counts=dict(scene.color_counts),
         pair_counts=dict(pairs),
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Writing to disk
-
-
-def stored_pixels(image: Image.Image, orientation: int) -> Image.Image:
-    """The pixels to store so that applying EXIF ``orientation`` displays ``image``."""
-    if orientation == 1:
-        return image.copy()
-    forward = _EXIF_TO_DISPLAY[orientation]
-    return image.transpose(_INVERSE.get(forward, forward))
-
-
-def encode_image(
-    image: Image.Image,
-    fmt: str = "JPEG",
-    *,
-    quality: int = 90,
-    orientation: int = 1,
-    subsampling: int | None = None,
-) -> bytes:
-    """Encodes ``image`` (as displayed) to bytes in ``fmt`` (JPEG, PNG, WEBP, HEIF, BMP, TIFF,
-    GIF). With ``orientation`` 2-8 the pixels are stored inverse-transformed and the EXIF
-    Orientation tag is set (JPEG, PNG, WEBP, TIFF only). ``subsampling`` is JPEG's chroma
-    subsampling (0 = 4:4:4, 2 = 4:2:0, Pillow's default)."""
-    fmt = fmt.upper().replace("JPG", "JPEG").replace("HEIC", "HEIF")
-    if orientation not in range(1, 9):
-        raise ValueError(f"EXIF orientation must be 1-8, got {orientation}")
-    if orientation != 1 and fmt not in {"JPEG", "PNG", "WEBP", "TIFF"}:
-        raise ValueError(f"cannot store an EXIF orientation in {fmt}; use JPEG/PNG/WEBP/TIFF")
-    pixels = stored_pixels(image.convert("RGB"), orientation)
-    kwargs: dict[str, object] = {}
-    if orientation != 1:
-        exif = Image.Exif()
-        exif[0x0112] = orientation
-        kwargs["exif"] = exif.tobytes()
-    if fmt in {"JPEG", "WEBP", "HEIF"}:
-        kwargs["quality"] = quality
-    if fmt == "JPEG" and subsampling is not None:
-        kwargs["subsampling"] = subsampling
-    if fmt == "HEIF":
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-    if fmt == "GIF":
-        pixels = pixels.quantize(256, dither=Image.Dither.NONE)
-    buf = io.BytesIO()
-    pixels.save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
-
-
-def save_scene(
-    scene: Scene | Image.Image,
-    path: str | Path,
-    *,
-    fmt: str | None = None,
-    quality: int = 90,
-    orientation: int = 1,
-    subsampling: int | None = None,
-) -> Path:
-    """Writes a scene (or any image) to ``path``; the format comes from ``fmt`` or the suffix.
-    See :func:`encode_image` for ``orientation``. Returns the path."""
-    path = Path(path)
-    if fmt is None:
-        try:
-            fmt = _FORMATS[path.suffix.lower()]
-        except KeyError:
-            raise ValueError(f"unknown image suffix {path.suffix!r}; pass fmt=") from None
-    image = scene.image if isinstance(scene, Scene) else scene
-    data = encode_image(
-        image, fmt, quality=quality, orientation=orientation, subsampling=subsampling
-    )
-    path.write_bytes(data)
-    return path
