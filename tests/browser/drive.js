@@ -1,0 +1,277 @@
+// Drives the FiftyOne App in Debian's headless Chromium (playwright-core, no bundled browser):
+// select samples in the grid, run "Gemini: detect objects" through its form, show the results.
+//
+//   node drive.js --url http://127.0.0.1:PORT --dataset NAME --field FIELD --out DIR
+//                 [--select 2] [--gt ground_truth] [--classes-field ground_truth] [--timeout 120]
+//
+// DIR receives the screenshots (operator-form.png, results-grid.png, sample-modal.png),
+// pairs of thumbnail crops with the result field shown/hidden (thumb-<i>-on.png / -off.png)
+// for pixel checks in Python, and result.json (what the page showed, step timings).
+// Exit code 0 when every step ran; the Python test judges the outcome.
+'use strict';
+
+const { chromium } = require('playwright-core');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const argv = process.argv.slice(2);
+const arg = (name, fallback) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : fallback;
+};
+const BASE = arg('url');
+const DATASET = arg('dataset');
+const FIELD = arg('field', 'gemini_detections');
+const OUT = arg('out');
+const SELECT = parseInt(arg('select', '2'), 10);
+const GT = arg('gt', '');
+const CLASSES_FIELD = arg('classes-field', '');
+const TIMEOUT_MS = parseInt(arg('timeout', '120'), 10) * 1000;
+const OPERATOR_LABEL = 'Gemini: detect objects';
+// Every field the detect_objects form must show (labels from operators/task_operators.py
+// and operators/forms.py); eval_key appears only once a ground-truth field is chosen.
+const FORM_LABELS = [
+  'Target view', 'Model', 'What to detect (optional)', 'Classes (optional)',
+  '...or take the classes from a field', 'Max objects per image', 'Ask for confidences',
+  'Output field', 'Overwrite existing results', 'Ground truth (optional)', 'Max image side (px)',
+];
+const VIEWPORT = { width: 1400, height: 900 };
+const GRID_READY = '[data-cy=fo-grid] [data-cy=looker] canvas[canvas-loaded=true]';
+const LOOKERS = '[data-cy=fo-grid] [data-cy=looker]';
+
+if (!BASE || !DATASET || !OUT) {
+  console.error('usage: node drive.js --url URL --dataset NAME --out DIR [--field F] [--select N]');
+  process.exit(2);
+}
+fs.mkdirSync(OUT, { recursive: true });
+
+const t0 = Date.now();
+const elapsed = () => (Date.now() - t0) / 1000;
+const log = (...parts) => console.log(`${elapsed().toFixed(1).padStart(6)}s`, ...parts);
+const result = { steps: {}, errors: [], console_errors: [] };
+const step = (name) => { result.steps[name] = elapsed(); log(name); };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function launch() {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gemini-vision-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: VIEWPORT,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic',
+      '--no-first-run', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync'],
+  });
+  context.setDefaultTimeout(30000);
+  // Offline machine: the App preloads web fonts; abort everything that is not the local App
+  // so nothing waits on a network that is not there.
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    const local = /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url) || /^(data|blob):/.test(url);
+    return local ? route.continue() : route.abort();
+  });
+  return { context, profile };
+}
+
+function watch(page) {
+  page.on('pageerror', (e) => result.errors.push(e.message.slice(0, 500)));
+  page.on('console', (m) => {
+    // ERR_FAILED: the aborted non-local requests above
+    if (m.type() === 'error' && !/ERR_FAILED/.test(m.text())) {
+      result.console_errors.push(m.text().slice(0, 300));
+    }
+  });
+}
+
+async function openGrid(page) {
+  await page.goto(`${BASE}/datasets/${encodeURIComponent(DATASET)}`, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector(GRID_READY, { timeout: 60000 });
+  // "Explore Enterprise" popover: it covers the top right of the grid
+  const dismiss = page.getByRole('button', { name: 'Dismiss' });
+  if (await dismiss.isVisible().catch(() => false)) await dismiss.click();
+  result.lookers = await page.locator(LOOKERS).count();
+  step('grid ready');
+}
+
+async function selectSamples(page, count) {
+  for (let i = 0; i < count; i++) {
+    const looker = page.locator(LOOKERS).nth(i);
+    const input = looker.locator('input[data-cy^=looker-checkbox-input]');
+    // A click right after the grid appears can be lost while thumbnails still load: retry
+    for (let attempt = 0; attempt < 5 && !(await input.isChecked()); attempt++) {
+      await looker.hover();
+      // the checkbox <input> is visually hidden; its <label> shows while hovering
+      await looker.locator('label[data-cy^=looker-checkbox-]').click();
+      await page.waitForTimeout(300 * (attempt + 1));
+    }
+  }
+  await page.mouse.move(5, VIEWPORT.height - 5);
+  result.selected_in_grid = await page.locator(`${LOOKERS} input[data-cy^=looker-checkbox-input]:checked`).count();
+  step(`selected ${result.selected_in_grid}`);
+}
+
+// The form item (label, description, widget) of the field whose label text is `label`.
+function formItem(prompt, label) {
+  return prompt.locator('p', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) })
+    .locator('xpath=ancestor::div[contains(@class,"MuiGrid-item")][1]');
+}
+
+function formInput(prompt, label) {
+  return formItem(prompt, label).locator('input:not([aria-hidden=true])').first();
+}
+
+// MUI Select: open it, pick the option from the listbox rendered at the page root
+async function pickOption(page, prompt, label, value) {
+  await formItem(prompt, label).locator('[role=combobox], [role=button]').first().click();
+  await page.getByRole('option', { name: value, exact: true }).click();
+  await page.getByRole('listbox').waitFor({ state: 'detached' });
+}
+
+async function openOperator(page) {
+  await page.click('[data-cy=action-browse-operations]');
+  const browser = page.locator('[data-cy=operators-browser]');
+  await browser.waitFor({ state: 'visible' });
+  await page.fill('[data-cy=operators-browser-search]', 'detect objects');
+  await browser.getByText(OPERATOR_LABEL, { exact: true }).click();
+  const prompt = page.locator('[data-cy=operators-prompt-modal]');
+  await prompt.waitFor({ state: 'visible' });
+  // resolve_input runs on the server (model list, cost preview): wait for its last piece
+  await prompt.getByText(/^Estimate for /).waitFor({ state: 'visible' });
+  step('form open');
+  return prompt;
+}
+
+async function fillForm(page, prompt) {
+  const text = await prompt.innerText();
+  result.form_labels_missing = FORM_LABELS.filter((label) => !text.split('\n').includes(label));
+  result.form_text = text;
+  result.target_choice = await prompt.locator('input[type=radio]:checked').getAttribute('value');
+  const output = formInput(prompt, 'Output field');
+  result.output_default = await output.inputValue();
+  await output.fill(FIELD);
+  if (CLASSES_FIELD) await pickOption(page, prompt, '...or take the classes from a field', CLASSES_FIELD);
+  if (GT) {
+    await pickOption(page, prompt, 'Ground truth (optional)', GT);
+    // dynamic form: eval_key appears with a default derived from the output field
+    const evalKey = formInput(prompt, 'Evaluation key');
+    await evalKey.waitFor({ state: 'visible' });
+    await page.waitForFunction(
+      ([el, want]) => el.value === want, [await evalKey.elementHandle(), `eval_${FIELD}`],
+      { timeout: 10000 },
+    ).catch(() => {});
+    result.eval_key = await evalKey.inputValue();
+  }
+  // validation and the cost preview are debounced server round trips
+  await page.waitForTimeout(1000);
+  result.cost_preview = (await prompt.getByText(/^Estimate for /).innerText()).trim();
+  step('form filled');
+}
+
+async function screenshotForm(page, prompt) {
+  // A tall window so the whole form (down to the cost preview) fits in the picture; the
+  // pointer on the title so no field shows a hover state.
+  await page.setViewportSize({ width: VIEWPORT.width, height: 1700 });
+  await prompt.getByText(OPERATOR_LABEL, { exact: true }).first().hover();
+  await page.waitForTimeout(500);
+  const box = await prompt.boundingBox();
+  const pad = 24;
+  await page.screenshot({
+    path: path.join(OUT, 'operator-form.png'),
+    clip: { x: Math.max(0, box.x - pad), y: Math.max(0, box.y - pad),
+      width: box.width + 2 * pad, height: box.height + 2 * pad },
+  });
+  await page.setViewportSize(VIEWPORT);
+  await page.waitForTimeout(300);
+}
+
+async function execute(page, prompt) {
+  await prompt.getByRole('button', { name: 'Execute', exact: true }).click();
+  step('execute clicked');
+  // The operator is a generator: progress messages, then reload_dataset, then a notification.
+  // The field's sidebar entry appears with the reload; the snackbar carries the summary.
+  const entry = page.locator(`[data-cy=checkbox-${FIELD}]`);
+  await entry.waitFor({ state: 'attached', timeout: TIMEOUT_MS });
+  step('result field in sidebar');
+  const snackbar = page.locator('.MuiSnackbar-root, [role=alert]').first();
+  result.notification = await snackbar.innerText({ timeout: 15000 }).catch(() => null);
+  // the progress dialog stays open on "Done" until dismissed
+  const done = page.locator('[role=dialog]').getByRole('button', { name: 'Done', exact: true });
+  if (await done.waitFor({ state: 'visible', timeout: 10000 }).then(() => true).catch(() => false)) {
+    result.progress_dialog = (await page.locator('[role=dialog]').first().innerText()).trim();
+    await done.click();
+  }
+  await page.locator('[role=dialog]').first().waitFor({ state: 'detached', timeout: 10000 });
+  step('dialog closed');
+}
+
+async function setFieldShown(page, field, shown) {
+  const box = page.locator(`[data-cy=checkbox-${field}] input`);
+  if ((await box.isChecked()) !== shown) await page.click(`[data-cy=checkbox-${field}]`);
+}
+
+async function thumbnailPairs(page, indices) {
+  // Only the result field drawn: crops of each thumbnail with it on and off, for Python to diff
+  for (const field of ['ground_truth', 'ground_truth_cls', 'ground_truth_seg']) {
+    if (await page.locator(`[data-cy=checkbox-${field}]`).count()) await setFieldShown(page, field, false);
+  }
+  for (const shown of [true, false]) {
+    await setFieldShown(page, FIELD, shown);
+    await page.mouse.move(5, VIEWPORT.height - 5);
+    await page.waitForTimeout(1500);  // lookers redraw asynchronously (worker)
+    for (const i of indices) {
+      await page.locator(LOOKERS).nth(i).screenshot({ path: path.join(OUT, `thumb-${i}-${shown ? 'on' : 'off'}.png`) });
+    }
+  }
+  await setFieldShown(page, FIELD, true);
+  step('thumbnail pairs');
+}
+
+async function screenshotResults(page) {
+  await setFieldShown(page, 'ground_truth', false);
+  await page.mouse.move(5, VIEWPORT.height - 5);
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: path.join(OUT, 'results-grid.png') });
+  // the first sample in the modal (a click in the middle: the top-left corner is its checkbox)
+  await page.locator(LOOKERS).first().click();
+  const modal = page.locator('[data-cy=modal]');
+  await modal.waitFor({ state: 'visible', timeout: 15000 });
+  await modal.locator('[data-cy=sample-canvas] canvas, [data-cy=modal-looker-container] canvas')
+    .first().waitFor({ state: 'visible', timeout: 15000 }).catch(() => {});
+  await page.mouse.move(5, VIEWPORT.height - 5);
+  await page.waitForTimeout(2000);
+  result.modal_sample_id = new URL(page.url()).searchParams.get('id');
+  await page.screenshot({ path: path.join(OUT, 'sample-modal.png') });
+  await page.keyboard.press('Escape');
+  step('result screenshots');
+}
+
+(async () => {
+  const { context, profile } = await launch();
+  const page = context.pages()[0] || await context.newPage();
+  watch(page);
+  step('browser up');
+  let ok = false;
+  try {
+    await openGrid(page);
+    await selectSamples(page, SELECT);
+    const prompt = await openOperator(page);
+    await fillForm(page, prompt);
+    await screenshotForm(page, prompt);
+    await execute(page, prompt);
+    await thumbnailPairs(page, [...Array(result.lookers).keys()]);
+    await screenshotResults(page);
+    ok = true;
+  } catch (e) {
+    result.errors.push(String(e.stack || e).slice(0, 2000));
+    log('ERROR', e.message);
+    await page.screenshot({ path: path.join(OUT, 'error.png') }).catch(() => {});
+  } finally {
+    result.ok = ok;
+    result.seconds = elapsed();
+    fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify(result, null, 2));
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  process.exit(ok ? 0 : 1);
+})();

@@ -1,0 +1,271 @@
+"""The plugin in the real FiftyOne App, driven by headless Chromium (tests/browser/drive.js).
+
+A generated dataset is served by the App on 127.0.0.1 with this plugin loaded and the emulator
+standing in for Gemini. The driver selects two thumbnails, runs "Gemini: detect objects"
+through its form (output field, classes from the ground truth, evaluation against it), and
+takes screenshots; this
+test then checks the dataset, the emulator's counters and the thumbnails' pixels.
+
+Needs Debian's ``chromium`` and ``npm ci`` in tests/browser (``.ci/run`` installs both). Where
+they are missing the test skips, except under CI (``CI`` set) or with
+``GEMINI_VISION_REQUIRE_BROWSER=1``, where it fails.
+``GEMINI_VISION_SCREENSHOTS=<dir>`` also copies the README screenshots there
+(``tools/screenshots.py`` does this for docs/images).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.fiftyone]
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+BROWSER_DIR = ROOT / "tests" / "browser"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+OPERATOR_URI = "@gemini-vision/gemini/detect_objects"
+FIELD = "gemini_boxes"
+GT_FIELD = "ground_truth"
+SELECTED = 2
+#: screenshots shown in the README (the driver also writes debugging crops)
+README_SHOTS = ("operator-form.png", "results-grid.png", "sample-modal.png")
+#: share of a thumbnail's pixels that must change when the result field is shown
+MIN_DRAWN_FRACTION = 0.002
+
+
+def _missing_tools() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    if shutil.which("node") is None:
+        return "node not found (apt-get install nodejs npm)"
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        return "playwright-core not installed (cd tests/browser && npm ci)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser_tools() -> None:
+    missing = _missing_tools()
+    if missing is None:
+        return
+    if os.environ.get("CI") or os.environ.get("GEMINI_VISION_REQUIRE_BROWSER"):
+        pytest.fail(f"the browser test cannot run: {missing}", pytrace=False)
+    pytest.skip(f"browser test needs its tools: {missing}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the App server exited with code {process.returncode}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.25)
+    raise TimeoutError(f"the App server did not answer {url} within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def app_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Runs the FiftyOne App server on a free 127.0.0.1 port; yields its URL.
+
+    The server is started directly (no ``launch_app`` session), so it is one process that we
+    own and stop by PID. The database service it uses is shared with this test process and
+    stops by itself once no client is left.
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "fiftyone.server.main", "--address", "127.0.0.1"]
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_http(url + "/", process, timeout=90)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)  # hypercorn shuts down gracefully on SIGTERM
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            log.warning("App server %d ignored SIGTERM; killing it", process.pid)
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _server_env(emulator_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        GEMINI_API_KEY="emulator-key",  # the emulator accepts any key
+        GOOGLE_GEMINI_BASE_URL=emulator_url,
+        FIFTYONE_PLUGINS_DIR=str(ROOT),
+        FIFTYONE_DO_NOT_TRACK="true",
+        # what a user sets to get the App's "Schedule" choice in open-source FiftyOne
+        FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS="true",
+    )
+    return env
+
+
+def _drive(url: str, dataset: str, out: Path, log_path: Path) -> dict[str, Any]:
+    command = [
+        "node",
+        str(BROWSER_DIR / "drive.js"),
+        *("--url", url, "--dataset", dataset, "--field", FIELD),
+        *("--gt", GT_FIELD, "--classes-field", GT_FIELD),
+        *("--select", str(SELECTED), "--out", str(out), "--timeout", "120"),
+    ]
+    env = dict(os.environ, CHROMIUM=CHROMIUM)
+    with log_path.open("wb") as drive_log:
+        completed = subprocess.run(
+            command,
+            cwd=BROWSER_DIR,
+            env=env,
+            stdout=drive_log,
+            stderr=subprocess.STDOUT,
+            timeout=240,
+            check=False,
+        )
+    result_path = out / "result.json"
+    result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
+    result["exit_code"] = completed.returncode
+    return result
+
+
+def _drawn_fraction(on: Path, off: Path) -> float:
+    """Share of pixels that differ between a thumbnail with the field shown and hidden."""
+    from PIL import Image
+
+    a = np.asarray(Image.open(on).convert("RGB"), dtype=np.int16)
+    b = np.asarray(Image.open(off).convert("RGB"), dtype=np.int16)
+    if a.shape != b.shape:
+        return 1.0
+    return float((np.abs(a - b).max(axis=2) > 24).mean())
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    if not path.exists():
+        return f"({path.name} missing)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def scene_dataset(tmp_path: Path) -> Iterator[Any]:
+    """Six generated scenes with ground truth, persistent so the App server's process sees
+    them. HEIC is left out: Chromium cannot decode it, so its thumbnail would be an error."""
+    import fiftyone as fo
+
+    from gemini_vision.synthetic import DEFAULT_FORMATS, make_scene_dataset
+
+    formats = [f for f in DEFAULT_FORMATS if f.suffix != ".heic"]
+    name = f"gemini-vision-browser-{uuid.uuid4().hex[:8]}"
+    dataset = make_scene_dataset(
+        tmp_path / "images", count=6, name=name, persistent=True, formats=formats
+    )
+    yield dataset
+    if fo.dataset_exists(name):
+        fo.delete_dataset(name)
+
+
+def _check_form(result: dict[str, Any]) -> None:
+    """What the App showed: every field, the selection as target, defaults, cost, outcome."""
+    assert result["form_labels_missing"] == [], result["form_text"]
+    assert result["selected_in_grid"] == SELECTED
+    assert result["target_choice"] == "SELECTED_SAMPLES"
+    assert result["output_default"] == "gemini_detections"
+    assert result["eval_key"] == f"eval_{FIELD}"
+    assert f"{SELECTED} images" in result["cost_preview"]
+    assert result["notification"].startswith(f"{SELECTED} labelled, 0 failed"), result
+
+
+def _check_labels(dataset: Any, result: dict[str, Any]) -> None:
+    """Labels on the two selected samples (the grid's first two) and nowhere else."""
+    dataset.reload()
+    ids = dataset.values("id")
+    labelled = {
+        sid: dets for sid, dets in zip(ids, dataset.values(FIELD), strict=True) if dets is not None
+    }
+    assert set(labelled) == set(ids[:SELECTED]), f"labelled {sorted(labelled)}; grid {ids}"
+    assert result["modal_sample_id"] == ids[0]
+    classes = set(dataset.distinct(f"{GT_FIELD}.detections.label"))
+    for dets in labelled.values():
+        assert dets.detections, "a selected sample got an empty Detections"
+        for det in dets.detections:
+            assert det.label in classes, f"{det.label!r} is not one of the classes {classes}"
+            x, y, w, h = det.bounding_box
+            assert 0 <= x <= 1 and 0 <= y <= 1 and 0 < w <= 1 and 0 < h <= 1, det
+    assert dataset.values(f"{FIELD}_error")[:SELECTED] == [None] * SELECTED
+    eval_key = f"eval_{FIELD}"
+    assert eval_key in dataset.list_evaluations()
+    assert sum(dataset.values(f"{eval_key}_tp")[:SELECTED]) > 0
+
+
+def _check_drawn(out: Path, lookers: int) -> None:
+    """Showing the field in the sidebar changes the selected thumbnails, not the others."""
+    drawn = [
+        _drawn_fraction(out / f"thumb-{i}-on.png", out / f"thumb-{i}-off.png")
+        for i in range(lookers)
+    ]
+    assert all(f > MIN_DRAWN_FRACTION for f in drawn[:SELECTED]), drawn
+    assert all(f < MIN_DRAWN_FRACTION / 4 for f in drawn[SELECTED:]), drawn
+
+
+def _publish_screenshots(out: Path) -> None:
+    for name in README_SHOTS:
+        assert (out / name).stat().st_size > 10_000, name
+    target = os.environ.get("GEMINI_VISION_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        for name in README_SHOTS:
+            shutil.copyfile(out / name, Path(target) / name)
+
+
+def test_detect_objects_from_the_app_on_selected_samples(
+    browser_tools: None, scene_dataset: Any, emulator: Any, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    out = tmp_path / "browser"
+    server_log, drive_log = tmp_path / "app-server.log", tmp_path / "drive.log"
+    with app_server(_server_env(emulator.base_url), server_log) as url:
+        server_up = time.monotonic() - started
+        result = _drive(url, scene_dataset.name, out, drive_log)
+    logs = f"\n--- drive.js ---\n{_tail(drive_log)}\n--- App server ---\n{_tail(server_log)}"
+    assert result.get("ok") and result["exit_code"] == 0, f"driver failed: {result}{logs}"
+    assert not result["errors"], f"page errors: {result['errors']}{logs}"
+
+    _check_form(result)
+    # Gemini (the emulator) was asked about the two selected images only
+    assert emulator.stats.count("generateContent", 200) == SELECTED
+    _check_labels(scene_dataset, result)
+    _check_drawn(out, result["lookers"])
+    _publish_screenshots(out)
+    log.info(
+        "browser test: App up %.1f s, driver %.1f s (steps %s), total %.1f s",
+        server_up,
+        result["seconds"],
+        result["steps"],
+        time.monotonic() - started,
+    )
