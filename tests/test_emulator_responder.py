@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from gemini_vision import scenes, wire
@@ -524,3 +526,36 @@ def test_limits_read_from_text_and_schema() -> None:
     assert read_intent(_request("Detect objects. Limit to five objects."), 1).max_items == 5
     schema = {"type": "ARRAY", "maxItems": 3, "items": {"type": "OBJECT"}}
     assert read_intent(_request(COOKBOOK_DETECT, schema=schema), 1).max_items == 3
+
+
+# --------------------------------------------------------------------------------------------
+# Totality: any prompt, any schema -> an answer, never a crash
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(["type", "items", "properties", "enum", "anyOf", "$ref",
+                                       "required", "maxItems", "label", "box_2d"]),
+                      children, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+_small_scene = scenes.generate_scene(3, (160, 120), n_objects=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.text(max_size=200) | st.sampled_from([COOKBOOK_DETECT, "How many ?", "Point to"]),
+    mime=st.sampled_from([None, "application/json", "text/x.enum", "text/plain"]),
+    schema=st.none() | _json_values,
+    n_images=st.integers(0, 2),
+)
+def test_any_prompt_and_schema_gets_a_text_answer(
+    text: str, mime: str | None, schema: Any, n_images: int
+) -> None:
+    schema = schema if isinstance(schema, dict) else None
+    request = _request(text or " ", mime=mime, json_schema=schema)
+    images = [_small_scene.image] * n_images
+    reply = responder.respond(request, images, model="gemini-2.5-flash", rng=random.Random(0))
+    assert isinstance(reply.text, str) and reply.text
+    assert reply.kind in {"detect", "segment", "point", "classify", "caption", "ask", "compare",
+                          "text"}  # fmt: skip

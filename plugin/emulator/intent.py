@@ -333,26 +333,28 @@ _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|'([^']+)'")
 _SCHEMA_KEYS = frozenset({"box_2d", "label", "mask", "point", "confidence", "labels"})
 
 
-def schema_enum(schema: Any) -> list[str]:
+def schema_enum(schema: Any, _depth: int = 0) -> list[str]:
     """The enum values a schema allows for the answer's label (first one found)."""
-    if isinstance(schema, dict):
-        if isinstance(schema.get("enum"), list):
-            return [str(v) for v in schema["enum"]]
-        props = schema.get("properties") or {}
-        for key in ("label", "class", "category", "labels", "name"):
-            if key in props:
-                found = schema_enum(props[key])
-                if found:
-                    return found
-        for key in ("items", "anyOf", "oneOf", "$defs", "definitions", "properties"):
-            value = schema.get(key)
-            values = value.values() if isinstance(value, dict) else value
-            if key == "items":
-                values = [value]
-            for sub in values or []:
-                found = schema_enum(sub)
-                if found:
-                    return found
+    if not isinstance(schema, dict) or _depth > 12:
+        return []
+    if isinstance(schema.get("enum"), list):
+        return [str(v) for v in schema["enum"]]
+    props = schema.get("properties")
+    props = props if isinstance(props, dict) else {}
+    for key in ("label", "class", "category", "labels", "name"):
+        found = schema_enum(props.get(key), _depth + 1)
+        if found:
+            return found
+    for key in ("items", "anyOf", "oneOf", "$defs", "definitions", "properties"):
+        value = schema.get(key)
+        if isinstance(value, dict):
+            values = [value] if key == "items" else list(value.values())
+        else:
+            values = value if isinstance(value, list) else []
+        for sub in values:
+            found = schema_enum(sub, _depth + 1)
+            if found:
+                return found
     return []
 
 
