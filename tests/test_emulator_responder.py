@@ -559,3 +559,18 @@ def test_any_prompt_and_schema_gets_a_text_answer(
     assert isinstance(reply.text, str) and reply.text
     assert reply.kind in {"detect", "segment", "point", "classify", "caption", "ask", "compare",
                           "text"}  # fmt: skip
+
+
+def test_vision_results_are_reused_for_the_same_pixels(monkeypatch, scene: scenes.Scene) -> None:
+    from gemini_vision.emulator import vision
+
+    calls = []
+    real = vision.analyze
+    monkeypatch.setattr(vision, "analyze", lambda im: calls.append(im.size) or real(im))
+    image = _received(scene, quality=77)  # pixels no other test has sent
+    for text in ("Caption this image.", COOKBOOK_DETECT, "How many stars are there?"):
+        responder.respond(_request(text), [image], model="gemini-2.5-flash", rng=random.Random())
+    assert len(calls) == 1
+    other = _received(scene, quality=78)
+    responder.respond(_request("Caption"), [other], model="gemini-2.5-flash", rng=random.Random())
+    assert len(calls) == 2
