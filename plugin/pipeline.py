@@ -2,18 +2,20 @@
 
 ::
 
-    items (sync iterator, e.g. a DB cursor)
-      └─ producer ──► queue (bounded) ──► N workers ──► results queue ──► writer ──► sink(batch)
+    items (sync iterator, e.g. a DB cursor; pulled in a thread)
+      └─ producer ──► queue (bounded) ──► N workers ──► results (bounded) ──► writer ──► sink
                                           │ prepare image (thread pool, off the event loop)
-                                          │ build request → cache lookup
+                                          │ build request → cache lookup (content address)
                                           │ rate limiter → client (retries inside) → cache put
-                                          └ parse (retry once on malformed/truncated text)
+                                          └ parse (ask again once on malformed/truncated text)
 
 Memory stays flat whatever the number of items: the producer pulls from the iterator only as
-fast as workers drain a bounded queue, and results leave in batches. Every item ends either
+fast as workers drain a bounded queue, and results leave in batches through a bounded queue
+(a slow sink slows the workers down instead of piling results up). Every item ends either
 ``ok`` (an answer) or ``failed`` (a one-line reason naming the cause), except when the run is
 stopped by an error that is not the item's fault (per-day quota exhausted, invalid API key,
-unknown model): then unfinished items are left untouched, so a rerun picks them up.
+unknown model): then unfinished items are left untouched, so a rerun picks them up, and
+``Progress.stopped_reason`` says why and what to do.
 
 This module is pure: the FiftyOne adapter supplies the items and the sink.
 """
@@ -21,25 +23,26 @@ This module is pure: the FiftyOne adapter supplies the items and the sink.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from . import images as images_mod
 from . import tasks as tasks_mod
-from .cache import ResponseCache, answer_from_response, request_cache_key
+from . import wire
+from .cache import ResponseCache, answer_from_response
 from .catalog import price_for
 from .client import AsyncGeminiClient, answer_text
 from .errors import (
     AuthenticationError,
     BlockedResponseError,
     GeminiVisionError,
+    InvalidResponseError,
     NotFoundError,
     ParseError,
     PermissionDeniedError,
@@ -47,15 +50,23 @@ from .errors import (
     TruncatedResponseError,
 )
 from .ratelimit import RateLimiter, RateLimitSettings
+from .request_builder import ImageInfo, PreparedRequest, RequestBuilder
+from .uploads import UploadRegistry
 
 __all__ = [
     "Engine",
     "EngineReport",
     "EngineSettings",
+    "ImageInfo",
     "ItemOutcome",
     "Progress",
+    "Verdict",
     "WorkItem",
+    "failed_outcome",
+    "read_response",
     "run_coroutine_sync",
+    "stop_message",
+    "take",
 ]
 
 logger = logging.getLogger(__name__)
@@ -77,16 +88,6 @@ class WorkItem:
 
     key: str
     source: str | bytes
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """What we sent for an item: sizes in pixels (width, height) and the bytes' digest."""
-
-    display_size: tuple[int, int]
-    sent_size: tuple[int, int]
-    sha256: str
-    mime_type: str
 
 
 @dataclass
@@ -119,6 +120,8 @@ class EngineSettings:
     #: requests whose inline images exceed this many bytes upload them with the Files API
     inline_limit_bytes: int = 20 * 1024 * 1024
     request_options: dict[str, Any] = field(default_factory=dict)
+    #: seconds in-flight requests may still finish once the run is stopping
+    stop_grace_seconds: float = 2.0
 
 
 @dataclass
@@ -156,10 +159,16 @@ class EngineReport:
     rate_limited: int
     duration_seconds: float
     cost_usd: float
+    requests: int = 0
+    parse_retries: int = 0
+    uploaded_files: int = 0
+    reused_uploads: int = 0
+    #: mode-specific figures (e.g. batch jobs), merged into :meth:`to_dict`
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         p = self.progress
-        return {
+        return self.extra | {
             "processed": p.done,
             "labelled": p.ok,
             "failed": p.failed,
@@ -167,12 +176,61 @@ class EngineReport:
             "input_tokens": p.input_tokens,
             "output_tokens": p.output_tokens,
             "cost_usd": round(self.cost_usd, 6),
+            "requests": self.requests,
             "retries": self.retries,
+            "parse_retries": self.parse_retries,
             "rate_limited": self.rate_limited,
+            "uploaded_files": self.uploaded_files,
+            "reused_uploads": self.reused_uploads,
             "duration_seconds": round(self.duration_seconds, 3),
             "stopped_reason": p.stopped_reason,
             "errors": dict(self.errors.most_common(20)),
         }
+
+
+@dataclass
+class Verdict:
+    """What one response means: an answer, or an error and whether asking again may help."""
+
+    answer: Any = None
+    raw_text: str | None = None
+    error: GeminiVisionError | None = None
+    ask_again: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_response(task: tasks_mod.TaskSpec, response: wire.GenerateContentResponse) -> Verdict:
+    """Judges a response: usable answer, blocked (final), or malformed/truncated (ask again).
+
+    A truncated structured answer keeps its complete items when it has some."""
+    try:
+        text = answer_text(response)
+    except TruncatedResponseError as exc:
+        salvaged = _salvage(task, exc.raw_text)
+        if salvaged is not None:
+            note = "answer truncated at the output limit; kept the complete items"
+            return Verdict(salvaged, exc.raw_text, warnings=[note])
+        return Verdict(raw_text=exc.raw_text, error=exc, ask_again=True)
+    except BlockedResponseError as exc:
+        return Verdict(raw_text=exc.raw_text, error=exc)
+    except InvalidResponseError as exc:
+        return Verdict(error=exc, ask_again=True)
+    try:
+        return Verdict(tasks_mod.interpret_answer(task, text), text)
+    except ParseError as exc:
+        return Verdict(raw_text=text, error=exc, ask_again=True)
+
+
+def stop_message(exc: GeminiVisionError) -> str:
+    """Why the run stopped and what to do, for ``stopped_reason``."""
+    if isinstance(exc, QuotaExhaustedError):
+        return (
+            f"Per-day quota exhausted ({exc.reason}). Everything finished so far is saved; "
+            "run again after the quota resets (midnight Pacific time) to continue."
+        )
+    if isinstance(exc, AuthenticationError):
+        return f"The API key was refused ({exc.reason}); fix the key and run again."
+    return f"{exc.reason}. Unfinished samples were left untouched; run again to continue."
 
 
 class _Stop(Exception):
@@ -191,6 +249,7 @@ class Engine:
         cache: ResponseCache | None = None,
         limiter: RateLimiter | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        uploads: UploadRegistry | None = None,
     ) -> None:
         tasks_mod.check_model_supports(task, settings.model)
         self.client = client
@@ -201,12 +260,23 @@ class Engine:
         self.on_progress = on_progress
         self.progress = Progress()
         self.errors: Counter[str] = Counter()
-        self._stop_reason: str | None = None
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.prepare_workers, thread_name_prefix="gemini-prepare"
+        self.builder = RequestBuilder(
+            task,
+            model=settings.model,
+            client=client,
+            max_image_side=settings.max_image_side,
+            request_options=settings.request_options,
+            inline_limit_bytes=settings.inline_limit_bytes,
+            uploads=uploads,
+            prepare_workers=settings.prepare_workers,
         )
+        self._stop_reason: str | None = None
+        self._stopping: asyncio.Event | None = None
         self._price = price_for(settings.model)
         self._retries_before = client.stats.retries
+        self._requests_before = client.stats.requests
+        self._parse_retries = 0
+        self._in_flight: dict[str, asyncio.Future[ItemOutcome]] = {}
 
     # ---------------------------------------------------------------------------------------
     # public API
@@ -218,15 +288,19 @@ class Engine:
         *,
         total: int | None = None,
     ) -> EngineReport:
-        """Processes every item (or until a fatal error) and hands outcomes to ``sink``."""
+        """Processes every item (or until a fatal error) and hands outcomes to ``sink``.
+
+        ``sink`` runs in a worker thread, with batches of outcomes, in order of completion.
+        An exception from ``sink`` stops the run and is re-raised here."""
         self.progress = Progress(total=total)
-        work: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=2 * self.settings.concurrency)
-        results: asyncio.Queue[ItemOutcome | None] = asyncio.Queue()
+        self._stopping = asyncio.Event()
+        concurrency = max(1, self.settings.concurrency)
+        work: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=2 * concurrency)
+        results: asyncio.Queue[ItemOutcome | None] = asyncio.Queue(
+            maxsize=max(2 * self.settings.write_batch_size, concurrency)
+        )
         writer = asyncio.create_task(self._write(results, sink))
-        workers = [
-            asyncio.create_task(self._work(work, results))
-            for _ in range(max(1, self.settings.concurrency))
-        ]
+        workers = [asyncio.create_task(self._work(work, results)) for _ in range(concurrency)]
         try:
             await self._produce(iter(items), work)
             await asyncio.gather(*workers)
@@ -235,21 +309,24 @@ class Engine:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             await results.put(None)
-            await writer
-            self._pool.shutdown(wait=False)
+            sink_error = await writer
+            self.builder.close()
+        if sink_error is not None:
+            raise sink_error
         return self.report()
 
     async def answer(self, sources: Sequence[str]) -> ItemOutcome:
         """One request with every image of ``sources`` (multi-image prompts)."""
+        self._stopping = asyncio.Event()
+        key = ",".join(sources)
         try:
-            prepared = [await self._prepare(source) for source in sources]
-            outcome = await self._ask(",".join(sources), prepared)
+            outcome = await self._ask(await self.builder.prepared(key, sources))
+        except _Stop:
+            outcome = ItemOutcome(key, "failed", error=self._stop_reason, error_type="Stopped")
         except GeminiVisionError as exc:
-            outcome = ItemOutcome(
-                ",".join(sources), "failed", error=exc.reason, error_type=type(exc).__name__
-            )
+            outcome = failed_outcome(key, exc)
         finally:
-            self._pool.shutdown(wait=False)
+            self.builder.close()
         self._count(outcome)
         return outcome
 
@@ -262,6 +339,10 @@ class Engine:
             rate_limited=self.limiter.stats.rate_limited,
             duration_seconds=p.elapsed,
             cost_usd=self._price.cost(p.input_tokens, p.output_tokens),
+            requests=self.client.stats.requests - self._requests_before,
+            parse_retries=self._parse_retries,
+            uploaded_files=self.builder.uploaded,
+            reused_uploads=self.builder.reused_uploads,
         )
 
     # ---------------------------------------------------------------------------------------
@@ -272,14 +353,14 @@ class Engine:
     ) -> None:
         chunk_size = 32
         while self._stop_reason is None:
-            chunk = await asyncio.to_thread(_take, items, chunk_size)
+            chunk = await asyncio.to_thread(take, items, chunk_size)
             for item in chunk:
                 if self._stop_reason is not None:
                     break
                 await work.put(item)
             if len(chunk) < chunk_size:
                 break
-        for _ in range(self.settings.concurrency):
+        for _ in range(max(1, self.settings.concurrency)):
             await work.put(None)
 
     async def _work(
@@ -298,14 +379,15 @@ class Engine:
 
     async def _write(
         self, results: asyncio.Queue[ItemOutcome | None], sink: Callable[[list[ItemOutcome]], None]
-    ) -> None:
+    ) -> BaseException | None:
+        """Hands batches to ``sink``; returns the sink's exception, if it raised one."""
         batch: list[ItemOutcome] = []
         last_flush = time.monotonic()
+        interval = self.settings.write_interval_seconds
+        error: BaseException | None = None
         finished = False
         while not finished:
-            timeout = max(
-                0.05, self.settings.write_interval_seconds - (time.monotonic() - last_flush)
-            )
+            timeout = max(0.05, interval - (time.monotonic() - last_flush))
             try:
                 outcome = await asyncio.wait_for(results.get(), timeout)
             except asyncio.TimeoutError:
@@ -314,101 +396,147 @@ class Engine:
                 finished = True
             elif outcome is not ...:
                 batch.append(outcome)
-            due = time.monotonic() - last_flush >= self.settings.write_interval_seconds
+            due = time.monotonic() - last_flush >= interval
             if batch and (finished or due or len(batch) >= self.settings.write_batch_size):
-                await asyncio.to_thread(sink, batch)
+                if error is None:
+                    error = await self._flush(sink, batch)
                 batch = []
                 last_flush = time.monotonic()
-                if self.on_progress is not None:
-                    self.on_progress(self.progress)
+        return error
+
+    async def _flush(
+        self, sink: Callable[[list[ItemOutcome]], None], batch: list[ItemOutcome]
+    ) -> BaseException | None:
+        try:
+            await asyncio.to_thread(sink, batch)
+        except Exception as exc:  # stop the run; the answers are in the cache
+            logger.exception("Writing %d results failed; stopping the run", len(batch))
+            self._set_stop(f"Writing results failed ({type(exc).__name__}: {exc})")
+            return exc
+        if self.on_progress is not None:
+            await asyncio.to_thread(self.on_progress, self.progress)
+        return None
 
     # ---------------------------------------------------------------------------------------
     # one item
 
     async def _process(self, item: WorkItem) -> ItemOutcome:
         try:
-            prepared = await self._prepare(item.source)
-            return await self._ask(item.key, [prepared])
-        except FATAL_ERRORS as exc:
-            self._stop(exc)
-            raise _Stop from exc
-        except PermissionDeniedError as exc:
-            if "file" in str(exc).lower():
-                return _failed(item.key, exc)
-            self._stop(exc)
-            raise _Stop from exc
+            prepared = await self.builder.prepared(item.key, [item.source])
+            return await self._ask(prepared)
         except GeminiVisionError as exc:
-            return _failed(item.key, exc)
+            return failed_outcome(item.key, exc)
 
-    async def _prepare(self, source: str) -> images_mod.PreparedImage:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool,
-            lambda: images_mod.prepare_image(source, max_side=self.settings.max_image_side),
-        )
+    async def _ask(self, prepared: PreparedRequest) -> ItemOutcome:
+        """The outcome of one prepared item: from the cache, or asked (and cached). Items
+        with the same content address as one in flight wait for its answer instead of paying
+        for it again.
 
-    async def _ask(self, key: str, prepared: list[images_mod.PreparedImage]) -> ItemOutcome:
-        parts = [await self._image_part(image) for image in prepared]
-        request = tasks_mod.build_request(
-            self.task, parts, model=self.settings.model, **self.settings.request_options
-        )
-        cache_key = request_cache_key(self.settings.model, request)
-        info = _image_info(prepared[0])
-        cached = await asyncio.to_thread(self.cache.get, cache_key) if self.cache else None
-        if cached is not None:
-            try:
-                answer = tasks_mod.interpret_answer(self.task, cached.text)
-                return ItemOutcome(key, "ok", answer, info, cached=True, cache_key=cache_key)
-            except ParseError:
-                pass  # an older parser accepted it; ask again
+        Raises _Stop when a fatal error stops the run."""
+        cache_key = prepared.cache_key
+        running = self._in_flight.get(cache_key)
+        if running is not None:
+            first = await asyncio.shield(running)
+            return dataclasses.replace(
+                first,
+                key=prepared.key,
+                cached=first.status == "ok",
+                input_tokens=0,
+                output_tokens=0,
+                warnings=list(first.warnings),
+            )
+        future: asyncio.Future[ItemOutcome] = asyncio.get_running_loop().create_future()
+        self._in_flight[cache_key] = future
+        try:
+            outcome = await self._ask_once(prepared)
+        except BaseException as exc:
+            future.set_exception(exc if isinstance(exc, Exception) else _Stop())
+            future.exception()  # retrieved: waiters re-raise it, nobody else must
+            raise
+        else:
+            future.set_result(outcome)
+        finally:
+            del self._in_flight[cache_key]
+        return outcome
 
-        last_error: GeminiVisionError | None = None
+    async def _ask_once(self, prepared: PreparedRequest) -> ItemOutcome:
+        key, info, cache_key = prepared.key, prepared.info, prepared.cache_key
+        if self.cache is not None:
+            cached = await asyncio.to_thread(self.cache.get, cache_key)
+            if cached is not None:
+                try:
+                    answer = tasks_mod.interpret_answer(self.task, cached.text)
+                    return ItemOutcome(key, "ok", answer, info, cached=True, cache_key=cache_key)
+                except ParseError:
+                    pass  # an older parser accepted it; ask again
+
         outcome = ItemOutcome(key, "failed", image=info, cache_key=cache_key)
-        for _attempt in range(1 + self.settings.parse_retries):
-            tokens = sum(image.estimated_tokens(self.settings.model) for image in prepared)
-            await self.limiter.acquire(tokens)
-            response = await self.client.generate_content(self.settings.model, request)
-            self.limiter.on_success()
+        verdict = Verdict()
+        for attempt in range(1 + self.settings.parse_retries):
+            self._parse_retries += attempt > 0
+            response = await self._generate(prepared)
             usage = response.usage_metadata
             outcome.input_tokens += usage.input_tokens if usage else 0
             outcome.output_tokens += usage.output_tokens if usage else 0
+            verdict = read_response(self.task, response)
+            if verdict.error is None:
+                outcome.status, outcome.answer = "ok", verdict.answer
+                outcome.raw_text, outcome.warnings = verdict.raw_text, verdict.warnings
+                if self.cache is not None and not verdict.warnings and verdict.raw_text:
+                    entry = answer_from_response(verdict.raw_text, response)
+                    await asyncio.to_thread(self.cache.put, cache_key, entry)
+                return outcome
+            outcome.raw_text = verdict.raw_text or outcome.raw_text
+            if not verdict.ask_again:
+                break
+        assert verdict.error is not None
+        return failed_outcome(key, verdict.error, outcome)
+
+    async def _generate(self, prepared: PreparedRequest) -> wire.GenerateContentResponse:
+        """Paces, sends (inline or with uploaded files) and returns the response; a file the
+        server no longer has is uploaded again once. Fatal errors stop the run (raise _Stop)."""
+        for refresh in (False, True):
+            request = await self.builder.sendable(prepared, refresh=refresh)
+            await self._until_stopped(self.limiter.acquire(prepared.tokens), grace=0.0)
             try:
-                text = answer_text(response)
-            except TruncatedResponseError as exc:
-                last_error = exc
-                salvaged = _salvage(self.task, exc.raw_text)
-                if salvaged is not None:
-                    outcome.status, outcome.answer, outcome.raw_text = "ok", salvaged, exc.raw_text
-                    outcome.warnings.append(
-                        "answer truncated at the output limit; kept the complete items"
-                    )
-                    return outcome
-                continue
-            except BlockedResponseError as exc:
-                return _failed(key, exc, outcome)
-            try:
-                outcome.answer = tasks_mod.interpret_answer(self.task, text)
-            except ParseError as exc:
-                last_error = exc
-                outcome.raw_text = text
-                continue
-            outcome.status, outcome.raw_text = "ok", text
-            if self.cache is not None:
-                await asyncio.to_thread(
-                    self.cache.put, cache_key, answer_from_response(text, response)
+                response = await self._until_stopped(
+                    self.client.generate_content(self.settings.model, request),
+                    grace=self.settings.stop_grace_seconds,
                 )
-            return outcome
-        assert last_error is not None
-        return _failed(key, last_error, outcome)
+            except PermissionDeniedError as exc:
+                if "file" not in str(exc).lower():
+                    self._fatal(exc)
+                if refresh or self.builder.fits_inline(prepared):
+                    raise
+                await self.builder.forget_uploads(prepared)
+                continue
+            except FATAL_ERRORS as exc:
+                self._fatal(exc)
+            self.limiter.on_success()
+            return response
+        raise AssertionError("unreachable")
 
-    async def _image_part(self, image: images_mod.PreparedImage) -> Any:
-        if len(image.data) * 4 // 3 < self.settings.inline_limit_bytes:
-            return image.to_part()
-        uploaded = await self.client.upload_file(image.data, mime_type=image.mime_type)
-        uploaded = await self.client.wait_until_active(uploaded.name)
-        from .wire import Part
-
-        return Part.from_uri(uploaded.uri or "", image.mime_type)
+    async def _until_stopped(self, awaitable: Coroutine[Any, Any, T], *, grace: float) -> T:
+        """Awaits ``awaitable`` unless the run stops first (then waits ``grace`` seconds more
+        for it, and raises _Stop)."""
+        stopping = self._stopping
+        if stopping is None:
+            return await awaitable
+        if stopping.is_set():
+            awaitable.close()
+            raise _Stop
+        task = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if task.done():
+            return task.result()
+        try:
+            return await asyncio.wait_for(task, grace) if grace > 0 else _cancel(task)
+        except asyncio.TimeoutError:
+            raise _Stop from None
 
     # ---------------------------------------------------------------------------------------
     # bookkeeping
@@ -425,14 +553,26 @@ class Engine:
             p.failed += 1
             self.errors[outcome.error_type or "Error"] += 1
 
-    def _stop(self, exc: GeminiVisionError) -> None:
+    def _fatal(self, exc: GeminiVisionError) -> None:
+        self._set_stop(stop_message(exc))
+        raise _Stop from exc
+
+    def _set_stop(self, reason: str) -> None:
         if self._stop_reason is None:
-            self._stop_reason = exc.reason
-            self.progress.stopped_reason = exc.reason
-            logger.warning("Stopping the run: %s", exc.reason)
+            self._stop_reason = reason
+            self.progress.stopped_reason = reason
+            logger.warning("Stopping the run: %s", reason)
+        if self._stopping is not None:
+            self._stopping.set()
 
 
-def _take(items: Iterator[T], n: int) -> list[T]:
+def _cancel(task: asyncio.Future[T]) -> T:
+    task.cancel()
+    raise _Stop
+
+
+def take(items: Iterator[T], n: int) -> list[T]:
+    """The next ``n`` items of ``items`` (fewer at the end)."""
     chunk = []
     for item in items:
         chunk.append(item)
@@ -441,16 +581,10 @@ def _take(items: Iterator[T], n: int) -> list[T]:
     return chunk
 
 
-def _image_info(image: images_mod.PreparedImage) -> ImageInfo:
-    return ImageInfo(
-        display_size=image.display_size,
-        sent_size=image.sent_size,
-        sha256=image.sha256,
-        mime_type=image.mime_type,
-    )
-
-
-def _failed(key: str, exc: GeminiVisionError, base: ItemOutcome | None = None) -> ItemOutcome:
+def failed_outcome(
+    key: str, exc: GeminiVisionError, base: ItemOutcome | None = None
+) -> ItemOutcome:
+    """``base`` (or a new outcome for ``key``) failed with ``exc``'s one-line reason."""
     outcome = base or ItemOutcome(key, "failed")
     return dataclasses.replace(
         outcome,
@@ -498,6 +632,3 @@ def run_coroutine_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]
-
-
-AwaitableSink = Callable[[list[ItemOutcome]], Awaitable[None]]

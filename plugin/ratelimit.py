@@ -5,14 +5,25 @@ per day (RPD). Sending in bursts and retrying on 429 wastes the quota on refused
 *pace* instead: each request reserves the next free slot of an evenly spaced schedule (a GCRA-
 style virtual clock), which never exceeds ``limit`` requests in any 60-second window.
 
-Adaptive behaviour (AIMD), for quotas we were not told about or that are shared with others:
+Quotas come from the user (``requests_per_minute``, ``tokens_per_minute``) or from the
+published table of their tier (:meth:`RateLimitSettings.for_tier`). Adaptive behaviour (AIMD),
+for quotas we were not told about or that are shared with other clients of the project:
 
-- on a 429 the pace drops to ``backoff_factor`` × the current rate, and every request waits
-  until the server's retry delay has passed;
-- after ``recovery_successes`` successes in a row, the rate climbs back by ``recovery_step`` ×
-  the configured limit, never above it;
-- with no configured RPM, the limiter starts unlimited (concurrency bounds the rate) and, on the
-  first 429, starts pacing just below the rate that was achieved over the last minute.
+- on a 429 every request waits until the server's retry delay has passed, and the pace drops
+  to ``backoff_factor`` × the current rate - at most once per ``cooldown`` (or per retry delay,
+  if longer), because the 429s of one burst are one event, not many. Without a configured
+  quota, a short retry delay is only honoured (a pause); pacing starts from ``backoff_factor``
+  × the rate achieved over the last minute when a 429 comes without any delay;
+- a long retry delay (``window_hint_seconds`` or more) means a per-minute window is full: the
+  requests the server accepted over the last minute (once there are ``recovery_successes`` of
+  them, enough to go by) are then the best estimate of the quota, and the pace drops to that
+  at once instead of creeping down;
+- the pace never falls below ``min_rate_fraction`` of the reference rate (the configured
+  limit, or the rate achieved before the first 429) except on such evidence, so 429s that do
+  not depend on our rate (bursts of other clients, injected faults) cannot stall a run;
+- after ``recovery_successes`` accepted requests since the last change, the pace climbs back
+  by ``recovery_step`` (× the configured limit, never above it; × the current pace when none
+  was configured).
 
 The limiter is used from one asyncio event loop; reservations are synchronous, so no lock is
 needed. ``clock`` and ``sleep`` are injectable for tests.
@@ -22,18 +33,48 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-__all__ = ["RateLimitSettings", "RateLimiter"]
+__all__ = ["TIERS", "TIER_LIMITS", "LimiterStats", "RateLimitSettings", "RateLimiter"]
+
+logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60.0
+
+#: tiers of the Gemini API (``free`` = no billing; ``tier1`` = billing linked; ...)
+TIERS = ("free", "tier1", "tier2", "tier3")
+
+#: (RPM, input TPM) per model line and tier, as last published by Google (shared/reference/
+#: gemini-api.md §8.1; free-tier numbers were cut in Dec 2025 and vary by account: AI Studio
+#: shows yours). ``None``: not published - the limiter adapts to 429s instead.
+TIER_LIMITS: dict[str, dict[str, tuple[int | None, int | None]]] = {
+    "flash": {
+        "free": (10, 250_000),
+        "tier1": (1_000, 1_000_000),
+        "tier2": (2_000, 3_000_000),
+        "tier3": (10_000, 8_000_000),
+    },
+    "flash-lite": {"free": (15, 250_000), "tier1": (4_000, 4_000_000)},
+    "pro": {"free": (5, 250_000), "tier1": (150, 2_000_000)},
+}
+
+
+def _model_line(model: str) -> str:
+    model = model.removeprefix("models/")
+    if "flash-lite" in model:
+        return "flash-lite"
+    return "pro" if "pro" in model else "flash"
 
 
 @dataclass(frozen=True)
 class RateLimitSettings:
-    """Quotas for one model, as the user's tier grants them (``None`` = not limited)."""
+    """Quotas for one model, as the user's tier grants them (``None`` = not limited).
+
+    Rates are per minute; times in seconds; fractions in (0, 1].
+    """
 
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
@@ -42,12 +83,51 @@ class RateLimitSettings:
     backoff_factor: float = 0.7
     recovery_successes: int = 20
     recovery_step: float = 0.05
+    #: minimum seconds between two slow-downs (429s closer together are one event)
+    cooldown: float = 1.0
+    #: the pace never drops below this fraction of the reference rate on plain 429s
+    min_rate_fraction: float = 0.25
+    #: a retry delay at least this long means a per-minute window is full (see module doc)
+    window_hint_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("requests_per_minute", "tokens_per_minute"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
+        if not 0 < self.min_rate_fraction <= 1 or not 0 < self.backoff_factor <= 1:
+            raise ValueError("min_rate_fraction and backoff_factor must be in (0, 1]")
+
+    @classmethod
+    def for_tier(
+        cls,
+        model: str,
+        tier: str | None,
+        *,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+    ) -> RateLimitSettings:
+        """The published quotas of ``model`` on ``tier`` (see :data:`TIER_LIMITS`); explicit
+        ``requests_per_minute`` / ``tokens_per_minute`` win over the table."""
+        rpm: float | None = None
+        tpm: float | None = None
+        if tier:
+            tier = tier.lower().replace(" ", "").replace("_", "")
+            if tier not in TIERS:
+                raise ValueError(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}")
+            rpm, tpm = TIER_LIMITS[_model_line(model)].get(tier, (None, None))
+        return cls(
+            requests_per_minute=requests_per_minute or rpm,
+            tokens_per_minute=tokens_per_minute or tpm,
+        )
+
+    def scaled(self, fraction: float) -> RateLimitSettings:
+        """These quotas shared by several workers: each gets ``fraction`` of them."""
+        return replace(
+            self,
+            requests_per_minute=self.requests_per_minute and self.requests_per_minute * fraction,
+            tokens_per_minute=self.tokens_per_minute and self.tokens_per_minute * fraction,
+        )
 
 
 @dataclass
@@ -68,11 +148,22 @@ class _Schedule:
 
 @dataclass
 class LimiterStats:
+    """What the limiter did: slots handed out, seconds waited, 429s heard, the current pace."""
+
     acquired: int = 0
     waited_seconds: float = 0.0
     rate_limited: int = 0
+    slowdowns: int = 0
     current_rpm: float | None = None
+    #: times of recent acquisitions (the last minute)
     history: collections.deque[float] = field(default_factory=lambda: collections.deque())
+    #: times of recent requests the server accepted (the last minute)
+    accepted: collections.deque[float] = field(default_factory=lambda: collections.deque())
+
+
+def _trim(times: collections.deque[float], now: float) -> None:
+    while times and times[0] < now - WINDOW_SECONDS:
+        times.popleft()
 
 
 class RateLimiter:
@@ -94,12 +185,15 @@ class RateLimiter:
             if s.requests_per_minute
             else None
         )
+        self._reference_rps = self._max_rps
         self._requests = _Schedule(self._max_rps)
         self._tokens = _Schedule(
             s.tokens_per_minute * s.safety_factor / WINDOW_SECONDS if s.tokens_per_minute else None
         )
         self._paused_until = 0.0
-        self._successes_in_a_row = 0
+        self._successes_since_change = 0
+        self._last_slowdown = -float("inf")
+        self._cooldown_until = -float("inf")
         self.stats = LimiterStats(current_rpm=self.requests_per_minute)
 
     @property
@@ -124,19 +218,20 @@ class RateLimiter:
         self.stats.acquired += 1
         history = self.stats.history
         history.append(self._clock())
-        while history and history[0] < history[-1] - WINDOW_SECONDS:
-            history.popleft()
+        _trim(history, history[-1])
 
     def on_success(self) -> None:
         """Called after a request the server accepted: slowly restores the configured pace."""
-        self._successes_in_a_row += 1
+        now = self._clock()
+        self.stats.accepted.append(now)
+        _trim(self.stats.accepted, now)
+        self._successes_since_change += 1
         rate = self._requests.rate_per_second
-        if rate is None or self._successes_in_a_row < self.settings.recovery_successes:
+        if rate is None or self._successes_since_change < self.settings.recovery_successes:
             return
-        self._successes_in_a_row = 0
+        self._successes_since_change = 0
         if self._max_rps is None:
-            step = rate * self.settings.recovery_step
-            self._requests.rate_per_second = rate + step
+            self._requests.rate_per_second = rate * (1 + self.settings.recovery_step)
         else:
             step = self._max_rps * self.settings.recovery_step
             self._requests.rate_per_second = min(self._max_rps, rate + step)
@@ -146,17 +241,44 @@ class RateLimiter:
         """Called on a 429: pause everyone for the server's delay and slow the pace down."""
         now = self._clock()
         self.stats.rate_limited += 1
-        self._successes_in_a_row = 0
+        self._successes_since_change = 0
         if retry_after:
             self._paused_until = max(self._paused_until, now + retry_after)
+        window_full = (
+            retry_after is not None
+            and retry_after >= self.settings.window_hint_seconds
+            and len(self.stats.accepted) >= self.settings.recovery_successes
+        )
         rate = self._requests.rate_per_second
+        if rate is None and retry_after and not window_full:
+            return  # unpaced, and the server said how long to wait: the pause is enough
+        if now < self._cooldown_until and not window_full:
+            return  # part of the burst we already slowed down for
         if rate is None:
-            achieved = len(self.stats.history) / WINDOW_SECONDS
-            elapsed = now - self.stats.history[0] if self.stats.history else 0.0
-            if elapsed > 1.0:
-                achieved = len(self.stats.history) / max(elapsed, 1.0)
-            rate = max(achieved, 1.0 / WINDOW_SECONDS)
-        self._requests.rate_per_second = rate * self.settings.backoff_factor
+            rate = self._reference_rps = self._achieved_rate(now)
+        assert self._reference_rps is not None
+        new_rate = rate * self.settings.backoff_factor
+        if window_full:
+            accepted = len(self.stats.accepted) * self.settings.safety_factor
+            new_rate = min(new_rate, accepted / WINDOW_SECONDS)
+        else:
+            new_rate = max(new_rate, self._reference_rps * self.settings.min_rate_fraction)
+        if new_rate >= rate:
+            return
+        self._requests.rate_per_second = new_rate
+        self._cooldown_until = now + max(self.settings.cooldown, retry_after or 0.0)
+        self.stats.slowdowns += 1
         # Requests already scheduled keep their slots; new ones follow the new pace.
         self._requests.next_free = max(self._requests.next_free, self._paused_until)
         self.stats.current_rpm = self.requests_per_minute
+        logger.info(
+            "Rate limited by the server: pacing at %.1f requests/min (retry delay %s s)",
+            self.stats.current_rpm or 0.0,
+            f"{retry_after:.1f}" if retry_after else "none",
+        )
+
+    def _achieved_rate(self, now: float) -> float:
+        """Requests per second over the last minute (at least one per minute)."""
+        history = self.stats.history
+        elapsed = now - history[0] if history else 0.0
+        return max(len(history) / max(elapsed, 1.0), 1.0 / WINDOW_SECONDS)

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import fiftyone as fo
 
 from . import runs
+from .batch import BatchRunner, BatchSettings
 from .cache import ResponseCache
 from .catalog import DEFAULT_MODEL, price_for
+from .claims import WorkClaims
 from .client import AsyncGeminiClient
 from .config import resolve_api_key
 from .errors import ConfigurationError
@@ -33,11 +35,21 @@ from .geometry import class_index_map
 from .images import DEFAULT_MAX_SIDE
 from .labels import semantic_segmentation, to_label
 from .models_list import list_models
-from .pipeline import Engine, EngineSettings, ItemOutcome, Progress, WorkItem, run_coroutine_sync
+from .pipeline import (
+    Engine,
+    EngineReport,
+    EngineSettings,
+    ItemOutcome,
+    Progress,
+    WorkItem,
+    run_coroutine_sync,
+)
 from .preview import CostPreview, preview_cost
 from .ratelimit import RateLimiter, RateLimitSettings
-from .store import MongoResponseCache
+from .retry import RetryPolicy
+from .store import MongoBatchJournal, MongoResponseCache, MongoUploads, work_claims
 from .tasks import TaskKind, TaskSpec
+from .work_source import claimed_items
 
 __all__ = [
     "EVALUABLE_TYPES",
@@ -74,7 +86,13 @@ OUTPUT_TYPES: dict[TaskKind, tuple[type, ...] | None] = {
 @dataclass(frozen=True)
 class RunSettings:
     """How to run: model, image size, concurrency and quotas, caching. Secrets are read from
-    ``api_key`` / ``secrets`` / the environment and are never stored."""
+    ``api_key`` / ``secrets`` / the environment and are never stored.
+
+    ``mode``: ``"online"`` (concurrent requests, paced) or ``"batch"`` (Gemini Batch API jobs:
+    half the price, results within hours; resumable). ``tier`` (``free``, ``tier1``...) picks
+    the published quotas of ``model``; ``requests_per_minute`` / ``tokens_per_minute`` win over
+    it. ``timeout``: seconds per HTTP request. ``lease_seconds``: how long a worker's claim on
+    a sample survives without renewal (a crashed worker's samples go to others after that)."""
 
     model: str = DEFAULT_MODEL
     max_image_side: int | None = DEFAULT_MAX_SIDE
@@ -87,10 +105,20 @@ class RunSettings:
     base_url: str | None = None
     secrets: Mapping[str, Any] | None = field(default=None, repr=False)
     request_options: Mapping[str, Any] = field(default_factory=dict)
+    mode: str = "online"
+    tier: str | None = None
+    timeout: float | None = None
+    lease_seconds: float = 120.0
+    retry: RetryPolicy | None = field(default=None, repr=False)
+    batch: BatchSettings | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("online", "batch"):
+            raise ConfigurationError(f"mode must be 'online' or 'batch', got {self.mode!r}")
 
     def public(self) -> dict[str, Any]:
         """The settings worth recording (no key, no secrets)."""
-        hidden = ("api_key", "secrets", "base_url", "request_options")
+        hidden = ("api_key", "secrets", "base_url", "request_options", "retry", "batch")
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         data["request_options"] = dict(self.request_options)
         return data
@@ -280,9 +308,10 @@ def _semantic_classes(
 # running
 
 
-def _items(collection: Any) -> tuple[int, Iterator[WorkItem]]:
-    ids, paths = collection.values(["id", "filepath"])
-    return len(ids), (WorkItem(i, p) for i, p in zip(ids, paths, strict=True))
+def _items(collection: Any, claims: WorkClaims | None = None) -> tuple[int, Iterator[WorkItem]]:
+    """How many samples ``collection`` has, and its work items streamed page by page (only
+    those this worker claimed, with ``claims``)."""
+    return collection.count(), claimed_items(collection, claims)
 
 
 def _engine(
@@ -291,26 +320,37 @@ def _engine(
     cache: ResponseCache | None,
     progress: Callable[[Progress], None] | None,
 ) -> tuple[Engine, AsyncGeminiClient]:
-    limiter = RateLimiter(
-        RateLimitSettings(
-            requests_per_minute=settings.requests_per_minute,
-            tokens_per_minute=settings.tokens_per_minute,
-        )
+    quotas = RateLimitSettings.for_tier(
+        settings.model,
+        settings.tier,
+        requests_per_minute=settings.requests_per_minute,
+        tokens_per_minute=settings.tokens_per_minute,
     )
+    limiter = RateLimiter(quotas)
+    options: dict[str, Any] = {"timeout": settings.timeout} if settings.timeout else {}
     client = AsyncGeminiClient(
         settings.api_key,
         base_url=settings.base_url,
         secrets=settings.secrets,
         on_rate_limited=limiter.on_rate_limited,
+        retry=settings.retry,
+        **options,
     )
     engine_settings = EngineSettings(
         model=settings.model,
         max_image_side=settings.max_image_side,
         concurrency=settings.concurrency,
+        rate_limits=quotas,
         request_options=dict(settings.request_options),
     )
     engine = Engine(
-        client, task, engine_settings, cache=cache, limiter=limiter, on_progress=progress
+        client,
+        task,
+        engine_settings,
+        cache=cache,
+        limiter=limiter,
+        on_progress=progress,
+        uploads=MongoUploads() if settings.use_cache else None,
     )
     return engine, client
 
@@ -346,8 +386,6 @@ def run_task(
     if cache is None and settings.use_cache:
         cache = MongoResponseCache()
     todo = samples_to_process(collection, label_field, settings.overwrite)
-    total, items = _items(todo)
-    skipped = collection.count() - total
     writer = _Writer(
         dataset,
         task,
@@ -357,12 +395,37 @@ def run_task(
     )
     engine, client = _engine(task, settings, cache, progress)
     started = time.time()
+    # workers writing the same field of the same dataset share one set of claims
+    group = f"{dataset._doc.id}/{label_field}"
 
-    async def go() -> Any:
+    async def go(run: Callable[[], Awaitable[EngineReport]]) -> EngineReport:
         async with client:
-            return await engine.run(items, writer, total=total)
+            return await run()
 
-    report = run_coroutine_sync(go)
+    if settings.mode == "batch":
+        batch = BatchRunner(
+            client,
+            task,
+            engine.settings,
+            settings.batch or BatchSettings(),
+            journal=MongoBatchJournal(),
+            group=f"{group}/{task.fingerprint()}/{settings.model}",
+            cache=cache,
+            uploads=engine.builder.uploads,
+            on_progress=progress,
+        )
+        report = run_coroutine_sync(lambda: go(lambda: batch.run(lambda: _items(todo), writer)))
+        total = report.progress.total or 0
+    else:
+        with work_claims(group, lease_seconds=settings.lease_seconds) as claims:
+            total, items = _items(todo, claims)
+
+            def sink(outcomes: list[ItemOutcome]) -> None:
+                writer(outcomes)
+                claims.complete(outcome.key for outcome in outcomes)
+
+            report = run_coroutine_sync(lambda: go(lambda: engine.run(items, sink, total=total)))
+    skipped = collection.count() - total
     summary = RunSummary(
         label_field=label_field,
         task=task.to_dict(),
