@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+os.environ.setdefault("FIFTYONE_SHOW_PROGRESS_BARS", "false")
 
 import fiftyone as fo
 
