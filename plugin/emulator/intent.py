@@ -18,7 +18,7 @@ while generic words ("objects", "items", "shapes", "everything") match everythin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import wire
@@ -66,9 +66,6 @@ _NUMBER_WORDS = {
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20,
 }  # fmt: skip
 
-KINDS = ("detect", "segment", "point", "classify", "caption", "ask", "compare")
-
-
 @dataclass(frozen=True)
 class Selector:
     """One thing a prompt asks about: a shape class and/or colours; ``matches_nothing`` for
@@ -104,11 +101,9 @@ class Intent:
     confidence: bool = False
     multi_label: bool = False
     detailed: bool = False
-    masks_allowed: bool = True
     question: str = ""
     mime_type: str | None = None
     schema: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def wants(self, label: str, color: str) -> bool:
         """True if an object of this class and colour belongs in the answer."""
@@ -408,7 +403,6 @@ def read_intent(
         or any(_schema_has(schema, k) for k in ("confidence", "score", "probability")),
         multi_label=multi and kind == "classify",
         detailed=bool(_DETAILED.search(user.lower())),
-        masks_allowed=not masks_negated,
         question=user.strip(),
         mime_type=mime or None,
         schema=schema,
