@@ -66,6 +66,7 @@ _NUMBER_WORDS = {
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20,
 }  # fmt: skip
 
+
 @dataclass(frozen=True)
 class Selector:
     """One thing a prompt asks about: a shape class and/or colours; ``matches_nothing`` for
