@@ -868,6 +868,30 @@ def test_concurrent_slow_requests_are_served_in_parallel(emu: Emulator):
     assert elapsed < 1.5  # 100 x 0.3 s one after another would take 30 s
 
 
+def test_repeated_requests_reuse_the_responders_reply():
+    calls: list[str] = []
+
+    def counting(request: Any, images: list, *, model: str, rng: random.Random) -> Reply:
+        calls.append(model)
+        return Reply(text=f"answer {rng.random()}")
+
+    with (
+        Emulator(respond=counting) as server,
+        httpx.Client(base_url=server.base_url, headers={"x-goog-api-key": KEY}) as client,
+    ):
+        first = client.post(GEN, json=text_request("same")).json()
+        again = client.post(GEN, json=text_request("same")).json()
+        client.post(GEN, json=text_request("other"))
+        assert first["candidates"] == again["candidates"]
+        assert len(calls) == 2
+        server.config.reply_cache_size = 0
+        assert (
+            client.post(GEN, json=text_request("same")).json()["candidates"]
+            == (first["candidates"])
+        )
+        assert len(calls) == 3
+
+
 def test_keep_alive_connection_is_reused(emu: Emulator, http: httpx.Client):
     first = http.get("/v1beta/models")
     second = http.get("/v1beta/models")

@@ -44,6 +44,7 @@ _KNOBS: tuple[tuple[str, str, type, str], ...] = (
     ("--safety-finish-rate", "safety_finish_rate", float, "probability of finishReason SAFETY"),
     ("--max-tokens-rate", "max_tokens_rate", float, "probability of a MAX_TOKENS cut"),
     ("--thinking-scale", "thinking_scale", float, "multiplier of emulated thinking tokens"),
+    ("--reply-cache-size", "reply_cache_size", int, "replies remembered (0 = off)"),
     ("--file-processing-delay", "file_processing_delay", float, "seconds PROCESSING"),
     ("--batch-pending-time", "batch_pending_time", float, "seconds a batch stays PENDING"),
     ("--batch-running-time", "batch_running_time", float, "seconds a batch stays RUNNING"),

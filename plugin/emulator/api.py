@@ -24,6 +24,7 @@ from .faults import FaultInjector, FaultPlan, QuotaExceeded, QuotaTracker, quota
 from .generation import (
     Answer,
     Media,
+    ReplyCache,
     Respond,
     collect_media,
     generate,
@@ -98,6 +99,7 @@ class GeminiApi:
         self.batches = BatchStore(seed, self.files, self._answer_batch_request)
         self.quotas = QuotaTracker()
         self.faults = FaultInjector()
+        self.replies = ReplyCache()
 
     @property
     def config(self) -> EmulatorConfig:
@@ -352,6 +354,8 @@ class GeminiApi:
             fault=content,
             fault_rng=plan.rng,
             respond=self._respond,
+            cache=self.replies,
+            cache_size=config.reply_cache_size,
         )
         if content:
             self.stats.record_fault(content)

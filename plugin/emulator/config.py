@@ -102,6 +102,11 @@ class EmulatorConfig:
     #: instead of per request in arrival order: reproducible under any concurrency
     faults_per_image: bool = False
 
+    # --- answers ----------------------------------------------------------------------
+    #: replies remembered per (request, model, seed): a repeated request skips the vision
+    #: work (answers are deterministic, so this changes nothing but speed; 0 = off)
+    reply_cache_size: int = 1024
+
     # --- thinking ----------------------------------------------------------------------
     #: multiplies the emulated thinking tokens (0 = never think)
     thinking_scale: float = 1.0

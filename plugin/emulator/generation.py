@@ -15,6 +15,8 @@ import logging
 import random
 import re
 import string
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +38,15 @@ try:  # HEIC/HEIF are among the formats Gemini accepts
 except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
     pass
 
-__all__ = ["Answer", "Media", "collect_media", "generate", "prompt_usage", "stream_chunks"]
+__all__ = [
+    "Answer",
+    "Media",
+    "ReplyCache",
+    "collect_media",
+    "generate",
+    "prompt_usage",
+    "stream_chunks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +195,31 @@ def answer_seed(request: wire.GenerateContentRequest, model: str, seed: int) -> 
     return int.from_bytes(digest.digest()[:8], "big")
 
 
+class ReplyCache:
+    """Replies by (request, model, seed, candidate index), least recently used dropped first.
+
+    The responder is a pure function of those, so a repeated request (a retry after a 429 or
+    503, the same image sent again) is answered without looking at the pixels again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._replies: OrderedDict[tuple[int, int], responder.Reply] = OrderedDict()
+
+    def get(self, key: tuple[int, int]) -> responder.Reply | None:
+        with self._lock:
+            reply = self._replies.get(key)
+            if reply is not None:
+                self._replies.move_to_end(key)
+            return reply
+
+    def put(self, key: tuple[int, int], reply: responder.Reply, capacity: int) -> None:
+        with self._lock:
+            self._replies[key] = reply
+            while len(self._replies) > max(capacity, 0):
+                self._replies.popitem(last=False)
+
+
 def _thinking_tokens(
     request: wire.GenerateContentRequest, model: str, rng: random.Random, scale: float
 ) -> int:
@@ -270,12 +305,16 @@ def generate(
     fault: str | None = None,
     fault_rng: random.Random | None = None,
     respond: Respond | None = None,
+    cache: ReplyCache | None = None,
+    cache_size: int = 0,
 ) -> Answer:
     """Answers a validated request. ``fault`` is a content fault of :mod:`.faults`.
 
-    ``respond`` writes the model's text (default: the vision responder).
+    ``respond`` writes the model's text (default: the vision responder); ``cache`` keeps up
+    to ``cache_size`` of its replies.
     """
     respond = respond or responder.respond
+    cache = cache if cache_size > 0 else None
     fault_rng = fault_rng or random.Random(seed)
     prompt, details = prompt_usage(request, media, model)
     envelope = {"modelVersion": model, "responseId": response_id(fault_rng)}
@@ -289,14 +328,20 @@ def generate(
             {"promptFeedback": feedback, "usageMetadata": usage, **envelope}, "blocked", usage
         )
 
-    rng = random.Random(answer_seed(request, model, seed))
+    request_seed = answer_seed(request, model, seed)
+    rng = random.Random(request_seed)
     config = request.generation_config or wire.GenerationConfig()
     thinking = config.thinking_config
     thoughts = _thinking_tokens(request, model, rng, thinking_scale)
     images = [m.image for m in media]
     candidates, candidate_tokens, kind = [], 0, "text"
     for index in range(max(config.candidate_count or 1, 1)):
-        reply = respond(request, images, model=model, rng=random.Random(rng.getrandbits(64)))
+        reply_rng = random.Random(rng.getrandbits(64))
+        reply = cache.get((request_seed, index)) if cache else None
+        if reply is None:
+            reply = respond(request, images, model=model, rng=reply_rng)
+            if cache:
+                cache.put((request_seed, index), reply, cache_size)
         kind = reply.kind if index == 0 else kind
         if fault == "safety_finish":
             candidates.append(
