@@ -105,7 +105,10 @@ def app_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
             [*command, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        _wait_http(url + "/", process, timeout=90)
+        try:
+            _wait_http(url + "/", process, timeout=90)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n--- App server log ---\n{_tail(log_path)}") from exc
         yield url
     finally:
         process.send_signal(signal.SIGTERM)  # hypercorn shuts down gracefully on SIGTERM

@@ -87,9 +87,6 @@ function watch(page) {
 async function openGrid(page) {
   await page.goto(`${BASE}/datasets/${encodeURIComponent(DATASET)}`, { waitUntil: 'domcontentloaded' });
   await page.waitForSelector(GRID_READY, { timeout: 60000 });
-  // "Explore Enterprise" popover: it covers the top right of the grid
-  const dismiss = page.getByRole('button', { name: 'Dismiss' });
-  if (await dismiss.isVisible().catch(() => false)) await dismiss.click();
   result.lookers = await page.locator(LOOKERS).count();
   step('grid ready');
 }
@@ -250,6 +247,10 @@ async function screenshotResults(page) {
   const { context, profile } = await launch();
   const page = context.pages()[0] || await context.newPage();
   watch(page);
+  // The "Explore Enterprise" popover shows up a while after the grid and swallows clicks:
+  // dismiss it whenever it is there before an action.
+  await page.addLocatorHandler(page.getByRole('button', { name: 'Dismiss', exact: true }),
+    (button) => button.click());
   step('browser up');
   let ok = false;
   try {
