@@ -257,7 +257,7 @@ class GeminiApi:
         if not inner.contents:
             raise ApiError.bullets("CountTokensRequest.contents: contents is not specified")
         validate_generate_request(inner, model, "CountTokensRequest")
-        total, details = prompt_usage(inner, collect_media(inner, self.files, decode=False), model)
+        total, details = prompt_usage(inner, collect_media(inner, self.files), model)
         payload: dict[str, Any] = {"totalTokens": total}
         if details:
             payload["promptTokensDetails"] = details
@@ -325,7 +325,7 @@ class GeminiApi:
         return self._answer(request, model, media, self._plan(request, media)).body
 
     def _media(self, request: wire.GenerateContentRequest, model: str) -> list[Media]:
-        """Validates the request and decodes its images (counted per sha256)."""
+        """Validates the request and opens its images (counted per sha256)."""
         validate_generate_request(request, model)
         media = collect_media(request, self.files)
         self.stats.record_images([m.sha256 for m in media])

@@ -44,6 +44,7 @@ __all__ = [
     "ReplyCache",
     "collect_media",
     "generate",
+    "load_pixels",
     "prompt_usage",
     "stream_chunks",
 ]
@@ -122,14 +123,12 @@ def _part_media(part: wire.Part, where: str, files: FileStore) -> tuple[bytes, s
     return None
 
 
-def collect_media(
-    request: wire.GenerateContentRequest, files: FileStore, *, decode: bool = True
-) -> list[Media]:
-    """The images of ``request`` in prompt order, opened with PIL.
+def collect_media(request: wire.GenerateContentRequest, files: FileStore) -> list[Media]:
+    """The images of ``request`` in prompt order, opened with PIL (headers read, pixels not:
+    see :func:`load_pixels`).
 
-    ``decode=False`` only reads the headers (enough for sizes, e.g. countTokens).
     Raises the API's 400/403 for bad base64, unknown or inactive files, unsupported MIME
-    types and bytes that are not a readable image.
+    types and bytes that are not an image.
     """
     global_resolution = None
     if request.generation_config is not None:
@@ -145,8 +144,6 @@ def collect_media(
                 raise ApiError.invalid_argument(f"Unsupported MIME type: {mime_type}")
             try:
                 image = Image.open(io.BytesIO(data))
-                if decode:
-                    image.load()
             except Exception:
                 raise ApiError.invalid_argument(_UNPROCESSABLE) from None
             level = part.media_resolution.level if part.media_resolution else None
@@ -160,6 +157,15 @@ def collect_media(
                 )
             )
     return media
+
+
+def load_pixels(media: list[Media]) -> None:
+    """Decodes every image; 400 for bytes whose header looked fine but whose pixels do not."""
+    for item in media:
+        try:
+            item.image.load()
+        except Exception:
+            raise ApiError.invalid_argument(_UNPROCESSABLE) from None
 
 
 def _texts(request: wire.GenerateContentRequest) -> list[str]:
@@ -315,6 +321,9 @@ def generate(
     """
     respond = respond or responder.respond
     cache = cache if cache_size > 0 else None
+    request_seed = answer_seed(request, model, seed)
+    if cache is None or cache.get((request_seed, 0)) is None:
+        load_pixels(media)  # a cached request had decodable images the first time
     fault_rng = fault_rng or random.Random(seed)
     prompt, details = prompt_usage(request, media, model)
     envelope = {"modelVersion": model, "responseId": response_id(fault_rng)}
@@ -328,7 +337,6 @@ def generate(
             {"promptFeedback": feedback, "usageMetadata": usage, **envelope}, "blocked", usage
         )
 
-    request_seed = answer_seed(request, model, seed)
     rng = random.Random(request_seed)
     config = request.generation_config or wire.GenerationConfig()
     thinking = config.thinking_config
