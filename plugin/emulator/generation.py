@@ -18,7 +18,7 @@ import string
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
@@ -272,11 +272,10 @@ def response_id(rng: random.Random) -> str:
 
 @dataclass
 class Answer:
-    """A complete GenerateContentResponse body and what it contains."""
+    """A complete GenerateContentResponse body and its ``usageMetadata``."""
 
     body: dict[str, Any]
-    kind: str = "text"
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any]
 
 
 def _usage(prompt: int, details: list[dict[str, Any]], candidates: int, thoughts: int) -> dict:
@@ -333,16 +332,15 @@ def generate(
             "blockReason": "SAFETY",
             "safetyRatings": _safety_ratings("HARM_CATEGORY_DANGEROUS_CONTENT"),
         }
-        return Answer(
-            {"promptFeedback": feedback, "usageMetadata": usage, **envelope}, "blocked", usage
-        )
+        return Answer({"promptFeedback": feedback, "usageMetadata": usage, **envelope}, usage)
 
     rng = random.Random(request_seed)
     config = request.generation_config or wire.GenerationConfig()
     thinking = config.thinking_config
     thoughts = _thinking_tokens(request, model, rng, thinking_scale)
     images = [m.image for m in media]
-    candidates, candidate_tokens, kind = [], 0, "text"
+    candidates: list[dict[str, Any]] = []
+    candidate_tokens = 0
     for index in range(max(config.candidate_count or 1, 1)):
         reply_rng = random.Random(rng.getrandbits(64))
         reply = cache.get((request_seed, index)) if cache else None
@@ -350,7 +348,6 @@ def generate(
             reply = respond(request, images, model=model, rng=reply_rng)
             if cache:
                 cache.put((request_seed, index), reply, cache_size)
-        kind = reply.kind if index == 0 else kind
         if fault == "safety_finish":
             candidates.append(
                 {
@@ -380,7 +377,7 @@ def generate(
         candidates.append({"content": content, "finishReason": finish, "index": index})
         candidate_tokens += estimate_text_tokens(text)
     usage = _usage(prompt, details, candidate_tokens, thoughts)
-    return Answer({"candidates": candidates, "usageMetadata": usage, **envelope}, kind, usage)
+    return Answer({"candidates": candidates, "usageMetadata": usage, **envelope}, usage)
 
 
 def stream_chunks(body: dict[str, Any], pieces: int = 4) -> list[dict[str, Any]]:

@@ -209,9 +209,6 @@ class FileStore:
         with self._lock:
             self._sessions.pop(upload_id, None)
 
-    def exists(self, file_id: str) -> bool:
-        return self.get(file_id) is not None
-
     def add(self, stored: StoredFile) -> None:
         with self._lock:
             self._files[stored.file_id] = stored
