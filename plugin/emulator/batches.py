@@ -186,6 +186,8 @@ class BatchStore:
         if not self._wait(job, job.created + job.pending_time):
             return
         with job.lock:
+            if job.done:  # cancelled or expired while it was waking up
+                return
             job.state, job.updated = "RUNNING", time.time()
         started = time.time()
         spacing = job.running_time / max(len(job.items), 1)

@@ -121,8 +121,8 @@ class QuotaTracker:
                 raise quota_error(config, "rpm", model, rpm, delay)
             if tpm is not None:
                 self._check_tokens(config, model, entries, tokens, tpm, now)
-            day = datetime.now(_PACIFIC).date().isoformat()
             if rpd is not None:
+                day = datetime.now(_PACIFIC).date().isoformat()
                 day_of_count, count = self._days.get(model, (day, 0))
                 count = count if day_of_count == day else 0
                 if count >= rpd:
