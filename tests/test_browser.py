@@ -255,7 +255,10 @@ def test_detect_objects_from_the_app_on_selected_samples(
     with app_server(_server_env(emulator.base_url), server_log) as url:
         server_up = time.monotonic() - started
         result = _drive(url, scene_dataset.name, out, drive_log)
-    logs = f"\n--- drive.js ---\n{_tail(drive_log)}\n--- App server ---\n{_tail(server_log)}"
+    logs = (
+        f"\nscreenshots in {out}\n--- drive.js ---\n{_tail(drive_log)}"
+        f"\n--- App server ---\n{_tail(server_log)}"
+    )
     assert result.get("ok") and result["exit_code"] == 0, f"driver failed: {result}{logs}"
     assert not result["errors"], f"page errors: {result['errors']}{logs}"
 

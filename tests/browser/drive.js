@@ -51,7 +51,6 @@ const elapsed = () => (Date.now() - t0) / 1000;
 const log = (...parts) => console.log(`${elapsed().toFixed(1).padStart(6)}s`, ...parts);
 const result = { steps: {}, errors: [], console_errors: [] };
 const step = (name) => { result.steps[name] = elapsed(); log(name); };
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function launch() {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gemini-vision-chromium-'));
