@@ -31,7 +31,7 @@ from .images import DEFAULT_MAX_SIDE
 from .labels import to_label
 from .pipeline import ItemOutcome, WorkItem, run_coroutine_sync
 from .runner import RunSettings, _engine
-from .tasks import TaskSpec
+from .tasks import TaskKind, TaskSpec
 
 __all__ = ["GeminiModel"]
 
@@ -63,7 +63,9 @@ class GeminiModel(fom.SamplesMixin, fom.Model):
         **task_options: Any,
     ) -> None:
         fom.SamplesMixin.__init__(self)
-        self.task = task if isinstance(task, TaskSpec) else TaskSpec(kind=task, **task_options)
+        self.task = (
+            task if isinstance(task, TaskSpec) else TaskSpec(kind=TaskKind(task), **task_options)
+        )
         self.settings = RunSettings(
             model=model,
             max_image_side=max_image_side,

@@ -19,7 +19,7 @@ import base64
 import binascii
 import enum
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from pydantic import (
     AliasChoices,
@@ -164,15 +164,11 @@ class BatchState(str, enum.Enum):
     BATCH_STATE_EXPIRED = "BATCH_STATE_EXPIRED"
 
 
-def _open(enum_cls: type[enum.Enum]) -> Any:
-    """An open enum field type: a member when the value is known, else the plain string."""
-    return Annotated[enum_cls | str, Field(union_mode="left_to_right")]
-
-
-OpenFinishReason = _open(FinishReason)
-OpenBlockReason = _open(BlockReason)
-OpenFileState = _open(FileState)
-OpenBatchState = _open(BatchState)
+# Open enum field types: a member when the value is known, else the plain string.
+OpenFinishReason: TypeAlias = Annotated[FinishReason | str, Field(union_mode="left_to_right")]
+OpenBlockReason: TypeAlias = Annotated[BlockReason | str, Field(union_mode="left_to_right")]
+OpenFileState: TypeAlias = Annotated[FileState | str, Field(union_mode="left_to_right")]
+OpenBatchState: TypeAlias = Annotated[BatchState | str, Field(union_mode="left_to_right")]
 
 
 def enum_value(value: enum.Enum | str | None) -> str | None:
