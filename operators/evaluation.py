@@ -53,6 +53,12 @@ class EvaluateAgainstGroundTruth(foo.Operator):
             description="Match detections by mask IoU instead of box IoU (when both have masks)",
         )
         inputs.float("iou", label="IoU threshold", default=0.5, min=0.05, max=0.95)
+        inputs.bool(
+            "classwise",
+            label="Match only objects of the same class",
+            description="Turn off to match boxes whatever their labels (open vocabulary)",
+            default=True,
+        )
         return types.Property(inputs, view=types.View(label="Evaluate against ground truth"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
@@ -65,6 +71,7 @@ class EvaluateAgainstGroundTruth(foo.Operator):
             params.get("eval_key") or f"eval_{pred_field}",
             use_masks=params.get("use_masks"),
             iou=float(params.get("iou") or 0.5),
+            classwise=bool(params.get("classwise", True)),
         )
         if not ctx.delegated:
             ctx.ops.reload_dataset()

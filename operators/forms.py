@@ -58,7 +58,9 @@ def _classes(ctx: Any, collection: Any) -> tuple[str, ...] | None:
     classes = ctx.params.get("classes")
     if isinstance(classes, str):
         classes = [c.strip() for c in classes.split(",")]
-    field = ctx.params.get("classes_field")
+    # without a vocabulary, evaluating against ground truth would compare "red circle" with
+    # "circle": the ground truth's classes are the vocabulary a user means
+    field = ctx.params.get("classes_field") or (None if classes else ctx.params.get("gt_field"))
     if field:
         classes = list(classes or []) + runner.classes_from_field(collection, field)
     cleaned = tuple(dict.fromkeys(c.strip() for c in classes or [] if c and c.strip()))
@@ -119,6 +121,7 @@ def task_job(ctx: Any, kind: TaskKind) -> TaskJob:
     label_field = (ctx.params.get("label_field") or DEFAULT_FIELDS[kind]).strip()
     gt_field = ctx.params.get("gt_field") or None
     semantic_field = ctx.params.get("semantic_field") or None if kind == TaskKind.SEGMENT else None
+    eval_key = ctx.params.get("eval_key") or (f"eval_{label_field}" if gt_field else None)
     return TaskJob(
         collection=collection,
         task=task_spec(ctx, kind, collection),
@@ -126,7 +129,7 @@ def task_job(ctx: Any, kind: TaskKind) -> TaskJob:
         settings=run_settings(ctx),
         semantic_field=semantic_field,
         gt_field=gt_field,
-        eval_key=ctx.params.get("eval_key") or None,
+        eval_key=eval_key,
     )
 
 

@@ -28,6 +28,7 @@ from .emulator import Emulator
 from .evaluation import evaluate
 from .runner import RunSettings, RunSummary, run_task
 from .synthetic import (
+    DEFAULT_FORMATS,
     GT_CLASSIFICATION,
     GT_DETECTIONS,
     GT_SEGMENTATION,
@@ -114,7 +115,11 @@ def _timed(
 def run_demo(samples: int, model: str, directory: Path, base: RunSettings) -> fo.Dataset:
     started = time.monotonic()
     print(f"Generating {samples} scenes with ground truth in {directory} ...")
-    dataset = make_scene_dataset(directory, count=samples, name=DATASET_NAME, persistent=True)
+    # no HEIC here: browsers cannot show it, so the App would draw empty tiles
+    formats = [f for f in DEFAULT_FORMATS if f.suffix != ".heic"]
+    dataset = make_scene_dataset(
+        directory, count=samples, name=DATASET_NAME, persistent=True, formats=formats
+    )
     classes = dataset.distinct(f"{GT_DETECTIONS}.detections.label")
     rows = []
     settings = RunSettings(model=model, base_url=base.base_url, overwrite=True)

@@ -60,8 +60,13 @@ def evaluate(
     use_masks: bool | None = None,
     iou: float = 0.5,
     compute_mAP: bool | None = None,
+    classwise: bool = True,
 ) -> dict[str, Any]:
-    """Evaluates ``pred_field`` against ``gt_field``; returns the headline metrics."""
+    """Evaluates ``pred_field`` against ``gt_field``; returns the headline metrics.
+
+    ``classwise=False`` matches objects whatever their labels (useful for open-vocabulary
+    predictions such as "red mug" against "cup").
+    """
     if not eval_key.isidentifier():
         raise ConfigurationError(f"'{eval_key}' is not a valid evaluation key")
     pred_type, gt_type = _label_type(collection, pred_field), _label_type(collection, gt_field)
@@ -80,7 +85,7 @@ def evaluate(
             f"{gt_type.__name__} '{gt_field}'"
         )
     return _evaluate_detections(
-        collection, pred_field, gt_field, eval_key, use_masks, iou, compute_mAP
+        collection, pred_field, gt_field, eval_key, use_masks, iou, compute_mAP, classwise
     )
 
 
@@ -92,6 +97,7 @@ def _evaluate_detections(
     use_masks: bool | None,
     iou: float,
     compute_mAP: bool | None,
+    classwise: bool,
 ) -> dict[str, Any]:
     list_path = (
         "keypoints" if _label_type(collection, pred_field) is fo.Keypoints else "detections"
@@ -112,16 +118,25 @@ def _evaluate_detections(
         iou=iou,
         use_masks=bool(use_masks),
         compute_mAP=compute_mAP,
+        classwise=classwise,
     )
     metrics = results.metrics()
     tp, fp, fn = (int(collection.sum(f"{eval_key}_{k}") or 0) for k in ("tp", "fp", "fn"))
     matched = collection.filter_labels(pred_field, F(eval_key) == "tp", only_matches=True)
     ious = matched.values(f"{preds}.{eval_key}_iou", unwind=True)
+    if not classwise:
+        # FiftyOne's label-based precision counts a matched "red mug" / "cup" pair as wrong;
+        # without class matching, the object-level counts are the meaningful numbers
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        fscore = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        metrics = dict(metrics, precision=precision, recall=recall, fscore=fscore)
     extra: dict[str, Any] = {
         "tp": tp,
         "fp": fp,
         "fn": fn,
         "use_masks": bool(use_masks),
+        "classwise": classwise,
         "mean_matched_iou": float(np.mean(ious)) if ious else None,
         "mAP": results.mAP() if compute_mAP else None,
     }

@@ -325,3 +325,27 @@ def test_rerun_skips_finished_samples_unless_overwrite(dataset: Any, gemini: Emu
     run("caption_images", dataset, label_field="cap", overwrite=True)
     # overwrite re-visits every sample, but identical requests come from the cache
     assert gemini.stats.count("generateContent") == before
+
+
+def test_ground_truth_alone_gives_the_vocabulary_and_an_evaluation(dataset: Any) -> None:
+    run("detect_objects", dataset, label_field="boxes", gt_field=GT_DETECTIONS)
+    truth_classes = set(dataset.distinct(f"{GT_DETECTIONS}.detections.label"))
+    assert set(dataset.distinct("boxes.detections.label")) <= truth_classes
+    assert "eval_boxes" in dataset.list_evaluations()
+    results = dataset.load_evaluation_results("eval_boxes")
+    assert results.metrics()["precision"] >= 0.95
+
+
+def test_open_vocabulary_boxes_evaluate_without_class_matching(dataset: Any) -> None:
+    run("detect_objects", dataset, label_field="free")  # labels like "red circle"
+    assert not set(dataset.distinct("free.detections.label")) & {"circle", "square"}
+    metrics = run(
+        "evaluate_against_ground_truth",
+        dataset,
+        pred_field="free",
+        gt_field=GT_DETECTIONS,
+        eval_key="eval_free",
+        classwise=False,
+    ).result
+    assert metrics["classwise"] is False
+    assert metrics["precision"] >= 0.95 and metrics["recall"] >= 0.95
