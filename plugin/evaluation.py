@@ -125,10 +125,13 @@ def _evaluate_detections(
     matched = collection.filter_labels(pred_field, F(eval_key) == "tp", only_matches=True)
     ious = matched.values(f"{preds}.{eval_key}_iou", unwind=True)
     if not classwise:
-        # FiftyOne's label-based precision counts a matched "red mug" / "cup" pair as wrong;
-        # without class matching, the object-level counts are the meaningful numbers
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
+        # FiftyOne counts a box matched to an object of another class ("red mug" on "cup") as
+        # a false positive; without class matching, every IoU match is a hit
+        ious = [v for v in collection.values(f"{preds}.{eval_key}_iou", unwind=True) if v]
+        n_preds, n_gts = collection.count(preds), collection.count(f"{gt_field}.{list_path}")
+        tp, fp, fn = len(ious), n_preds - len(ious), n_gts - len(ious)
+        precision = tp / n_preds if n_preds else 0.0
+        recall = tp / n_gts if n_gts else 0.0
         fscore = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         metrics = dict(metrics, precision=precision, recall=recall, fscore=fscore)
     extra: dict[str, Any] = {
