@@ -65,7 +65,7 @@ class EvaluateAgainstGroundTruth(foo.Operator):
         params = ctx.params
         pred_field = params["pred_field"]
         metrics = runner.evaluate(
-            ctx.target_view(param_name="target"),
+            forms.target_collection(ctx),
             pred_field,
             params["gt_field"],
             params.get("eval_key") or f"eval_{pred_field}",

@@ -34,6 +34,7 @@ DEFAULT_FIELDS = {
     TaskKind.POINT: "gemini_points",
 }
 
+TARGETS = ("DATASET", "CURRENT_VIEW", "SELECTED_SAMPLES")
 _LABEL_TYPES = (fo.Detections, fo.Classification, fo.Classifications, fo.Segmentation)
 
 
@@ -117,7 +118,7 @@ def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
 
 def task_job(ctx: Any, kind: TaskKind) -> TaskJob:
     """Parses and validates everything; raises :class:`ConfigurationError` on bad input."""
-    collection = ctx.target_view(param_name="target")
+    collection = target_collection(ctx)
     label_field = (ctx.params.get("label_field") or DEFAULT_FIELDS[kind]).strip()
     gt_field = ctx.params.get("gt_field") or None
     semantic_field = ctx.params.get("semantic_field") or None if kind == TaskKind.SEGMENT else None
@@ -146,7 +147,18 @@ def invalid(inputs: types.Object, name: str, view: Any, message: str) -> None:
 
 def target_input(ctx: Any, inputs: types.Object, action: str) -> Any:
     """The DATASET / CURRENT_VIEW / SELECTED_SAMPLES choice; returns the target collection."""
-    inputs.view_target(ctx, name="target", action_description=action)
+    prop = inputs.view_target(ctx, name="target", action_description=action)
+    # The App offers only the targets that make sense right now; Python callers may name any
+    # of the three, so validation accepts them all (execution checks the selection).
+    values = prop.type.values
+    values.extend(t for t in TARGETS if t not in values)
+    return ctx.target_view(param_name="target")
+
+
+def target_collection(ctx: Any) -> Any:
+    """The samples the operator works on; refuses an empty selection when one is asked for."""
+    if ctx.params.get("target") == "SELECTED_SAMPLES" and not ctx.selected:
+        raise ConfigurationError("no samples are selected: select samples or choose a target")
     return ctx.target_view(param_name="target")
 
 

@@ -53,7 +53,7 @@ class AskAboutSelection(foo.Operator):
         return types.Property(inputs, view=types.View(label="Ask Gemini about these images"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
-        collection = ctx.target_view(param_name="target")
+        collection = forms.target_collection(ctx)
         if collection.count() > MAX_IMAGES:
             raise ConfigurationError(
                 f"ask_about_selection sends every image in one request; got "

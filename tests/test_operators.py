@@ -349,3 +349,18 @@ def test_open_vocabulary_boxes_evaluate_without_class_matching(dataset: Any) -> 
     ).result
     assert metrics["classwise"] is False
     assert metrics["precision"] >= 0.95 and metrics["recall"] >= 0.95
+
+
+def test_python_callers_may_name_any_target(dataset: Any) -> None:
+    view = dataset.limit(3)
+    run_view = foo.execute_operator(
+        f"{PLUGIN}/caption_images",
+        ctx={"view": view, "params": {"target": "CURRENT_VIEW", "label_field": "cap"}},
+    )
+    assert run_view.error is None
+    dataset.reload()
+    assert dataset.count("cap") == 3
+    with pytest.raises(Exception, match="no samples are selected"):
+        run("caption_images", dataset, target="SELECTED_SAMPLES", label_field="cap2")
+    run("caption_images", dataset, target="CURRENT_VIEW", label_field="cap3")
+    assert dataset.count("cap3") == len(dataset)
