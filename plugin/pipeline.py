@@ -301,8 +301,9 @@ class Engine:
         )
         writer = asyncio.create_task(self._write(results, sink))
         workers = [asyncio.create_task(self._work(work, results)) for _ in range(concurrency)]
+        source_error: BaseException | None = None
         try:
-            await self._produce(iter(items), work)
+            source_error = await self._produce(iter(items), work)
             await asyncio.gather(*workers)
         finally:
             for task in workers:
@@ -311,8 +312,8 @@ class Engine:
             await results.put(None)
             sink_error = await writer
             self.builder.close()
-        if sink_error is not None:
-            raise sink_error
+        if source_error is not None or sink_error is not None:
+            raise source_error or sink_error  # type: ignore[misc]
         return self.report()
 
     async def answer(self, sources: Sequence[str]) -> ItemOutcome:
@@ -350,27 +351,33 @@ class Engine:
 
     async def _produce(
         self, items: Iterator[WorkItem], work: asyncio.Queue[WorkItem | None]
-    ) -> None:
+    ) -> BaseException | None:
+        """Feeds the workers; returns the items' exception if reading them failed."""
         chunk_size = 32
-        while self._stop_reason is None:
-            chunk = await asyncio.to_thread(take, items, chunk_size)
-            for item in chunk:
-                if self._stop_reason is not None:
+        try:
+            while True:
+                chunk = await asyncio.to_thread(take, items, chunk_size)
+                for item in chunk:
+                    await self._until_stopped(work.put(item), grace=0.0)
+                if len(chunk) < chunk_size:
                     break
-                await work.put(item)
-            if len(chunk) < chunk_size:
-                break
-        for _ in range(max(1, self.settings.concurrency)):
-            await work.put(None)
+            for _ in range(max(1, self.settings.concurrency)):
+                await self._until_stopped(work.put(None), grace=0.0)
+        except _Stop:
+            pass
+        except Exception as exc:  # the sample source failed (e.g. the database went away)
+            self._set_stop(f"Reading the items failed ({type(exc).__name__}: {exc})")
+            return exc
+        return None
 
     async def _work(
         self, work: asyncio.Queue[WorkItem | None], results: asyncio.Queue[ItemOutcome | None]
     ) -> None:
         while True:
-            item = await work.get()
-            if item is None or self._stop_reason is not None:
-                return
             try:
+                item = await self._until_stopped(work.get(), grace=0.0)
+                if item is None:
+                    return
                 outcome = await self._process(item)
             except _Stop:
                 return

@@ -1,0 +1,268 @@
+"""The engine against the emulator over a real socket (no FiftyOne): concurrency, caching,
+coalescing, stops, backpressure, Files API reuse, and running inside an event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability_support import write_variants
+
+from gemini_vision.cache import MemoryCache
+from gemini_vision.client import AsyncGeminiClient
+from gemini_vision.emulator import Emulator, EmulatorConfig
+from gemini_vision.pipeline import (
+    Engine,
+    EngineReport,
+    EngineSettings,
+    ItemOutcome,
+    WorkItem,
+    run_coroutine_sync,
+)
+from gemini_vision.ratelimit import RateLimiter
+from gemini_vision.retry import RetryPolicy
+from gemini_vision.tasks import TaskSpec
+from gemini_vision.uploads import MemoryUploads
+
+MODEL = "gemini-2.5-flash"
+KEY = "test-key-pipeline-0001"
+FAST_RETRY = RetryPolicy(initial_delay=0.01, max_delay=0.05, jitter=0.01)
+#: the engines run_engine made, last one last
+ENGINES: list[Engine] = []
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return [p for p, _ in write_variants(tmp_path_factory.mktemp("imgs"), 40, bases=8)]
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(seed=3)) as server:
+        yield server
+
+
+def run_engine(
+    emu: Emulator,
+    sources: list[Any],
+    *,
+    sink: Any = None,
+    task: TaskSpec | None = None,
+    api_key: str = KEY,
+    **settings: Any,
+) -> tuple[EngineReport, dict[str, ItemOutcome]]:
+    """Runs an engine over ``sources`` (keys "0", "1", ...); returns its report and outcomes."""
+    outcomes: dict[str, ItemOutcome] = {}
+    cache = settings.pop("cache", None)
+    uploads = settings.pop("uploads", None)
+    timeout = settings.pop("timeout", 10.0)
+
+    def collect(batch: list[ItemOutcome]) -> None:
+        outcomes.update((o.key, o) for o in batch)
+        if sink is not None:
+            sink(batch)
+
+    async def go() -> EngineReport:
+        limiter = RateLimiter(settings.get("rate_limits"))
+        client = AsyncGeminiClient(
+            api_key,
+            base_url=emu.base_url,
+            retry=FAST_RETRY,
+            timeout=timeout,
+            on_rate_limited=limiter.on_rate_limited,
+        )
+        engine = Engine(
+            client,
+            task or TaskSpec(kind="detect"),
+            EngineSettings(model=MODEL, **settings),
+            cache=cache,
+            limiter=limiter,
+            uploads=uploads,
+        )
+        ENGINES.append(engine)
+        async with client:
+            items = [WorkItem(str(i), source) for i, source in enumerate(sources)]
+            return await engine.run(items, collect, total=len(items))
+
+    return run_coroutine_sync(go), outcomes
+
+
+def test_every_item_is_answered_and_concurrency_overlaps_latency(
+    emu: Emulator, files: list[Path]
+) -> None:
+    emu.config.latency = 0.2
+    started = time.monotonic()
+    report, outcomes = run_engine(emu, [str(p) for p in files[:32]], concurrency=8)
+    elapsed = time.monotonic() - started
+    assert {o.status for o in outcomes.values()} == {"ok"} and len(outcomes) == 32
+    assert all(o.answer.objects for o in outcomes.values())
+    # 32 requests, 8 at a time, 0.2 s each: 4 rounds, far from 32 sequential ones (6.4 s)
+    assert 0.8 <= elapsed < 3.0
+    assert report.requests == emu.stats.count("generateContent") == 32
+
+
+def test_identical_images_in_flight_are_asked_once(emu: Emulator, files: list[Path]) -> None:
+    emu.config.latency = 0.2
+    report, outcomes = run_engine(emu, [str(files[0])] * 10, concurrency=10)
+    assert emu.stats.count("generateContent") == 1
+    assert [o.status for o in outcomes.values()] == ["ok"] * 10
+    assert report.progress.cached == 9
+
+
+def test_cached_answers_cost_nothing_on_a_rerun(emu: Emulator, files: list[Path]) -> None:
+    cache = MemoryCache()
+    first, _ = run_engine(emu, [str(p) for p in files[:12]], cache=cache)
+    second, outcomes = run_engine(emu, [str(p) for p in files[:12]], cache=cache)
+    assert first.requests == 12 and second.requests == 0
+    assert second.progress.cached == 12 and all(o.cached for o in outcomes.values())
+    assert emu.stats.count("generateContent") == 12
+
+
+def test_per_day_quota_stops_cleanly_keeping_what_finished(
+    emu: Emulator, files: list[Path]
+) -> None:
+    emu.config.rpd = 5
+    report, outcomes = run_engine(emu, [str(p) for p in files[:30]], concurrency=2)
+    ok = [o for o in outcomes.values() if o.status == "ok"]
+    assert len(ok) == 5
+    assert len(outcomes) == 5  # nothing else was touched: no failure recorded for the rest
+    reason = report.progress.stopped_reason or ""
+    assert "Per-day quota exhausted" in reason and "run again" in reason
+    assert report.to_dict()["stopped_reason"] == reason
+
+
+def test_a_stop_does_not_wait_for_a_long_server_pause(emu: Emulator, files: list[Path]) -> None:
+    # the per-day 429 asks to wait until midnight; paced workers must not sleep that long
+    emu.config.rpd = 3
+    emu.config.latency = 0.05
+    started = time.monotonic()
+    report, _ = run_engine(emu, [str(p) for p in files[:40]], concurrency=6)
+    assert report.progress.stopped_reason
+    assert time.monotonic() - started < 5
+
+
+def test_a_refused_key_stops_the_run_with_a_clear_reason(emu: Emulator, files: list[Path]) -> None:
+    emu.config.rejected_api_keys = {"bad-key-0001"}
+    report, outcomes = run_engine(emu, [str(p) for p in files[:10]], api_key="bad-key-0001")
+    assert not outcomes
+    assert "API key was refused" in (report.progress.stopped_reason or "")
+    assert "bad-key-0001" not in (report.progress.stopped_reason or "")
+
+
+def test_truncated_answers_with_nothing_to_keep_are_asked_again_once_then_recorded(
+    emu: Emulator, files: list[Path]
+) -> None:
+    emu.config.max_tokens_rate = 1.0
+    report, outcomes = run_engine(emu, [str(files[0])], task=TaskSpec(kind="caption"))
+    outcome = outcomes["0"]
+    assert outcome.status == "failed" and outcome.error_type == "TruncatedResponseError"
+    assert emu.stats.count("generateContent") == 2
+    assert report.parse_retries == 1
+
+
+def test_truncated_detections_keep_their_complete_objects_and_say_so(
+    emu: Emulator, files: list[Path]
+) -> None:
+    emu.config.max_tokens_rate = 1.0
+    cache = MemoryCache()
+    _, outcomes = run_engine(emu, [str(files[0])], cache=cache)
+    outcome = outcomes["0"]
+    assert outcome.status == "ok" and outcome.answer.objects
+    assert any("truncated" in w for w in outcome.warnings)
+    assert len(cache) == 0  # a partial answer is not cached as if it were complete
+
+
+def test_a_slow_sink_slows_the_workers_instead_of_piling_up_results(
+    emu: Emulator, files: list[Path]
+) -> None:
+    written = [0]
+    ahead: list[int] = []
+
+    def slow_sink(batch: list[ItemOutcome]) -> None:
+        time.sleep(0.05)
+        written[0] += len(batch)
+        # answers finished by the engine but not written yet
+        ahead.append(ENGINES[-1].progress.done - written[0])
+
+    sources = [str(files[i % len(files)]) for i in range(200)]
+    run_engine(
+        emu, sources, sink=slow_sink, concurrency=8, write_batch_size=4, write_interval_seconds=5
+    )
+    assert written[0] == 200
+    # bounded by the results queue (max(2 x batch size, concurrency) = 8) and the 8 workers
+    # each holding one finished answer, whatever the number of items
+    assert max(ahead) <= 8 + 8
+
+
+def test_sink_errors_stop_the_run_and_are_raised(emu: Emulator, files: list[Path]) -> None:
+    def broken(batch: list[ItemOutcome]) -> None:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_engine(emu, [str(p) for p in files[:20]], sink=broken, write_batch_size=2)
+
+
+def test_big_images_are_uploaded_once_and_reused_across_runs(
+    emu: Emulator, files: list[Path]
+) -> None:
+    uploads = MemoryUploads()
+    sources = [str(p) for p in files[:3]]
+    first, outcomes = run_engine(emu, sources, uploads=uploads, inline_limit_bytes=1024)
+    assert all(o.status == "ok" for o in outcomes.values())
+    assert first.uploaded_files == 3 and emu.stats.count("files.upload") == 3
+    second, outcomes = run_engine(emu, sources, uploads=uploads, inline_limit_bytes=1024)
+    assert all(o.status == "ok" for o in outcomes.values())
+    assert second.uploaded_files == 0 and second.reused_uploads == 3
+    assert emu.stats.count("files.upload") == 3
+    assert emu.stats.count("generateContent") == 6  # no cache: asked again, with the same files
+
+
+def test_uploads_near_expiry_or_gone_from_the_server_are_uploaded_again(
+    emu: Emulator, files: list[Path]
+) -> None:
+    uploads = MemoryUploads()
+    source = [str(files[0])]
+    emu.config.file_ttl = 1800  # expires within the hour: not worth referring to
+    run_engine(emu, source, uploads=uploads, inline_limit_bytes=1024)
+    run_engine(emu, source, uploads=uploads, inline_limit_bytes=1024)
+    assert emu.stats.count("files.upload") == 2
+    emu.config.file_ttl = 48 * 3600
+    run_engine(emu, source, uploads=uploads, inline_limit_bytes=1024)
+    (record,) = uploads._items.values()
+    asyncio.run(_delete_file(emu, record.name))
+    _, outcomes = run_engine(emu, source, uploads=uploads, inline_limit_bytes=1024)
+    assert outcomes["0"].status == "ok"
+    assert emu.stats.count("files.upload") == 4
+    assert emu.stats.count("generateContent", 403) == 1
+
+
+async def _delete_file(emu: Emulator, name: str) -> None:
+    async with AsyncGeminiClient(KEY, base_url=emu.base_url) as client:
+        await client.delete_file(name)
+
+
+def test_bad_inputs_fail_alone_and_a_404_url_names_its_cause(
+    emu: Emulator, files: list[Path], tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    sources = [str(files[0]), f"{emu.base_url}/no/such/image.jpg", str(empty), str(files[1])]
+    _, outcomes = run_engine(emu, sources)
+    assert outcomes["0"].status == outcomes["3"].status == "ok"
+    assert outcomes["1"].status == "failed" and "404" in (outcomes["1"].error or "")
+    assert outcomes["2"].status == "failed" and "empty file" in (outcomes["2"].error or "")
+
+
+def test_the_engine_runs_from_code_that_already_runs_an_event_loop(
+    emu: Emulator, files: list[Path]
+) -> None:
+    async def app_handler() -> int:
+        # the App's server and Jupyter call us from inside their loop
+        _, outcomes = run_engine(emu, [str(p) for p in files[:4]])
+        return sum(o.status == "ok" for o in outcomes.values())
+
+    assert asyncio.run(app_handler()) == 4
