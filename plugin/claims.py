@@ -80,6 +80,8 @@ class WorkClaims:
         #: items another live worker held when we asked; revisited by :meth:`take_deferred`
         self.deferred: set[str] = set()
         self.taken_over = 0
+        #: called from the heartbeat with the number of live workers in the group
+        self.on_workers: Callable[[int], None] | None = None
         self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
         collection.create_index("purge_at", expireAfterSeconds=0)
@@ -125,37 +127,33 @@ class WorkClaims:
         return [key for key in keys if key in taken]
 
     def _take_over(self, keys: list[str], now: datetime) -> set[str]:
-        """Takes ``keys`` whose lease expired, that are ours, or that were finished before we
-        started (a rerun retries them); defers those a live worker holds."""
+        """Takes ``keys`` whose lease expired or that were finished before we started (a rerun
+        retries them); defers those another live worker holds. Keys we hold already are not
+        returned again."""
         if not keys:
             return set()
         ids = [self._id(key) for key in keys]
         claimable = {
             "_id": {"$in": ids},
             "$or": [
-                {"owner": self.owner, "state": _LEASED},
                 {"state": _LEASED, "lease_until": {"$lt": now}},
                 {"state": _DONE, "finished_at": {"$lt": self.started}},
             ],
         }
+        # each document is updated atomically: of several takers exactly one matches it, and
+        # the ticket tells us which documents this very call took
+        ticket = uuid.uuid4().hex
         update = {
             "$set": {
                 "owner": self.owner,
+                "ticket": ticket,
                 "state": _LEASED,
                 "lease_until": now + self.lease,
                 "purge_at": now + self.lease + RETENTION,
             }
         }
         self.collection.update_many(claimable, update)
-        mine = self.collection.find(
-            {
-                "_id": {"$in": ids},
-                "owner": self.owner,
-                "state": _LEASED,
-                "lease_until": {"$gt": now},
-            },
-            {"key": 1},
-        )
+        mine = self.collection.find({"_id": {"$in": ids}, "ticket": ticket}, {"key": 1})
         got = {doc["key"] for doc in mine}
         live_elsewhere = self.collection.find(
             {"_id": {"$in": ids}, "state": _LEASED, "owner": {"$ne": self.owner}}, {"key": 1}
@@ -243,5 +241,7 @@ class WorkClaims:
         while not self._stop.wait(interval):
             try:
                 self.renew()
+                if self.on_workers is not None:
+                    self.on_workers(self.live_workers())
             except Exception:  # a blip of the database must not kill the heartbeat
                 logger.warning("Could not renew work leases", exc_info=True)

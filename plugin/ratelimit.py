@@ -36,7 +36,7 @@ import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 __all__ = ["TIERS", "TIER_LIMITS", "LimiterStats", "RateLimitSettings", "RateLimiter"]
 
@@ -121,14 +121,6 @@ class RateLimitSettings:
             tokens_per_minute=tokens_per_minute or tpm,
         )
 
-    def scaled(self, fraction: float) -> RateLimitSettings:
-        """These quotas shared by several workers: each gets ``fraction`` of them."""
-        return replace(
-            self,
-            requests_per_minute=self.requests_per_minute and self.requests_per_minute * fraction,
-            tokens_per_minute=self.tokens_per_minute and self.tokens_per_minute * fraction,
-        )
-
 
 @dataclass
 class _Schedule:
@@ -201,6 +193,22 @@ class RateLimiter:
         """The pace currently applied, in requests per minute (``None`` = unlimited)."""
         rate = self._requests.rate_per_second
         return None if rate is None else rate * WINDOW_SECONDS
+
+    def set_share(self, fraction: float) -> None:
+        """Uses ``fraction`` of the configured quotas (several workers share one project's
+        quota). Safe to call from another thread: it only replaces numbers."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        s = self.settings
+        if s.requests_per_minute:
+            new_max = s.requests_per_minute * s.safety_factor / WINDOW_SECONDS * fraction
+            if self._max_rps and self._requests.rate_per_second:
+                self._requests.rate_per_second *= new_max / self._max_rps
+            self._max_rps = self._reference_rps = new_max
+            self.stats.current_rpm = self.requests_per_minute
+        if s.tokens_per_minute:
+            tokens = s.tokens_per_minute * s.safety_factor / WINDOW_SECONDS
+            self._tokens.rate_per_second = tokens * fraction
 
     async def acquire(self, tokens: int = 0) -> None:
         """Waits for a request slot that also has room for ``tokens`` input tokens."""

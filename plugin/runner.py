@@ -418,6 +418,9 @@ def run_task(
         total = report.progress.total or 0
     else:
         with work_claims(group, lease_seconds=settings.lease_seconds) as claims:
+            # workers of one group share the project's quota
+            claims.on_workers = lambda workers: engine.limiter.set_share(1 / workers)
+            engine.limiter.set_share(1 / claims.live_workers())
             total, items = _items(todo, claims)
 
             def sink(outcomes: list[ItemOutcome]) -> None:
