@@ -170,10 +170,10 @@ class _Chunk:
         }
         line = json.dumps({"key": prepared.cache_key, "request": request.to_wire()})
         self.size += len(line) + 1
-        if self._file is None and self.size <= self.inline_limit:
+        if self.path is None and self.size <= self.inline_limit:
             self.pairs.append((prepared.cache_key, request))
             return
-        if self._file is None:
+        if self.path is None:
             fd, self.path = tempfile.mkstemp(prefix="gemini-batch-", suffix=".jsonl")
             self._file = os.fdopen(fd, "w", encoding="utf-8")
             for key, earlier in self.pairs:
@@ -186,7 +186,7 @@ class _Chunk:
 
     @property
     def inline(self) -> bool:
-        return self._file is None
+        return self.path is None
 
     def close(self) -> None:
         if self._file is not None:

@@ -386,6 +386,25 @@ def run_task(
     if cache is None and settings.use_cache:
         cache = MongoResponseCache()
     todo = samples_to_process(collection, label_field, settings.overwrite)
+    started = time.time()
+    run_config = {
+        "task": task.to_dict(),
+        "task_fingerprint": task.fingerprint(),
+        "model": settings.model,
+        "settings": settings.public(),
+        "semantic_field": semantic_field,
+        "started_at": started,
+    }
+    if not dataset.has_field(label_field):
+        # a worker running the same job concurrently must see the new field as ours
+        runs.record_run(dataset, label_field, run_config, {"state": "running"})
+    if semantic_field and not dataset.has_field(semantic_field):
+        semantic_config = {
+            "task": task.to_dict(),
+            "model": settings.model,
+            "instances_field": label_field,
+        }
+        runs.record_run(dataset, semantic_field, semantic_config, {"state": "running"})
     writer = _Writer(
         dataset,
         task,
@@ -394,7 +413,6 @@ def run_task(
         _semantic_classes(collection, task, gt_field) if semantic_field else None,
     )
     engine, client = _engine(task, settings, cache, progress)
-    started = time.time()
     # workers writing the same field of the same dataset share one set of claims
     group = f"{dataset._doc.id}/{label_field}"
 
@@ -445,14 +463,7 @@ def run_task(
     summary.run_key = runs.record_run(
         dataset,
         label_field,
-        {
-            "task": task.to_dict(),
-            "task_fingerprint": task.fingerprint(),
-            "model": settings.model,
-            "settings": settings.public(),
-            "semantic_field": semantic_field,
-            "started_at": started,
-        },
+        run_config,
         dict(summary.report, total=summary.total, skipped=skipped),
     )
     if semantic_field:
