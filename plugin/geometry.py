@@ -202,6 +202,13 @@ def decode_mask_png(data: bytes | str) -> np.ndarray:
         ValueError: the data is not base64, not an image, or implausibly large.
     """
     raw = _mask_bytes(data)
+    if _is_plain_gray_png(raw):
+        # Gemini's own format (8-bit grey PNG): OpenCV decodes it about 1.5x faster
+        decoded = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+        if decoded is not None and decoded.ndim == 2 and decoded.dtype == np.uint8:
+            if decoded.size > MAX_MASK_PIXELS:
+                raise ValueError(f"mask image {decoded.shape[::-1]} is implausibly large")
+            return decoded
     try:
         with Image.open(io.BytesIO(raw)) as im:
             if im.size[0] * im.size[1] > MAX_MASK_PIXELS:
@@ -212,6 +219,17 @@ def decode_mask_png(data: bytes | str) -> np.ndarray:
         raise
     except Exception as exc:  # Pillow raises many types for corrupt data
         raise ValueError(f"mask is not a decodable image: {type(exc).__name__}: {exc}") from exc
+
+
+def _is_plain_gray_png(raw: bytes) -> bool:
+    """An 8-bit greyscale PNG without a palette or alpha (IHDR bit depth 8, colour type 0)."""
+    return (
+        len(raw) > 33
+        and raw[:8] == b"\x89PNG\r\n\x1a\n"
+        and raw[12:16] == b"IHDR"
+        and raw[24] == 8
+        and raw[25] == 0
+    )
 
 
 def _mask_bytes(data: bytes | str) -> bytes:
@@ -256,18 +274,20 @@ def _probability(im: Image.Image) -> np.ndarray:
 def resize_probability(prob: np.ndarray, size: FrameSize) -> np.ndarray:
     """Bilinear resize of a ``uint8`` probability map to ``size = (width, height)``.
 
-    Shrinking on any axis uses Pillow's BILINEAR, as the seed does. It is area-aware, so a
-    256 px mask squeezed into a 40 px box keeps its thin parts. A pure enlargement uses
-    OpenCV's INTER_LINEAR. That is the same half-pixel-centred bilinear, within one grey level
-    (fixed-point rounding), and about 7x faster. On Google's real masks, 0.003 % of pixels flip
-    at the threshold. A zero-sized target gives an empty array of that shape.
+    Shrinking by more than half on an axis uses Pillow's BILINEAR, as the seed does. It is
+    area-aware, so a 256 px mask squeezed into a 40 px box keeps its thin parts. Otherwise
+    (enlargements and mild shrinks, where two-tap bilinear still reads every source pixel) it
+    uses OpenCV's INTER_LINEAR, the same half-pixel-centred bilinear, about 7x faster: on
+    Google's real masks 0.003 % of pixels flip at the threshold when enlarging, and about 0.2 %
+    (all on the outline) when shrinking by up to half. A zero-sized target gives an empty array
+    of that shape.
     """
     width, height = size
     if width <= 0 or height <= 0 or prob.size == 0:
         return np.zeros((max(height, 0), max(width, 0)), dtype=np.uint8)
     if prob.shape == (height, width):
         return prob
-    if width >= prob.shape[1] and height >= prob.shape[0]:
+    if 2 * width >= prob.shape[1] and 2 * height >= prob.shape[0]:
         return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
     resized = Image.fromarray(prob).resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.uint8)
