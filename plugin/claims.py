@@ -22,24 +22,30 @@ FiftyOne. Times are UTC datetimes (MongoDB's date type); durations are seconds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-__all__ = ["WorkClaims", "claim_group"]
+__all__ = ["LockBusy", "WorkClaims", "claim_group"]
 
 logger = logging.getLogger(__name__)
 
 #: how long finished items are remembered (a day: longer than any overlap of workers)
 RETENTION = timedelta(days=1)
-_LEASED, _DONE = "leased", "done"
+_LEASED, _DONE, _LOCK = "leased", "done", "lock"
+
+
+class LockBusy(Exception):
+    """Another live worker holds the lock."""
 
 
 def claim_group(*parts: str) -> str:
@@ -203,10 +209,10 @@ class WorkClaims:
         return int(result.deleted_count)
 
     def renew(self) -> None:
-        """Extends the leases of every item this worker holds."""
+        """Extends the leases of every item (and lock) this worker holds."""
         now = self._clock()
         self.collection.update_many(
-            {"group": self.group, "owner": self.owner, "state": _LEASED},
+            {"group": self.group, "owner": self.owner, "state": {"$in": [_LEASED, _LOCK]}},
             {"$set": {"lease_until": now + self.lease, "purge_at": now + self.lease + RETENTION}},
         )
 
@@ -217,6 +223,37 @@ class WorkClaims:
             "owner", {"group": self.group, "state": _LEASED, "lease_until": {"$gt": now}}
         )
         return len(set(owners) | {self.owner})
+
+    # -- locks --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str, *, wait: float | None = 60.0) -> Iterator[None]:
+        """Holds the group's lock ``name`` (one worker at a time; renewed by the heartbeat, so
+        a crashed holder's lock expires). Waits up to ``wait`` seconds (None: not at all)
+        for it, then raises :class:`LockBusy`."""
+        lock_id = f"{self.group}#{name}"
+        deadline = time.monotonic() + (wait or 0.0)
+        while not self._try_lock(lock_id):
+            if wait is None or time.monotonic() >= deadline:
+                raise LockBusy(f"another worker holds '{name}' of {self.group}")
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            self.collection.delete_one({"_id": lock_id, "owner": self.owner})
+
+    def _try_lock(self, lock_id: str) -> bool:
+        now = self._clock()
+        fields = {"owner": self.owner, "state": _LOCK, "lease_until": now + self.lease}
+        fields["purge_at"] = now + self.lease + RETENTION
+        try:
+            self.collection.insert_one({"_id": lock_id, "group": self.group, **fields})
+            return True
+        except DuplicateKeyError:
+            taken = self.collection.update_one(
+                {"_id": lock_id, "lease_until": {"$lt": now}}, {"$set": fields}
+            )
+            return bool(taken.modified_count)
 
     # -- heartbeat ----------------------------------------------------------------------------
 

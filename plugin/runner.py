@@ -26,7 +26,7 @@ from . import runs
 from .batch import BatchRunner, BatchSettings
 from .cache import ResponseCache
 from .catalog import DEFAULT_MODEL, price_for
-from .claims import WorkClaims
+from .claims import LockBusy, WorkClaims
 from .client import AsyncGeminiClient
 from .config import resolve_api_key
 from .errors import ConfigurationError
@@ -395,47 +395,58 @@ def run_task(
         "semantic_field": semantic_field,
         "started_at": started,
     }
-    if not dataset.has_field(label_field):
-        # a worker running the same job concurrently must see the new field as ours
-        runs.record_run(dataset, label_field, run_config, {"state": "running"})
-    if semantic_field and not dataset.has_field(semantic_field):
-        semantic_config = {
-            "task": task.to_dict(),
-            "model": settings.model,
-            "instances_field": label_field,
-        }
-        runs.record_run(dataset, semantic_field, semantic_config, {"state": "running"})
-    writer = _Writer(
-        dataset,
-        task,
-        label_field,
-        semantic_field,
-        _semantic_classes(collection, task, gt_field) if semantic_field else None,
-    )
+    semantic_config = {"task": task.to_dict(), "model": settings.model}
+    semantic_config["instances_field"] = label_field
     engine, client = _engine(task, settings, cache, progress)
-    # workers writing the same field of the same dataset share one set of claims
+    # workers writing the same field of the same dataset (several delegated operations of one
+    # job) share one set of claims; the lock serialises their changes to the dataset itself
     group = f"{dataset._doc.id}/{label_field}"
 
     async def go(run: Callable[[], Awaitable[EngineReport]]) -> EngineReport:
         async with client:
             return await run()
 
-    if settings.mode == "batch":
-        batch = BatchRunner(
-            client,
-            task,
-            engine.settings,
-            settings.batch or BatchSettings(),
-            journal=MongoBatchJournal(),
-            group=f"{group}/{task.fingerprint()}/{settings.model}",
-            cache=cache,
-            uploads=engine.builder.uploads,
-            on_progress=progress,
-        )
-        report = run_coroutine_sync(lambda: go(lambda: batch.run(lambda: _items(todo), writer)))
-        total = report.progress.total or 0
-    else:
-        with work_claims(group, lease_seconds=settings.lease_seconds) as claims:
+    with work_claims(group, lease_seconds=settings.lease_seconds) as claims:
+        with claims.exclusive("dataset"):
+            dataset.reload()
+            # provisional records: a concurrent worker must see the new fields as ours
+            if not dataset.has_field(label_field):
+                runs.record_run(dataset, label_field, run_config, {"state": "running"})
+            if semantic_field and not dataset.has_field(semantic_field):
+                runs.record_run(dataset, semantic_field, semantic_config, {"state": "running"})
+            writer = _Writer(
+                dataset,
+                task,
+                label_field,
+                semantic_field,
+                _semantic_classes(collection, task, gt_field) if semantic_field else None,
+            )
+        if settings.mode == "batch":
+            batch = BatchRunner(
+                client,
+                task,
+                engine.settings,
+                settings.batch or BatchSettings(),
+                journal=MongoBatchJournal(),
+                group=f"{group}/{task.fingerprint()}/{settings.model}",
+                cache=cache,
+                uploads=engine.builder.uploads,
+                on_progress=progress,
+            )
+            # one batch worker per job: a second one would submit the same samples again; a
+            # crashed one's lock expires with its lease, so a restart waits that long at most
+            try:
+                with claims.exclusive("batch", wait=1.5 * settings.lease_seconds):
+                    report = run_coroutine_sync(
+                        lambda: go(lambda: batch.run(lambda: _items(todo), writer))
+                    )
+            except LockBusy:
+                report = batch.report()
+                report.progress.stopped_reason = (
+                    "another worker is already running this field's batch jobs; nothing to do"
+                )
+            total = report.progress.total or 0
+        else:
             # workers of one group share the project's quota
             claims.on_workers = lambda workers: engine.limiter.set_share(1 / workers)
             engine.limiter.set_share(1 / claims.live_workers())
@@ -446,33 +457,26 @@ def run_task(
                 claims.complete(outcome.key for outcome in outcomes)
 
             report = run_coroutine_sync(lambda: go(lambda: engine.run(items, sink, total=total)))
-    skipped = collection.count() - total
-    summary = RunSummary(
-        label_field=label_field,
-        task=task.to_dict(),
-        model=settings.model,
-        total=collection.count(),
-        skipped=skipped,
-        report=report.to_dict(),
-    )
-    if semantic_field:
-        targets = writer.mask_targets()
-        if targets:
-            dataset.mask_targets = dict(dataset.mask_targets, **{semantic_field: targets})
-            dataset.save()
-    summary.run_key = runs.record_run(
-        dataset,
-        label_field,
-        run_config,
-        dict(summary.report, total=summary.total, skipped=skipped),
-    )
-    if semantic_field:
-        runs.record_run(
-            dataset,
-            semantic_field,
-            {"task": task.to_dict(), "model": settings.model, "instances_field": label_field},
-            dict(summary.report, total=summary.total, skipped=skipped),
+        skipped = collection.count() - total
+        summary = RunSummary(
+            label_field=label_field,
+            task=task.to_dict(),
+            model=settings.model,
+            total=collection.count(),
+            skipped=skipped,
+            report=report.to_dict(),
         )
+        results = dict(summary.report, total=summary.total, skipped=skipped)
+        with claims.exclusive("dataset"):
+            dataset.reload()
+            if semantic_field:
+                targets = writer.mask_targets()
+                if targets:
+                    dataset.mask_targets = dict(dataset.mask_targets, **{semantic_field: targets})
+                    dataset.save()
+            summary.run_key = runs.record_run(dataset, label_field, run_config, results)
+            if semantic_field:
+                runs.record_run(dataset, semantic_field, semantic_config, results)
     if gt_field and eval_key and report.progress.ok:
         pred_field = label_field
         gt_type = getattr(dataset.get_field(gt_field), "document_type", None)

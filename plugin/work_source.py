@@ -31,6 +31,9 @@ __all__ = ["claimed_items", "iter_pages"]
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 256
+#: samples claimed at a time: small, so that a worker holds little more than it is working on
+#: and workers that start later still find free samples
+CLAIM_SIZE = 32
 
 
 def iter_pages(collection: Any, page_size: int = PAGE_SIZE) -> Iterator[list[tuple[str, str]]]:
@@ -52,10 +55,12 @@ def claimed_items(
     claims: WorkClaims | None,
     *,
     page_size: int = PAGE_SIZE,
+    claim_size: int = CLAIM_SIZE,
     poll_seconds: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[WorkItem]:
-    """The work items of ``collection`` this worker claimed (all of them without ``claims``).
+    """The work items of ``collection`` this worker claimed (all of them without ``claims``),
+    claimed ``claim_size`` at a time as the consumer pulls them.
 
     After the last page, waits (``poll_seconds`` between checks; default a quarter of the
     lease, at most 5 s) for samples other workers held, and yields those whose lease expired
@@ -65,8 +70,10 @@ def claimed_items(
             yield from (WorkItem(key, path) for key, path in page)
             continue
         paths = dict(page)
-        for key in claims.claim([key for key, _ in page]):
-            yield WorkItem(key, paths[key])
+        keys = [key for key, _ in page]
+        for start in range(0, len(keys), claim_size):
+            for key in claims.claim(keys[start : start + claim_size]):
+                yield WorkItem(key, paths[key])
     if claims is None:
         return
     pause = poll_seconds or min(claims.lease.total_seconds() / 4, 5.0)

@@ -41,15 +41,19 @@ def write_variants(
     bases: int = 20,
     size: tuple[int, int] = (160, 120),
     seed: int = 0,
+    salt: str = "",
 ) -> list[tuple[Path, int]]:
-    """``count`` PNG files with distinct bytes: ``[(path, index of its base scene), ...]``."""
+    """``count`` PNG files with distinct bytes: ``[(path, index of its base scene), ...]``.
+
+    Files of another ``salt`` have other bytes (the response cache lives in the test database
+    for the whole session: a test that counts requests needs images nobody asked about)."""
     directory.mkdir(parents=True, exist_ok=True)
     images = base_images(bases, size=size, seed=seed)
     files = []
     for i in range(count):
         base = i % bases
         path = directory / f"img_{i:05d}.png"
-        path.write_bytes(png_bytes(images[base], f"{seed}-{i}"))
+        path.write_bytes(png_bytes(images[base], f"{salt}{seed}-{i}"))
         files.append((path, base))
     return files
 

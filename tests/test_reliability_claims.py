@@ -17,7 +17,7 @@ fo = pytest.importorskip("fiftyone")
 
 import fiftyone.core.odm as foo_odm  # noqa: E402
 
-from gemini_vision.claims import WorkClaims  # noqa: E402
+from gemini_vision.claims import LockBusy, WorkClaims  # noqa: E402
 from gemini_vision.work_source import claimed_items, iter_pages  # noqa: E402
 
 
@@ -152,7 +152,7 @@ def test_two_workers_streaming_one_dataset_cover_it_exactly_once(
 def test_a_worker_that_dies_mid_page_loses_nothing(dataset: Any, collection: Any) -> None:
     todo = dataset.exists("result", False)  # what the runner streams: samples without a result
     crashed = worker(collection, "crashed", lease=0.3)
-    stream = claimed_items(todo, crashed, page_size=64)
+    stream = claimed_items(todo, crashed, page_size=64, claim_size=64)
     first = [next(stream).key for _ in range(10)]  # took a page of 64, finished 10, died
     dataset.select(first).set_values("result", ["ok"] * 10)
     crashed.complete(first)
@@ -160,3 +160,19 @@ def test_a_worker_that_dies_mid_page_loses_nothing(dataset: Any, collection: Any
     rest = [item.key for item in claimed_items(todo, survivor, poll_seconds=0.1)]
     assert sorted(first + rest) == sorted(dataset.values("id"))
     assert survivor.taken_over == 54
+
+
+def test_a_lock_admits_one_worker_at_a_time_and_expires_with_a_dead_holder(
+    collection: Any,
+) -> None:
+    holder, other = worker(collection, "holder", lease=0.3), worker(collection, "other")
+    with holder.exclusive("dataset"), pytest.raises(LockBusy):
+        with other.exclusive("dataset", wait=None):
+            pass
+    with other.exclusive("dataset", wait=None):  # released on exit
+        pass
+    dead = holder.exclusive("dataset")
+    dead.__enter__()  # never left: the process died holding it
+    started = time.monotonic()
+    with other.exclusive("dataset", wait=5.0):
+        assert time.monotonic() - started >= 0.2  # waited for the dead holder's lease
