@@ -166,9 +166,12 @@ def test_a_lock_admits_one_worker_at_a_time_and_expires_with_a_dead_holder(
     collection: Any,
 ) -> None:
     holder, other = worker(collection, "holder", lease=0.3), worker(collection, "other")
-    with holder.exclusive("dataset"), pytest.raises(LockBusy):
-        with other.exclusive("dataset", wait=None):
-            pass
+    with (
+        holder.exclusive("dataset"),
+        pytest.raises(LockBusy),
+        other.exclusive("dataset", wait=None),
+    ):
+        pass
     with other.exclusive("dataset", wait=None):  # released on exit
         pass
     dead = holder.exclusive("dataset")
