@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -24,6 +25,13 @@ os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 # Tests never reach a real Gemini, and never read the developer's own key.
 for _name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
     os.environ.pop(_name, None)
+
+
+# CI explores the same examples every run (a fixed seed), so a landing never depends on luck;
+# local runs draw new examples each time and keep finding new cases.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -252,7 +252,9 @@ def _number(value: Any) -> float:
 def map_to_enum(text: str, enum: list[str]) -> str:
     """The enum value a free-text answer means: an exact (case-insensitive) match, else the
     value mentioned earliest in the text, else one that contains the text, else the first
-    value (structured output always returns one of them)."""
+    value (structured output always returns one of them); the text itself if there are none."""
+    if not enum:
+        return text
     lowered = text.strip().lower()
     for value in enum:
         if value.lower() == lowered:
