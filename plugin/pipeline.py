@@ -597,10 +597,16 @@ def failed_outcome(
         outcome,
         status="failed",
         answer=None,
-        error=exc.reason,
+        error=one_line(exc.reason),
         error_type=type(exc).__name__,
         raw_text=getattr(exc, "raw_text", None) or outcome.raw_text,
     )
+
+
+def one_line(text: str, limit: int = 1000) -> str:
+    """``text`` on one line (server messages span several), at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _salvage(task: tasks_mod.TaskSpec, partial: str | None) -> Any:

@@ -1,0 +1,120 @@
+"""A run over 500 samples while the emulator misbehaves the way Gemini does on a bad day:
+20 % 429 (with retry delays), 10 % 500/503, 5 % timeouts, 5 % malformed text, 2 % SAFETY
+blocks, 2 % MAX_TOKENS truncations. Every sample ends labelled or with a reason; nothing
+escapes; a rerun with the faults gone completes the rest without touching the others."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.fiftyone, pytest.mark.slow]
+
+fo = pytest.importorskip("fiftyone")
+
+from reliability_support import make_dataset, sha256_of, write_variants  # noqa: E402
+
+from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
+from gemini_vision.retry import RetryPolicy  # noqa: E402
+from gemini_vision.runner import RunSettings, run_task  # noqa: E402
+from gemini_vision.tasks import TaskSpec  # noqa: E402
+
+N = 500
+KEY = "test-key-faults-0001"
+FAULTS = {
+    "fault_rate_429": 0.20,
+    "fault_429_retry_delay": 0.05,
+    "fault_rate_500": 0.05,
+    "fault_rate_503": 0.05,
+    "timeout_rate": 0.05,
+    "malformed_rate": 0.05,
+    "safety_rate": 0.02,
+    "max_tokens_rate": 0.02,
+}
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Iterator[Any]:
+    files = write_variants(tmp_path / "imgs", N, bases=20, seed=70, salt=uuid.uuid4().hex)
+    ds = make_dataset(files)
+    yield ds
+    ds.delete()
+
+
+def settings(emu: Emulator) -> RunSettings:
+    return RunSettings(
+        api_key=KEY,
+        base_url=emu.base_url,
+        concurrency=16,
+        timeout=1.0,  # a hung request costs a second, not two minutes
+        retry=RetryPolicy(initial_delay=0.05, max_delay=0.5, jitter=0.05),
+    )
+
+
+def test_a_faulty_server_leaves_every_sample_labelled_or_explained(dataset: Any) -> None:
+    config = EmulatorConfig(
+        seed=11, latency=0.01, timeout_hold=1.5, faults_per_image=True, **FAULTS
+    )
+    with Emulator(config) as emu:
+        summary = run_task(dataset, TaskSpec(kind="detect"), "pred", settings=settings(emu))
+        injected = dict(emu.stats.injected)
+        report = summary.report
+
+        # every kind of fault really happened, in about the proportions asked for
+        requests = emu.stats.count("generateContent")
+        assert requests > N
+        for kind, share in (("429", 0.2), ("500", 0.05), ("503", 0.05), ("timeout", 0.05)):
+            assert injected.get(kind, 0) >= share * requests / 2, (kind, injected)
+        for kind in ("malformed", "safety", "max_tokens"):
+            assert injected.get(kind, 0) > 0, (kind, injected)
+
+        # nothing escaped; each sample is labelled or carries a one-line reason
+        dataset.reload()
+        labelled = set(dataset.exists("pred").values("id"))
+        failed = dict(zip(*dataset.exists("pred_error").values(["id", "pred_error"]), strict=True))
+        assert labelled.isdisjoint(failed)
+        assert len(labelled) + len(failed) == N
+        assert report["labelled"] == len(labelled) and report["failed"] == len(failed)
+        multiline = [r for r in failed.values() if not r or "\n" in r]
+        assert not multiline, multiline
+        assert any("SAFETY" in reason for reason in failed.values())
+        # retries and pacing are counted in the run's summary
+        assert report["retries"] >= injected["429"] + injected["500"] + injected["503"] - len(
+            failed
+        )
+        assert report["rate_limited"] == injected["429"]
+        assert report["stopped_reason"] is None
+
+        # the rerun, faults gone: only the failed samples are asked again
+        before = dict(zip(*dataset.values(["id", "pred"]), strict=True))
+        for name in (*FAULTS, "timeout_hold"):
+            setattr(emu.config, name, EmulatorConfig.__dataclass_fields__[name].default)
+        emu.stats.reset()
+        rerun = run_task(dataset, TaskSpec(kind="detect"), "pred", settings=settings(emu))
+        assert rerun.skipped == len(labelled)
+        assert rerun.report["labelled"] == len(failed) and rerun.report["failed"] == 0
+        paths = dict(zip(*dataset.values(["id", "filepath"]), strict=True))
+        asked_again = {sha256_of(Path(paths[i])) for i in failed}
+        assert set(emu.stats.image_calls) == asked_again
+        assert set(emu.stats.image_calls.values()) == {1}
+
+    dataset.reload()
+    assert dataset.exists("pred").count() == N
+    assert dataset.exists("pred_error").count() == 0
+    after = dict(zip(*dataset.values(["id", "pred"]), strict=True))
+    # the first run's labels were not written again, nor changed
+    assert all(after[i] == before[i] for i in labelled)
+    # no duplicated or merged objects: a copy of a scene never has more objects than the
+    # scene's clean answer (truncated or garbled answers salvaged in the first run may have
+    # fewer), and samples completed by the rerun have exactly the clean answer
+    bases = dict(zip(*dataset.values(["id", "base"]), strict=True))
+    counts = {i: len(after[i].detections) for i in after}
+    clean: dict[int, int] = {}
+    for i in failed:
+        assert clean.setdefault(bases[i], counts[i]) == counts[i]
+    for i in labelled:
+        assert counts[i] <= clean.get(bases[i], counts[i])
