@@ -78,6 +78,9 @@ def run_settings(ctx: Any) -> runner.RunSettings:
         overwrite=bool(params.get("overwrite", False)),
         concurrency=int(params.get("concurrency") or runner.RunSettings.concurrency),
         requests_per_minute=params.get("requests_per_minute") or None,
+        tokens_per_minute=params.get("tokens_per_minute") or None,
+        tier=params.get("tier") or None,
+        mode=params.get("mode") or "online",
         secrets=ctx.secrets,
     )
 
@@ -255,6 +258,47 @@ def image_inputs(inputs: types.Object) -> None:
         default=DEFAULT_MAX_SIDE,
         min=0,
     )
+    run_inputs(inputs)
+
+
+def run_inputs(inputs: types.Object) -> None:
+    """How to send the requests: online or as a Batch job, concurrency, the quota's tier."""
+    modes = types.RadioGroup()
+    modes.add_choice("online", label="Online", description="Concurrent requests, paced")
+    modes.add_choice(
+        "batch",
+        label="Batch job",
+        description="Gemini Batch API: half the price, results within hours (delegate it)",
+    )
+    inputs.enum("mode", modes.values(), default="online", view=modes, label="Mode")
+    inputs.int(
+        "concurrency",
+        label="Requests in flight",
+        default=runner.RunSettings.concurrency,
+        min=1,
+        max=256,
+    )
+    tiers = types.Dropdown(label="Quota tier (optional)")
+    for tier, text in (
+        ("free", "Free"),
+        ("tier1", "Tier 1"),
+        ("tier2", "Tier 2"),
+        ("tier3", "Tier 3"),
+    ):
+        tiers.add_choice(tier, label=text)
+    inputs.enum(
+        "tier",
+        tiers.values(),
+        view=tiers,
+        description="Paces requests under the published quotas of this tier and model",
+    )
+    inputs.float(
+        "requests_per_minute",
+        label="Requests per minute (optional)",
+        description="Your quota, if you know it (wins over the tier)",
+        min=0,
+    )
+    inputs.float("tokens_per_minute", label="Input tokens per minute (optional)", min=0)
 
 
 def cost_preview(ctx: Any, inputs: types.Object, job_or_error: TaskJob | Exception) -> None:
