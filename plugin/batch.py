@@ -75,7 +75,7 @@ class BatchSettings:
     max_requests_per_job: int = 2000
     #: total size of inline requests per job (the API's limit is 20 MB); above: a JSONL file
     inline_limit_bytes: int = 20 * 1024 * 1024
-    poll_interval: float = 5.0
+    poll_interval: float = 1.0
     max_poll_interval: float = 120.0
     poll_multiplier: float = 1.5
     #: stop waiting after this long (the job keeps running; a rerun collects it); None = wait
