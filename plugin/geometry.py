@@ -22,9 +22,7 @@ Conventions, spelled out in the names:
 - Non-finite input: a NaN coordinate has no position, so converting it raises ``ValueError``
   (the parser drops that item and says why). ``inf`` and ``-inf`` clamp like any other
   out-of-range number.
-- EXIF orientations 1-8 are the 8 dihedral transforms. :func:`exif_raw_to_display` maps
-  continuous pixel coordinates from the stored (raw) frame to the displayed frame, as
-  ``PIL.ImageOps.exif_transpose`` does to the pixels.
+- EXIF orientations 1-8 are the 8 dihedral transforms; :mod:`.exif` spells them out.
 """
 
 from __future__ import annotations
@@ -53,10 +51,6 @@ __all__ = [
     "class_index_map",
     "compose_semantic_mask",
     "decode_mask_png",
-    "exif_display_size",
-    "exif_display_to_raw",
-    "exif_matrix",
-    "exif_raw_to_display",
     "instance_mask",
     "mask_extent_px",
     "paste_instance",
@@ -494,64 +488,3 @@ def _painted_area(det: MaskedLabel, frame_size: FrameSize) -> float:
     _, _, w, h = mask_extent_px(det.bounding_box, frame_size)
     mask = np.asarray(det.mask)
     return float(w * h) * (float(mask.mean()) if mask.size else 0.0)
-
-
-# --------------------------------------------------------------------------------------------
-# EXIF orientation as explicit transforms
-
-# Continuous pixel coordinates (x, y) of the stored W x H grid -> displayed frame, as affine
-# rows (a, b, c_w, c_h): x' = a*x + b*y + (c_w*W + c_h*H). Same as Pillow's exif_transpose:
-# 2 FLIP_LEFT_RIGHT, 3 ROTATE_180, 4 FLIP_TOP_BOTTOM, 5 TRANSPOSE, 6 ROTATE_270 (90 deg
-# clockwise), 7 TRANSVERSE, 8 ROTATE_90 (90 deg counter-clockwise).
-_EXIF_AFFINE: dict[int, tuple[tuple[int, int, int, int], tuple[int, int, int, int]]] = {
-    1: ((1, 0, 0, 0), (0, 1, 0, 0)),
-    2: ((-1, 0, 1, 0), (0, 1, 0, 0)),
-    3: ((-1, 0, 1, 0), (0, -1, 0, 1)),
-    4: ((1, 0, 0, 0), (0, -1, 0, 1)),
-    5: ((0, 1, 0, 0), (1, 0, 0, 0)),
-    6: ((0, -1, 0, 1), (1, 0, 0, 0)),
-    7: ((0, -1, 0, 1), (-1, 0, 1, 0)),
-    8: ((0, 1, 0, 0), (-1, 0, 1, 0)),
-}
-
-
-def exif_display_size(raw_size: FrameSize, orientation: int) -> FrameSize:
-    """Displayed ``(width, height)`` of a stored ``raw_size`` image (5-8 swap the sides)."""
-    _check_orientation(orientation)
-    width, height = raw_size
-    return (height, width) if orientation >= 5 else (width, height)
-
-
-def exif_matrix(orientation: int, raw_size: FrameSize) -> np.ndarray:
-    """3x3 affine matrix from raw continuous ``(x, y, 1)`` pixels to displayed pixels."""
-    _check_orientation(orientation)
-    width, height = raw_size
-    rows = [[a, b, cw * width + ch * height] for a, b, cw, ch in _EXIF_AFFINE[orientation]]
-    return np.array([*rows, [0, 0, 1]], dtype=np.float64)
-
-
-def exif_raw_to_display(
-    points_xy: np.ndarray | Sequence[Sequence[float]], orientation: int, raw_size: FrameSize
-) -> np.ndarray:
-    """Maps ``(n, 2)`` continuous ``(x, y)`` pixels of the stored frame to the displayed frame.
-
-    The pixel ``(i, j)`` covers ``[i, i + 1) x [j, j + 1)``. A box maps by mapping its corners
-    and taking their min and max.
-    """
-    pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
-    m = exif_matrix(orientation, raw_size)
-    return pts @ m[:2, :2].T + m[:2, 2]
-
-
-def exif_display_to_raw(
-    points_xy: np.ndarray | Sequence[Sequence[float]], orientation: int, raw_size: FrameSize
-) -> np.ndarray:
-    """The inverse of :func:`exif_raw_to_display` (``raw_size`` is still the stored size)."""
-    pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
-    m = np.linalg.inv(exif_matrix(orientation, raw_size))
-    return pts @ m[:2, :2].T + m[:2, 2]
-
-
-def _check_orientation(orientation: int) -> None:
-    if orientation not in _EXIF_AFFINE:
-        raise ValueError(f"EXIF orientation must be 1-8, got {orientation!r}")

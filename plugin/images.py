@@ -42,12 +42,10 @@ import io
 import logging
 import math
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Union
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 import numpy as np
@@ -55,6 +53,7 @@ import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageError
+from .image_sources import ImageSource, read_source
 from .tokens import estimate_image_tokens, normalize_media_resolution
 from .wire import Part, PartMediaResolution
 
@@ -102,9 +101,6 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-#: a local path, an http(s) URL, or the file's bytes
-ImageSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 
 _heif_registered = False
 
@@ -197,7 +193,7 @@ def prepare_image(
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be a positive number of pixels, got {max_side}")
     forced = _normalise_output_format(output_format)
-    data, desc = _read_source(
+    data, desc = read_source(
         source, max_bytes=max_download_bytes, timeout=timeout, http_client=http_client
     )
     with _open(data, desc, max_pixels) as im:
@@ -265,76 +261,6 @@ def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int]:
         raise ImageError(f"refused as a possible decompression bomb: {exc}", source=desc) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"cannot read the image header ({exc})", source=desc) from exc
-
-
-# --------------------------------------------------------------------------------------------
-# Reading sources
-
-
-def _read_source(
-    source: ImageSource, *, max_bytes: int, timeout: float, http_client: httpx.Client | None
-) -> tuple[bytes, str]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        return data, f"<{len(data)} bytes>"
-    if isinstance(source, str) and source[:8].lower().startswith(("http://", "https://")):
-        return _download(source, max_bytes=max_bytes, timeout=timeout, client=http_client)
-    path = os.fspath(source)
-    if isinstance(path, str) and "://" in path:
-        raise ImageError(
-            "unsupported URL scheme: pass a local path, an http(s) URL or bytes", source=path
-        )
-    try:
-        with open(path, "rb") as f:
-            return f.read(), str(path)
-    except FileNotFoundError as exc:
-        raise ImageError("file not found", source=str(path)) from exc
-    except IsADirectoryError as exc:
-        raise ImageError("is a directory, not an image file", source=str(path)) from exc
-    except OSError as exc:
-        raise ImageError(
-            f"cannot read the file ({exc.strerror or exc})", source=str(path)
-        ) from exc
-
-
-def _describe_url(url: str) -> str:
-    """The URL without credentials or query string (signed URLs carry secrets there)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}" + ("?..." if parts.query else "")
-
-
-def _download(
-    url: str, *, max_bytes: int, timeout: float, client: httpx.Client | None
-) -> tuple[bytes, str]:
-    desc = _describe_url(url)
-    deadline = time.monotonic() + timeout  # httpx's timeout is per read, not overall
-    too_big = f"download exceeds max_download_bytes={max_bytes}"
-    chunks: list[bytes] = []
-    stream = client.stream if client is not None else httpx.stream
-    try:
-        with stream("GET", url, timeout=timeout, follow_redirects=True) as resp:
-            if resp.status_code >= 400:
-                status = f"HTTP {resp.status_code} {resp.reason_phrase}"
-                raise ImageError(f"download failed: {status}", source=desc)
-            declared = resp.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise ImageError(f"{too_big} (declares {declared} bytes)", source=desc)
-            total = 0
-            for chunk in resp.iter_bytes():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise ImageError(too_big, source=desc)
-                if time.monotonic() > deadline:
-                    raise ImageError(f"download took longer than {timeout:g} s", source=desc)
-                chunks.append(chunk)
-    except httpx.TimeoutException as exc:
-        raise ImageError(f"download timed out after {timeout:g} s", source=desc) from exc
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise ImageError(f"download failed: {type(exc).__name__}: {exc}", source=desc) from exc
-    return b"".join(chunks), desc
 
 
 # --------------------------------------------------------------------------------------------

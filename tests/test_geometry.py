@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gemini_vision import exif
 from gemini_vision import geometry as g
 
 
@@ -364,19 +365,19 @@ def test_exif_transforms_match_pillow_pixel_by_pixel(orientation: int) -> None:
         raw.putpixel((px, py), 255)
         method = TRANSPOSE[orientation]
         shown = raw if method is None else raw.transpose(method)
-        assert shown.size == g.exif_display_size(raw_size, orientation)
+        assert shown.size == exif.exif_display_size(raw_size, orientation)
         ((sy, sx),) = np.argwhere(np.asarray(shown) == 255)
-        centre = g.exif_raw_to_display([(px + 0.5, py + 0.5)], orientation, raw_size)
+        centre = exif.exif_raw_to_display([(px + 0.5, py + 0.5)], orientation, raw_size)
         assert centre.tolist() == [[sx + 0.5, sy + 0.5]]
-        back = g.exif_display_to_raw(centre, orientation, raw_size)
+        back = exif.exif_display_to_raw(centre, orientation, raw_size)
         assert np.allclose(back, [[px + 0.5, py + 0.5]])
 
 
 def test_exif_known_rotations() -> None:
     # 6 = rotate 90 degrees clockwise to display: top-left of a 40x30 image goes top-right
-    assert g.exif_raw_to_display([(0, 0)], 6, (40, 30)).tolist() == [[30, 0]]
+    assert exif.exif_raw_to_display([(0, 0)], 6, (40, 30)).tolist() == [[30, 0]]
     # 8 = rotate 90 degrees counter-clockwise: top-left goes bottom-left
-    assert g.exif_raw_to_display([(0, 0)], 8, (40, 30)).tolist() == [[0, 40]]
-    assert g.exif_display_size((40, 30), 6) == (30, 40)
+    assert exif.exif_raw_to_display([(0, 0)], 8, (40, 30)).tolist() == [[0, 40]]
+    assert exif.exif_display_size((40, 30), 6) == (30, 40)
     with pytest.raises(ValueError, match="1-8"):
-        g.exif_matrix(9, (1, 1))
+        exif.exif_matrix(9, (1, 1))

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from gemini_vision import exif
 from gemini_vision import geometry as g
 from gemini_vision.images import prepare_image
 
@@ -155,11 +156,11 @@ def test_semantic_mask_puts_the_smallest_covering_instance_on_top(items) -> None
 @given(st.integers(1, 8), frame, st.floats(0, 1), st.floats(0, 1))
 def test_exif_point_maps_are_inverse_dihedral_maps(orientation, size, u, v) -> None:
     point = [(u * size[0], v * size[1])]
-    shown = g.exif_raw_to_display(point, orientation, size)
-    dw, dh = g.exif_display_size(size, orientation)
+    shown = exif.exif_raw_to_display(point, orientation, size)
+    dw, dh = exif.exif_display_size(size, orientation)
     assert 0 <= shown[0, 0] <= dw and 0 <= shown[0, 1] <= dh
-    assert np.allclose(g.exif_display_to_raw(shown, orientation, size), point)
-    assert abs(np.linalg.det(g.exif_matrix(orientation, size)[:2, :2])) == 1
+    assert np.allclose(exif.exif_display_to_raw(shown, orientation, size), point)
+    assert abs(np.linalg.det(exif.exif_matrix(orientation, size)[:2, :2])) == 1
 
 
 # --------------------------------------------------------------------------------------------
