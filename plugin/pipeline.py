@@ -271,7 +271,8 @@ class Engine:
             prepare_workers=settings.prepare_workers,
         )
         self._stop_reason: str | None = None
-        self._stopping: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._cancel_timer: asyncio.TimerHandle | None = None
         self._price = price_for(settings.model)
         self._retries_before = client.stats.retries
         self._requests_before = client.stats.requests
@@ -293,32 +294,33 @@ class Engine:
         ``sink`` runs in a worker thread, with batches of outcomes, in order of completion.
         An exception from ``sink`` stops the run and is re-raised here."""
         self.progress = Progress(total=total)
-        self._stopping = asyncio.Event()
         concurrency = max(1, self.settings.concurrency)
         work: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=2 * concurrency)
         results: asyncio.Queue[ItemOutcome | None] = asyncio.Queue(
             maxsize=max(2 * self.settings.write_batch_size, concurrency)
         )
         writer = asyncio.create_task(self._write(results, sink))
+        producer = asyncio.create_task(self._produce(iter(items), work))
         workers = [asyncio.create_task(self._work(work, results)) for _ in range(concurrency)]
-        source_error: BaseException | None = None
+        self._tasks = [producer, *workers]
         try:
-            source_error = await self._produce(iter(items), work)
-            await asyncio.gather(*workers)
+            await asyncio.gather(*self._tasks)
         finally:
-            for task in workers:
+            for task in self._tasks:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._cancel_timer is not None:
+                self._cancel_timer.cancel()
             await results.put(None)
             sink_error = await writer
             self.builder.close()
+        source_error = producer.result() if not producer.cancelled() else None
         if source_error is not None or sink_error is not None:
             raise source_error or sink_error  # type: ignore[misc]
         return self.report()
 
     async def answer(self, sources: Sequence[str]) -> ItemOutcome:
         """One request with every image of ``sources`` (multi-image prompts)."""
-        self._stopping = asyncio.Event()
         key = ",".join(sources)
         try:
             outcome = await self._ask(await self.builder.prepared(key, sources))
@@ -355,16 +357,17 @@ class Engine:
         """Feeds the workers; returns the items' exception if reading them failed."""
         chunk_size = 32
         try:
-            while True:
+            while self._stop_reason is None:
                 chunk = await asyncio.to_thread(take, items, chunk_size)
                 for item in chunk:
-                    await self._until_stopped(work.put(item), grace=0.0)
+                    await work.put(item)
                 if len(chunk) < chunk_size:
                     break
             for _ in range(max(1, self.settings.concurrency)):
-                await self._until_stopped(work.put(None), grace=0.0)
-        except _Stop:
-            pass
+                await work.put(None)
+        except asyncio.CancelledError:
+            if self._stop_reason is None:
+                raise  # cancelled from outside, not by our own stop
         except Exception as exc:  # the sample source failed (e.g. the database went away)
             self._set_stop(f"Reading the items failed ({type(exc).__name__}: {exc})")
             return exc
@@ -373,16 +376,20 @@ class Engine:
     async def _work(
         self, work: asyncio.Queue[WorkItem | None], results: asyncio.Queue[ItemOutcome | None]
     ) -> None:
-        while True:
-            try:
-                item = await self._until_stopped(work.get(), grace=0.0)
+        try:
+            while self._stop_reason is None:
+                item = await work.get()
                 if item is None:
                     return
-                outcome = await self._process(item)
-            except _Stop:
-                return
-            self._count(outcome)
-            await results.put(outcome)
+                try:
+                    outcome = await self._process(item)
+                except _Stop:
+                    return
+                self._count(outcome)
+                await results.put(outcome)
+        except asyncio.CancelledError:
+            if self._stop_reason is None:
+                raise  # cancelled from outside, not by our own stop
 
     async def _write(
         self, results: asyncio.Queue[ItemOutcome | None], sink: Callable[[list[ItemOutcome]], None]
@@ -504,12 +511,11 @@ class Engine:
         server no longer has is uploaded again once. Fatal errors stop the run (raise _Stop)."""
         for refresh in (False, True):
             request = await self.builder.sendable(prepared, refresh=refresh)
-            await self._until_stopped(self.limiter.acquire(prepared.tokens), grace=0.0)
+            if self._stop_reason is not None:
+                raise _Stop
+            await self.limiter.acquire(prepared.tokens)
             try:
-                response = await self._until_stopped(
-                    self.client.generate_content(self.settings.model, request),
-                    grace=self.settings.stop_grace_seconds,
-                )
+                response = await self.client.generate_content(self.settings.model, request)
             except PermissionDeniedError as exc:
                 if "file" not in str(exc).lower():
                     self._fatal(exc)
@@ -522,28 +528,6 @@ class Engine:
             self.limiter.on_success()
             return response
         raise AssertionError("unreachable")
-
-    async def _until_stopped(self, awaitable: Coroutine[Any, Any, T], *, grace: float) -> T:
-        """Awaits ``awaitable`` unless the run stops first (then waits ``grace`` seconds more
-        for it, and raises _Stop)."""
-        stopping = self._stopping
-        if stopping is None:
-            return await awaitable
-        if stopping.is_set():
-            awaitable.close()
-            raise _Stop
-        task = asyncio.ensure_future(awaitable)
-        stop = asyncio.ensure_future(stopping.wait())
-        try:
-            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if task.done():
-            return task.result()
-        try:
-            return await asyncio.wait_for(task, grace) if grace > 0 else _cancel(task)
-        except asyncio.TimeoutError:
-            raise _Stop from None
 
     # ---------------------------------------------------------------------------------------
     # bookkeeping
@@ -565,17 +549,23 @@ class Engine:
         raise _Stop from exc
 
     def _set_stop(self, reason: str) -> None:
-        if self._stop_reason is None:
-            self._stop_reason = reason
-            self.progress.stopped_reason = reason
-            logger.warning("Stopping the run: %s", reason)
-        if self._stopping is not None:
-            self._stopping.set()
+        """Stops the run: no new item starts; requests in flight get ``stop_grace_seconds`` to
+        finish, then every task still busy (e.g. paced for hours by a per-day 429) is
+        cancelled."""
+        if self._stop_reason is not None:
+            return
+        self._stop_reason = reason
+        self.progress.stopped_reason = reason
+        logger.warning("Stopping the run: %s", reason)
+        if self._tasks:
+            loop = asyncio.get_running_loop()
+            self._cancel_timer = loop.call_later(
+                self.settings.stop_grace_seconds, self._cancel_tasks
+            )
 
-
-def _cancel(task: asyncio.Future[T]) -> T:
-    task.cancel()
-    raise _Stop
+    def _cancel_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
 
 
 def take(items: Iterator[T], n: int) -> list[T]:

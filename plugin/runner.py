@@ -32,6 +32,7 @@ from .config import resolve_api_key
 from .errors import ConfigurationError
 from .evaluation import EVALUABLE_TYPES, evaluate, ground_truth_types
 from .geometry import class_index_map
+from .http_pool import ShardedTransport
 from .images import DEFAULT_MAX_SIDE
 from .labels import semantic_segmentation, to_label
 from .models_list import list_models
@@ -334,6 +335,8 @@ def _engine(
         secrets=settings.secrets,
         on_rate_limited=limiter.on_rate_limited,
         retry=settings.retry,
+        # a kept-alive connection per request in flight, in small pools (see http_pool)
+        transport=ShardedTransport(settings.concurrency),
         **options,
     )
     engine_settings = EngineSettings(
