@@ -21,6 +21,7 @@ import fiftyone as fo
 from . import scenes
 
 __all__ = [
+    "DEFAULT_FORMATS",
     "GT_CLASSIFICATION",
     "GT_DETECTIONS",
     "GT_SEGMENTATION",
