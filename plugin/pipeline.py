@@ -47,6 +47,7 @@ from .errors import (
     ParseError,
     PermissionDeniedError,
     QuotaExhaustedError,
+    RateLimitError,
     TruncatedResponseError,
 )
 from .ratelimit import RateLimiter, RateLimitSettings
@@ -122,6 +123,8 @@ class EngineSettings:
     request_options: dict[str, Any] = field(default_factory=dict)
     #: seconds in-flight requests may still finish once the run is stopping
     stop_grace_seconds: float = 2.0
+    #: times one request is sent again after a 429 (each time paced by the limiter)
+    rate_limit_retries: int = 8
 
 
 @dataclass
@@ -277,6 +280,7 @@ class Engine:
         self._retries_before = client.stats.retries
         self._requests_before = client.stats.requests
         self._parse_retries = 0
+        self._rate_limit_retries = 0
         self._in_flight: dict[str, asyncio.Future[ItemOutcome]] = {}
 
     # ---------------------------------------------------------------------------------------
@@ -338,7 +342,7 @@ class Engine:
         return EngineReport(
             progress=p,
             errors=self.errors,
-            retries=self.client.stats.retries - self._retries_before,
+            retries=self.client.stats.retries - self._retries_before + self._rate_limit_retries,
             rate_limited=self.limiter.stats.rate_limited,
             duration_seconds=p.elapsed,
             cost_usd=self._price.cost(p.input_tokens, p.output_tokens),
@@ -507,24 +511,40 @@ class Engine:
         return failed_outcome(key, verdict.error, outcome)
 
     async def _generate(self, prepared: PreparedRequest) -> wire.GenerateContentResponse:
-        """Paces, sends (inline or with uploaded files) and returns the response; a file the
-        server no longer has is uploaded again once. Fatal errors stop the run (raise _Stop)."""
+        """Sends ``prepared`` (inline or with uploaded files) and returns the response; a file
+        the server no longer has is uploaded again once. Fatal errors stop the run (raise
+        _Stop)."""
         for refresh in (False, True):
             request = await self.builder.sendable(prepared, refresh=refresh)
-            if self._stop_reason is not None:
-                raise _Stop
-            await self.limiter.acquire(prepared.tokens)
             try:
-                response = await self.client.generate_content(self.settings.model, request)
+                return await self._send(request, prepared.tokens)
             except PermissionDeniedError as exc:
                 if "file" not in str(exc).lower():
                     self._fatal(exc)
                 if refresh or self.builder.fits_inline(prepared):
                     raise
                 await self.builder.forget_uploads(prepared)
-                continue
+        raise AssertionError("unreachable")
+
+    async def _send(
+        self, request: wire.GenerateContentRequest, tokens: int
+    ) -> wire.GenerateContentResponse:
+        """One request, paced. A 429 goes back through the limiter (which heard it, pauses
+        everyone for the server's delay and slows down), so a retried request never jumps
+        the queue of paced ones; other retries happen inside the client."""
+        for attempt in range(self.settings.rate_limit_retries + 1):
+            if self._stop_reason is not None:
+                raise _Stop
+            await self.limiter.acquire(tokens)
+            try:
+                response = await self.client.generate_content(self.settings.model, request)
             except FATAL_ERRORS as exc:
                 self._fatal(exc)
+            except RateLimitError:
+                if attempt == self.settings.rate_limit_retries:
+                    raise
+                self._rate_limit_retries += 1
+                continue
             self.limiter.on_success()
             return response
         raise AssertionError("unreachable")

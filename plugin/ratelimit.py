@@ -17,7 +17,8 @@ for quotas we were not told about or that are shared with other clients of the p
 - a long retry delay (``window_hint_seconds`` or more) means a per-minute window is full: the
   requests the server accepted over the last minute (once there are ``recovery_successes`` of
   them, enough to go by) are then the best estimate of the quota, and the pace drops to that
-  at once instead of creeping down;
+  at once instead of creeping down; without a configured quota, that estimate becomes the
+  ceiling recovery climbs back to;
 - the pace never falls below ``min_rate_fraction`` of the reference rate (the configured
   limit, or the rate achieved before the first 429) except on such evidence, so 429s that do
   not depend on our rate (bursts of other clients, injected faults) cannot stall a run;
@@ -258,21 +259,27 @@ class RateLimiter:
             and len(self.stats.accepted) >= self.settings.recovery_successes
         )
         rate = self._requests.rate_per_second
-        if rate is None and retry_after and not window_full:
-            return  # unpaced, and the server said how long to wait: the pause is enough
-        if now < self._cooldown_until and not window_full:
-            return  # part of the burst we already slowed down for
-        if rate is None:
-            rate = self._reference_rps = self._achieved_rate(now)
-        assert self._reference_rps is not None
-        new_rate = rate * self.settings.backoff_factor
         if window_full:
-            accepted = len(self.stats.accepted) * self.settings.safety_factor
-            new_rate = min(new_rate, accepted / WINDOW_SECONDS)
+            # what the server accepted over the full window is the quota (as far as it is ours)
+            learned = len(self.stats.accepted) * self.settings.safety_factor / WINDOW_SECONDS
+            if self.settings.requests_per_minute is None:
+                # a quota we were not told: recovery climbs back to it, not beyond
+                self._max_rps = self._reference_rps = learned
+            if rate is not None and rate <= learned:
+                return  # already within it: this 429 answers a request sent before
+            new_rate = learned
         else:
-            new_rate = max(new_rate, self._reference_rps * self.settings.min_rate_fraction)
-        if new_rate >= rate:
-            return
+            if rate is None and retry_after:
+                return  # unpaced, and the server said how long to wait: the pause is enough
+            if now < self._cooldown_until:
+                return  # part of the burst we already slowed down for
+            if rate is None:
+                rate = self._reference_rps = self._achieved_rate(now)
+            assert self._reference_rps is not None
+            floor = self._reference_rps * self.settings.min_rate_fraction
+            new_rate = max(rate * self.settings.backoff_factor, floor)
+            if new_rate >= rate:
+                return
         self._requests.rate_per_second = new_rate
         self._cooldown_until = now + max(self.settings.cooldown, retry_after or 0.0)
         self.stats.slowdowns += 1

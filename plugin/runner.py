@@ -14,6 +14,7 @@ those are in the response cache, so the rerun does not pay for them again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -329,12 +330,15 @@ def _engine(
     )
     limiter = RateLimiter(quotas)
     options: dict[str, Any] = {"timeout": settings.timeout} if settings.timeout else {}
+    # 429s are retried by the engine, through the rate limiter (see pipeline.Engine._send)
+    retry = settings.retry or RetryPolicy()
+    retry = dataclasses.replace(retry, retry_statuses=retry.retry_statuses - {429})
     client = AsyncGeminiClient(
         settings.api_key,
         base_url=settings.base_url,
         secrets=settings.secrets,
         on_rate_limited=limiter.on_rate_limited,
-        retry=settings.retry,
+        retry=retry,
         # a kept-alive connection per request in flight, in small pools (see http_pool)
         transport=ShardedTransport(settings.concurrency),
         **options,

@@ -68,7 +68,13 @@ def test_a_full_minute_window_sets_the_pace_to_what_the_server_accepted() -> Non
     limiter, clock = limiter_with(RateLimitSettings())
     send(limiter, clock, 300, spacing=10 / 300)
     limiter.on_rate_limited(retry_after=50.0)
-    assert limiter.requests_per_minute == pytest.approx(300 * 0.97, rel=0.01)
+    learned = 300 * 0.97
+    assert limiter.requests_per_minute == pytest.approx(learned, rel=0.01)
+    for _ in range(15):  # the rest of the burst, refused for the same full window
+        limiter.on_rate_limited(retry_after=49.0)
+    assert limiter.requests_per_minute == pytest.approx(learned, rel=0.01)
+    send(limiter, clock, 200, spacing=0.2)  # recovery climbs back to the learned quota only
+    assert limiter.requests_per_minute == pytest.approx(learned, rel=0.01)
 
 
 def test_pacing_recovers_after_429s_stop() -> None:
