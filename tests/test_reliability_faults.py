@@ -118,3 +118,26 @@ def test_a_faulty_server_leaves_every_sample_labelled_or_explained(dataset: Any)
         assert clean.setdefault(bases[i], counts[i]) == counts[i]
     for i in labelled:
         assert counts[i] <= clean.get(bases[i], counts[i])
+
+
+def test_a_per_day_quota_stops_the_run_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
+    files = write_variants(tmp_path / "imgs", 60, bases=6, seed=90, salt=uuid.uuid4().hex)
+    dataset = make_dataset(files)
+    try:
+        with Emulator(EmulatorConfig(rpd=30, latency=0.01)) as emu:
+            first = run_task(dataset, TaskSpec(kind="detect"), "pred", settings=settings(emu))
+            reason = first.report["stopped_reason"] or ""
+            assert "Per-day quota exhausted" in reason and "run again" in reason
+            dataset.reload()
+            labelled = set(dataset.exists("pred").values("id"))
+            assert len(labelled) == first.report["labelled"] == 30
+            assert dataset.exists("pred_error").count() == 0  # the rest is untouched
+            emu.reset()  # a new day
+            second = run_task(dataset, TaskSpec(kind="detect"), "pred", settings=settings(emu))
+            assert second.skipped == 30 and second.report["labelled"] == 30
+            assert second.report["stopped_reason"] is None
+            assert emu.stats.count("generateContent") == 30  # nothing finished asked again
+        dataset.reload()
+        assert dataset.exists("pred").count() == 60
+    finally:
+        dataset.delete()
