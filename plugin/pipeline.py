@@ -17,7 +17,8 @@ stopped by an error that is not the item's fault (per-day quota exhausted, inval
 unknown model): then unfinished items are left untouched, so a rerun picks them up, and
 ``Progress.stopped_reason`` says why and what to do.
 
-This module is pure: the FiftyOne adapter supplies the items and the sink.
+This module is pure: the FiftyOne adapter supplies the items and the sink. The items, outcomes
+and report live in :mod:`.outcomes` (re-exported here).
 """
 
 from __future__ import annotations
@@ -30,28 +31,36 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from . import images as images_mod
 from . import tasks as tasks_mod
 from . import wire
 from .cache import ResponseCache, answer_from_response
 from .catalog import price_for
-from .client import AsyncGeminiClient, answer_text
+from .client import AsyncGeminiClient
 from .errors import (
     AuthenticationError,
-    BlockedResponseError,
     GeminiVisionError,
-    InvalidResponseError,
     NotFoundError,
     ParseError,
     PermissionDeniedError,
     QuotaExhaustedError,
     RateLimitError,
-    TruncatedResponseError,
+)
+from .outcomes import (
+    EngineReport,
+    ImageInfo,
+    ItemOutcome,
+    Progress,
+    Verdict,
+    WorkItem,
+    failed_outcome,
+    read_response,
+    stop_message,
 )
 from .ratelimit import RateLimiter, RateLimitSettings
-from .request_builder import ImageInfo, PreparedRequest, RequestBuilder
+from .request_builder import PreparedRequest, RequestBuilder
 from .uploads import UploadRegistry
 
 __all__ = [
@@ -83,31 +92,6 @@ FATAL_ERRORS: tuple[type[GeminiVisionError], ...] = (
 
 
 @dataclass(frozen=True)
-class WorkItem:
-    """One unit of work: a key the sink understands (a sample id) and an image source (a path,
-    an http(s) URL, or the file's bytes)."""
-
-    key: str
-    source: str | bytes
-
-
-@dataclass
-class ItemOutcome:
-    key: str
-    status: Literal["ok", "failed"]
-    answer: Any = None
-    image: ImageInfo | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached: bool = False
-    error: str | None = None
-    error_type: str | None = None
-    raw_text: str | None = None
-    cache_key: str | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
 class EngineSettings:
     model: str
     max_image_side: int | None = images_mod.DEFAULT_MAX_SIDE
@@ -125,115 +109,6 @@ class EngineSettings:
     stop_grace_seconds: float = 2.0
     #: times one request is sent again after a 429 (each time paced by the limiter)
     rate_limit_retries: int = 8
-
-
-@dataclass
-class Progress:
-    total: int | None = None
-    done: int = 0
-    ok: int = 0
-    failed: int = 0
-    cached: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    started: float = field(default_factory=time.monotonic)
-    stopped_reason: str | None = None
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def fraction(self) -> float | None:
-        return None if not self.total else min(1.0, self.done / self.total)
-
-    def label(self) -> str:
-        total = f"/{self.total}" if self.total else ""
-        return f"{self.done}{total} samples · {self.ok} labelled · {self.failed} failed" + (
-            f" · {self.cached} from cache" if self.cached else ""
-        )
-
-
-@dataclass
-class EngineReport:
-    progress: Progress
-    errors: Counter[str]
-    retries: int
-    rate_limited: int
-    duration_seconds: float
-    cost_usd: float
-    requests: int = 0
-    parse_retries: int = 0
-    uploaded_files: int = 0
-    reused_uploads: int = 0
-    #: mode-specific figures (e.g. batch jobs), merged into :meth:`to_dict`
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        p = self.progress
-        return self.extra | {
-            "processed": p.done,
-            "labelled": p.ok,
-            "failed": p.failed,
-            "from_cache": p.cached,
-            "input_tokens": p.input_tokens,
-            "output_tokens": p.output_tokens,
-            "cost_usd": round(self.cost_usd, 6),
-            "requests": self.requests,
-            "retries": self.retries,
-            "parse_retries": self.parse_retries,
-            "rate_limited": self.rate_limited,
-            "uploaded_files": self.uploaded_files,
-            "reused_uploads": self.reused_uploads,
-            "duration_seconds": round(self.duration_seconds, 3),
-            "stopped_reason": p.stopped_reason,
-            "errors": dict(self.errors.most_common(20)),
-        }
-
-
-@dataclass
-class Verdict:
-    """What one response means: an answer, or an error and whether asking again may help."""
-
-    answer: Any = None
-    raw_text: str | None = None
-    error: GeminiVisionError | None = None
-    ask_again: bool = False
-    warnings: list[str] = field(default_factory=list)
-
-
-def read_response(task: tasks_mod.TaskSpec, response: wire.GenerateContentResponse) -> Verdict:
-    """Judges a response: usable answer, blocked (final), or malformed/truncated (ask again).
-
-    A truncated structured answer keeps its complete items when it has some."""
-    try:
-        text = answer_text(response)
-    except TruncatedResponseError as exc:
-        salvaged = _salvage(task, exc.raw_text)
-        if salvaged is not None:
-            note = "answer truncated at the output limit; kept the complete items"
-            return Verdict(salvaged, exc.raw_text, warnings=[note])
-        return Verdict(raw_text=exc.raw_text, error=exc, ask_again=True)
-    except BlockedResponseError as exc:
-        return Verdict(raw_text=exc.raw_text, error=exc)
-    except InvalidResponseError as exc:
-        return Verdict(error=exc, ask_again=True)
-    try:
-        return Verdict(tasks_mod.interpret_answer(task, text), text)
-    except ParseError as exc:
-        return Verdict(raw_text=text, error=exc, ask_again=True)
-
-
-def stop_message(exc: GeminiVisionError) -> str:
-    """Why the run stopped and what to do, for ``stopped_reason``."""
-    if isinstance(exc, QuotaExhaustedError):
-        return (
-            f"Per-day quota exhausted ({exc.reason}). Everything finished so far is saved; "
-            "run again after the quota resets (midnight Pacific time) to continue."
-        )
-    if isinstance(exc, AuthenticationError):
-        return f"The API key was refused ({exc.reason}); fix the key and run again."
-    return f"{exc.reason}. Unfinished samples were left untouched; run again to continue."
 
 
 class _Stop(Exception):
@@ -596,39 +471,6 @@ def take(items: Iterator[T], n: int) -> list[T]:
         if len(chunk) >= n:
             break
     return chunk
-
-
-def failed_outcome(
-    key: str, exc: GeminiVisionError, base: ItemOutcome | None = None
-) -> ItemOutcome:
-    """``base`` (or a new outcome for ``key``) failed with ``exc``'s one-line reason."""
-    outcome = base or ItemOutcome(key, "failed")
-    return dataclasses.replace(
-        outcome,
-        status="failed",
-        answer=None,
-        error=one_line(exc.reason),
-        error_type=type(exc).__name__,
-        raw_text=getattr(exc, "raw_text", None) or outcome.raw_text,
-    )
-
-
-def one_line(text: str, limit: int = 1000) -> str:
-    """``text`` on one line (server messages span several), at most ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _salvage(task: tasks_mod.TaskSpec, partial: str | None) -> Any:
-    """The complete items of a truncated structured answer, or None if there are none."""
-    if not partial:
-        return None
-    try:
-        answer = tasks_mod.interpret_answer(task, partial)
-    except ParseError:
-        return None
-    objects = getattr(answer, "objects", None)
-    return answer if objects else None
 
 
 def run_coroutine_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -113,7 +113,7 @@ def test_explicit_quotas_win_over_the_tier_and_unknown_entries_adapt() -> None:
 
 
 def test_workers_sharing_a_quota_each_pace_at_their_share() -> None:
-    limiter, clock = limiter_with(RateLimitSettings(requests_per_minute=300, safety_factor=1.0))
+    limiter, _ = limiter_with(RateLimitSettings(requests_per_minute=300, safety_factor=1.0))
     limiter.set_share(0.5)
     assert limiter.requests_per_minute == pytest.approx(150)
     limiter.on_rate_limited(retry_after=None)
