@@ -263,14 +263,15 @@ def image_inputs(inputs: types.Object) -> None:
 
 def run_inputs(inputs: types.Object) -> None:
     """How to send the requests: online or as a Batch job, concurrency, the quota's tier."""
-    modes = types.RadioGroup()
-    modes.add_choice("online", label="Online", description="Concurrent requests, paced")
-    modes.add_choice(
-        "batch",
-        label="Batch job",
-        description="Gemini Batch API: half the price, results within hours (delegate it)",
+    # a dropdown, not radio buttons: the form's only radio group stays the target picker
+    modes = types.Dropdown(
+        label="Mode",
+        description="Batch job: Gemini Batch API, half the price, results within hours "
+        "(schedule it as a delegated operation)",
     )
-    inputs.enum("mode", modes.values(), default="online", view=modes, label="Mode")
+    modes.add_choice("online", label="Online (concurrent requests, paced)")
+    modes.add_choice("batch", label="Batch job")
+    inputs.enum("mode", modes.values(), default="online", view=modes)
     inputs.int(
         "concurrency",
         label="Requests in flight",
