@@ -402,8 +402,11 @@ def run_task(
         "semantic_field": semantic_field,
         "started_at": started,
     }
-    semantic_config = {"task": task.to_dict(), "model": settings.model}
-    semantic_config["instances_field"] = label_field
+    semantic_config = {
+        "task": task.to_dict(),
+        "model": settings.model,
+        "instances_field": label_field,
+    }
     engine, client = _engine(task, settings, cache, progress)
     # workers writing the same field of the same dataset (several delegated operations of one
     # job) share one set of claims; the lock serialises their changes to the dataset itself
@@ -413,8 +416,10 @@ def run_task(
         async with client:
             return await run()
 
+    # a crashed holder's lock expires with its lease: waiting a little longer always gets it
+    lock_wait = 1.5 * settings.lease_seconds
     with work_claims(group, lease_seconds=settings.lease_seconds) as claims:
-        with claims.exclusive("dataset"):
+        with claims.exclusive("dataset", wait=lock_wait):
             dataset.reload()
             # provisional records: a concurrent worker must see the new fields as ours
             if not dataset.has_field(label_field):
@@ -443,7 +448,7 @@ def run_task(
             # one batch worker per job: a second one would submit the same samples again; a
             # crashed one's lock expires with its lease, so a restart waits that long at most
             try:
-                with claims.exclusive("batch", wait=1.5 * settings.lease_seconds):
+                with claims.exclusive("batch", wait=lock_wait):
                     report = run_coroutine_sync(
                         lambda: go(lambda: batch.run(lambda: _items(todo), writer))
                     )
@@ -474,7 +479,7 @@ def run_task(
             report=report.to_dict(),
         )
         results = dict(summary.report, total=summary.total, skipped=skipped)
-        with claims.exclusive("dataset"):
+        with claims.exclusive("dataset", wait=lock_wait):
             dataset.reload()
             if semantic_field:
                 targets = writer.mask_targets()
