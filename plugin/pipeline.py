@@ -5,8 +5,10 @@
     items (sync iterator, e.g. a DB cursor; pulled in a thread)
       └─ producer ──► queue (bounded) ──► N workers ──► results (bounded) ──► writer ──► sink
                                           │ prepare image (thread pool, off the event loop)
-                                          │ build request → cache lookup (content address)
-                                          │ rate limiter → client (retries inside) → cache put
+                                          │ build request → cache lookup (content address);
+                                          │   the same request in flight → wait for its answer
+                                          │ rate limiter → client (5xx/timeouts retried inside;
+                                          │   429s go back through the limiter) → cache put
                                           └ parse (ask again once on malformed/truncated text)
 
 Memory stays flat whatever the number of items: the producer pulls from the iterator only as
