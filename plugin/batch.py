@@ -390,7 +390,7 @@ class BatchRunner:
                 base.status, base.answer = "ok", verdict.answer
                 base.raw_text, base.warnings = verdict.raw_text, verdict.warnings
                 outcome = base
-                if self.cache is not None and not verdict.warnings and verdict.raw_text:
+                if self.cache is not None and not verdict.partial and verdict.raw_text:
                     cached = answer_from_response(verdict.raw_text, response)
                     await asyncio.to_thread(self.cache.put, key, cached)
         copies = [

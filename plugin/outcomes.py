@@ -132,35 +132,48 @@ class EngineReport:
 
 @dataclass
 class Verdict:
-    """What one response means: an answer, or an error and whether asking again may help."""
+    """What one response means: an answer, or an error, and whether asking again may help.
+
+    ``partial``: a usable answer that is known to be incomplete (cut at the output limit, or
+    garbled JSON whose complete items were kept); worth asking again once, never cached."""
 
     answer: Any = None
     raw_text: str | None = None
     error: GeminiVisionError | None = None
     ask_again: bool = False
     warnings: list[str] = field(default_factory=list)
+    partial: bool = False
+
+    @property
+    def size(self) -> int:
+        """How many objects a partial answer kept (to keep the better of two)."""
+        return len(getattr(self.answer, "objects", ()) or ())
 
 
 def read_response(task: tasks_mod.TaskSpec, response: wire.GenerateContentResponse) -> Verdict:
-    """Judges a response: usable answer, blocked (final), or malformed/truncated (ask again).
+    """Judges a response: a usable answer, blocked (final), or malformed/truncated (ask again).
 
-    A truncated structured answer keeps its complete items when it has some."""
+    A truncated or garbled structured answer keeps its complete items when it has some."""
     try:
         text = answer_text(response)
     except TruncatedResponseError as exc:
         salvaged = _salvage(task, exc.raw_text)
         if salvaged is not None:
             note = "answer truncated at the output limit; kept the complete items"
-            return Verdict(salvaged, exc.raw_text, warnings=[note])
+            return Verdict(salvaged, exc.raw_text, warnings=[note], ask_again=True, partial=True)
         return Verdict(raw_text=exc.raw_text, error=exc, ask_again=True)
     except BlockedResponseError as exc:
         return Verdict(raw_text=exc.raw_text, error=exc)
     except InvalidResponseError as exc:
         return Verdict(error=exc, ask_again=True)
     try:
-        return Verdict(tasks_mod.interpret_answer(task, text), text)
+        answer = tasks_mod.interpret_answer(task, text)
     except ParseError as exc:
         return Verdict(raw_text=text, error=exc, ask_again=True)
+    if getattr(answer, "truncated", False) or getattr(answer, "lost_items", 0):
+        note = "answer cut short or garbled; kept the complete items"
+        return Verdict(answer, text, warnings=[note], ask_again=True, partial=True)
+    return Verdict(answer, text)
 
 
 def stop_message(exc: GeminiVisionError) -> str:

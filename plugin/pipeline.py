@@ -367,6 +367,7 @@ class Engine:
 
         outcome = ItemOutcome(key, "failed", image=info, cache_key=cache_key)
         verdict = Verdict()
+        best: Verdict | None = None  # the fullest partial answer so far
         for attempt in range(1 + self.settings.parse_retries):
             self._parse_retries += attempt > 0
             response = await self._generate(prepared)
@@ -374,16 +375,18 @@ class Engine:
             outcome.input_tokens += usage.input_tokens if usage else 0
             outcome.output_tokens += usage.output_tokens if usage else 0
             verdict = read_response(self.task, response)
-            if verdict.error is None:
-                outcome.status, outcome.answer = "ok", verdict.answer
-                outcome.raw_text, outcome.warnings = verdict.raw_text, verdict.warnings
-                if self.cache is not None and not verdict.warnings and verdict.raw_text:
+            if verdict.error is None and not verdict.partial:
+                if self.cache is not None and verdict.raw_text:
                     entry = answer_from_response(verdict.raw_text, response)
                     await asyncio.to_thread(self.cache.put, cache_key, entry)
-                return outcome
+                return _answered(outcome, verdict)
+            if verdict.partial and (best is None or verdict.size > best.size):
+                best = verdict
             outcome.raw_text = verdict.raw_text or outcome.raw_text
             if not verdict.ask_again:
                 break
+        if best is not None:
+            return _answered(outcome, best)  # incomplete, so not cached
         assert verdict.error is not None
         return failed_outcome(key, verdict.error, outcome)
 
@@ -463,6 +466,12 @@ class Engine:
     def _cancel_tasks(self) -> None:
         for task in self._tasks:
             task.cancel()
+
+
+def _answered(outcome: ItemOutcome, verdict: Verdict) -> ItemOutcome:
+    outcome.status, outcome.answer = "ok", verdict.answer
+    outcome.raw_text, outcome.warnings = verdict.raw_text, list(verdict.warnings)
+    return outcome
 
 
 def take(items: Iterator[T], n: int) -> list[T]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from reliability_support import write_variants
 
@@ -173,7 +174,65 @@ def test_truncated_detections_keep_their_complete_objects_and_say_so(
     outcome = outcomes["0"]
     assert outcome.status == "ok" and outcome.answer.objects
     assert any("truncated" in w for w in outcome.warnings)
+    assert emu.stats.count("generateContent") == 2  # asked again once, in vain
     assert len(cache) == 0  # a partial answer is not cached as if it were complete
+
+
+ITEMS = [
+    '{"box_2d": [100, 100, 500, 500], "label": "circle"}',
+    '{"box_2d": [600, 600, 900, 900], "label": "square"}',
+    '{"box_2d": [100, 600, 400, 900], "label": "star"}',
+]
+FULL = "[" + ", ".join(ITEMS) + "]"
+ONE_KEPT = FULL[: len(ITEMS[0]) + 20]  # cut inside the second object
+TWO_KEPT = FULL[: len(ITEMS[0]) + len(ITEMS[1]) + 20]  # cut inside the third
+
+
+def scripted_answers(texts: list[str]) -> tuple[httpx.MockTransport, list[int]]:
+    """A transport answering generateContent with ``texts`` in turn; counts the calls."""
+    calls = [0]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        text = texts[min(calls[0], len(texts) - 1)]
+        calls[0] += 1
+        body = {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
+            ],
+            "usageMetadata": {"promptTokenCount": 300, "candidatesTokenCount": 40},
+        }
+        return httpx.Response(200, json=body)
+
+    return httpx.MockTransport(handle), calls
+
+
+@pytest.mark.parametrize(
+    ("texts", "objects", "cached"),
+    [
+        ([ONE_KEPT, FULL], 3, True),  # the second answer is complete: kept and cached
+        ([TWO_KEPT, ONE_KEPT], 2, False),  # both cut: the fuller one is kept, not cached
+    ],
+    ids=["complete-on-retry", "best-of-two-partials"],
+)
+def test_answers_cut_short_are_asked_again_once_and_the_best_is_kept(
+    files: list[Path], texts: list[str], objects: int, cached: bool
+) -> None:
+    transport, calls = scripted_answers(texts)
+    cache = MemoryCache()
+
+    async def go() -> dict[str, ItemOutcome]:
+        outcomes: dict[str, ItemOutcome] = {}
+        async with AsyncGeminiClient(KEY, base_url="http://gemini.test", transport=transport) as c:
+            engine = Engine(c, TaskSpec(kind="detect"), EngineSettings(model=MODEL), cache=cache)
+            sink = lambda batch: outcomes.update((o.key, o) for o in batch)  # noqa: E731
+            await engine.run([WorkItem("0", str(files[0]))], sink)
+        return outcomes
+
+    outcome = asyncio.run(go())["0"]
+    assert calls[0] == 2
+    assert outcome.status == "ok" and len(outcome.answer.objects) == objects
+    assert (len(cache) == 1) is cached
+    assert bool(outcome.warnings) is not cached
 
 
 def test_a_slow_sink_slows_the_workers_instead_of_piling_up_results(
