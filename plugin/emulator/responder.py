@@ -6,7 +6,7 @@
 - detection: a JSON list of ``{"box_2d": [ymin, xmin, ymax, xmax], "label": ...}``, integers
   on 0-1000 relative to the *received* image, plus ``"confidence"`` when asked for;
 - segmentation: the same plus ``"mask": "data:image/png;base64,..."``, a 256 x 256 8-bit
-  grayscale probability map of the object inside its ``box_2d`` (soft edges; resized
+  grayscale mask (0 / 255, like real Gemini's) of the object inside its ``box_2d`` (resized
   bilinearly to the box and thresholded at 127 it gives the object back);
 - pointing: ``[{"point": [y, x], "label": ...}]`` on 0-1000, a point well inside each object;
 - classification: one of the listed classes (bare value for ``text/x.enum``, JSON with a
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import random
 import threading
@@ -37,6 +36,7 @@ from ..catalog import model_spec
 from ..wire import GenerateContentRequest
 from . import language, vision
 from .intent import Intent, read_intent
+from .png import encode_gray_png
 from .schema_fit import fit, map_to_enum
 
 __all__ = ["Reply", "mask_data_url", "respond", "to_box_2d"]
@@ -149,13 +149,13 @@ def mask_data_url(obj: vision.FoundObject, box_2d: list[int], size: tuple[int, i
         min(max(region[2], 1.0), float(padded.shape[1])),
         min(max(region[3], 1.0), float(padded.shape[0])),
     )
-    # an antialiasing resample: soft edges, like a probability map
+    # resampled to 256 x 256, then binary (0 / 255): every real Gemini 2.5 mask we have seen
+    # is a two-valued PNG, whatever "probability map" the docs promise
     probability = Image.fromarray(padded, "L").resize(
         (MASK_SIZE, MASK_SIZE), Image.Resampling.BILINEAR, box=region
     )
-    buf = io.BytesIO()
-    probability.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    binary = np.where(np.asarray(probability) > 127, 255, 0).astype(np.uint8)
+    return "data:image/png;base64," + base64.b64encode(encode_gray_png(binary)).decode("ascii")
 
 
 def _selected(intent: Intent, view: _View) -> list[vision.FoundObject]:
