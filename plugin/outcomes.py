@@ -64,6 +64,8 @@ class ItemOutcome:
     raw_text: str | None = None
     cache_key: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: what the sink will store, built from ``answer`` by the engine's ``convert`` hook
+    converted: Any = None
 
 
 @dataclass

@@ -159,6 +159,7 @@ class Engine:
         self._parse_retries = 0
         self._rate_limit_retries = 0
         self._in_flight: dict[str, asyncio.Future[ItemOutcome]] = {}
+        self._convert: Callable[[ItemOutcome], Any] | None = None
 
     # ---------------------------------------------------------------------------------------
     # public API
@@ -169,12 +170,16 @@ class Engine:
         sink: Callable[[list[ItemOutcome]], None],
         *,
         total: int | None = None,
+        convert: Callable[[ItemOutcome], Any] | None = None,
     ) -> EngineReport:
         """Processes every item (or until a fatal error) and hands outcomes to ``sink``.
 
         ``sink`` runs in a worker thread, with batches of outcomes, in order of completion.
-        An exception from ``sink`` stops the run and is re-raised here."""
+        An exception from ``sink`` stops the run and is re-raised here. ``convert`` (if given)
+        turns each successful outcome into what the sink stores (``outcome.converted``); it
+        runs in the engine's thread pool as answers arrive, so the sink only has to store."""
         self.progress = Progress(total=total)
+        self._convert = convert
         concurrency = max(1, self.settings.concurrency)
         work: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=2 * concurrency)
         results: asyncio.Queue[ItemOutcome | None] = asyncio.Queue(
@@ -266,11 +271,25 @@ class Engine:
                     outcome = await self._process(item)
                 except _Stop:
                     return
+                if self._convert is not None and outcome.status == "ok":
+                    outcome = await self._converted(outcome)
                 self._count(outcome)
                 await results.put(outcome)
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 raise  # cancelled from outside, not by our own stop
+
+    async def _converted(self, outcome: ItemOutcome) -> ItemOutcome:
+        """``outcome`` with its labels built off the event loop, or failed with the reason."""
+        assert self._convert is not None
+        try:
+            outcome.converted = await self.builder.run_in_pool(self._convert, outcome)
+        except Exception as exc:  # a label we cannot build is this sample's failure, not the run's
+            logger.debug("Building labels for %s failed", outcome.key, exc_info=True)
+            outcome.status, outcome.answer = "failed", None
+            outcome.error = f"could not build labels from the answer: {type(exc).__name__}: {exc}"
+            outcome.error_type = "LabelError"
+        return outcome
 
     async def _write(
         self, results: asyncio.Queue[ItemOutcome | None], sink: Callable[[list[ItemOutcome]], None]

@@ -13,6 +13,7 @@ from typing import Any
 
 from .catalog import price_for
 from .errors import ImageError
+from .fields import samples_to_process
 from .images import image_size
 from .prompts import prompt_text
 from .tasks import TaskKind, TaskSpec
@@ -79,8 +80,6 @@ def _sent(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
 
 def preview_cost(collection: Any, task: TaskSpec, label_field: str, settings: Any) -> CostPreview:
     """Estimates what running ``task`` on ``collection`` would cost with ``settings``."""
-    from .runner import samples_to_process
-
     todo = samples_to_process(collection, label_field, settings.overwrite)
     count = todo.count()
     sizes = _sizes(todo, SAMPLE_SIZE) if count else []

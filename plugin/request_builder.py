@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import images as images_mod
 from . import tasks as tasks_mod
@@ -29,6 +29,9 @@ from .cache import request_cache_key
 from .client import AsyncGeminiClient
 from .files import fits_inline
 from .uploads import UploadRecord, UploadRegistry, upload_namespace
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 __all__ = ["ImageInfo", "PreparedRequest", "RequestBuilder"]
 
@@ -109,6 +112,11 @@ class RequestBuilder:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run_in_pool(self, function: Callable[[A], R], argument: A) -> R:
+        """``function(argument)`` in the image thread pool, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, function, argument)
 
     async def prepare(self, source: str | bytes) -> images_mod.PreparedImage:
         """The image of ``source`` as it will be sent (see :func:`~.images.prepare_image`)."""

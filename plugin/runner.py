@@ -32,10 +32,10 @@ from .client import AsyncGeminiClient
 from .config import resolve_api_key
 from .errors import ConfigurationError
 from .evaluation import EVALUABLE_TYPES, evaluate, ground_truth_types
-from .geometry import class_index_map
+from .fields import check_output_field, classes_from_field, samples_to_process
 from .http_pool import ShardedTransport
 from .images import DEFAULT_MAX_SIDE
-from .labels import semantic_segmentation, to_label
+from .labels import to_label
 from .models_list import list_models
 from .pipeline import (
     Engine,
@@ -52,6 +52,7 @@ from .retry import RetryPolicy
 from .store import MongoBatchJournal, MongoResponseCache, MongoUploads, work_claims
 from .tasks import TaskKind, TaskSpec
 from .work_source import claimed_items
+from .writer import LabelWriter, semantic_classes
 
 __all__ = [
     "EVALUABLE_TYPES",
@@ -73,16 +74,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: the FiftyOne label type each task writes (None: a plain string field)
-OUTPUT_TYPES: dict[TaskKind, tuple[type, ...] | None] = {
-    TaskKind.DETECT: (fo.Detections,),
-    TaskKind.SEGMENT: (fo.Detections,),
-    TaskKind.POINT: (fo.Keypoints,),
-    TaskKind.CLASSIFY: (fo.Classification, fo.Classifications),
-    TaskKind.CAPTION: None,
-    TaskKind.ASK: None,
-}
 
 
 @dataclass(frozen=True)
@@ -151,159 +142,6 @@ def has_api_key(secrets: Mapping[str, Any] | None = None) -> bool:
 
 def plugin_fields(dataset: fo.Dataset) -> set[str]:
     return set(runs.plugin_label_fields(dataset))
-
-
-def samples_to_process(collection: Any, label_field: str, overwrite: bool) -> Any:
-    """The samples a run must visit: all of them with ``overwrite``, else those without a
-    result (failed samples have none, so a rerun retries them)."""
-    if overwrite or not collection.has_field(label_field):
-        return collection
-    return collection.exists(label_field, False)
-
-
-def check_output_field(
-    dataset: fo.Dataset,
-    label_field: str,
-    kind: TaskKind,
-    *,
-    overwrite: bool,
-    gt_field: str | None = None,
-) -> None:
-    """Raises :class:`ConfigurationError` unless ``label_field`` can receive ``kind``'s labels."""
-    runs.check_writable(dataset, label_field, overwrite=overwrite, protected_fields=(gt_field,))
-    if not dataset.has_field(label_field):
-        return
-    existing = dataset.get_field(label_field)
-    expected = OUTPUT_TYPES.get(kind)
-    document_type = getattr(existing, "document_type", None)
-    if expected is None:
-        ok = isinstance(existing, fo.StringField)
-    else:
-        ok = document_type is not None and issubclass(document_type, expected)
-    if not ok:
-        held = document_type.__name__ if document_type else type(existing).__name__
-        wants = "a string" if expected is None else " or ".join(t.__name__ for t in expected)
-        raise ConfigurationError(
-            f"Field '{label_field}' holds {held} values but this task writes {wants}; "
-            "choose another output field"
-        )
-
-
-def classes_from_field(collection: Any, field_name: str) -> list[str]:
-    """The vocabulary of an existing label field (e.g. ground truth), sorted."""
-    if not collection.has_field(field_name):
-        raise ConfigurationError(f"no field '{field_name}' to take the classes from")
-    document_type = getattr(collection.get_field(field_name), "document_type", None)
-    paths = {
-        fo.Detections: "detections.label",
-        fo.Classifications: "classifications.label",
-        fo.Keypoints: "keypoints.label",
-        fo.Polylines: "polylines.label",
-        fo.Classification: "label",
-    }
-    if document_type is fo.Segmentation:
-        targets = collection._dataset.mask_targets.get(field_name) or {}
-        return sorted(str(v) for k, v in targets.items() if int(k) != 0)
-    if document_type not in paths:
-        raise ConfigurationError(f"'{field_name}' is not a label field with class names")
-    return sorted(str(v) for v in collection.distinct(f"{field_name}.{paths[document_type]}"))
-
-
-# ------------------------------------------------------------------------------------------------
-# writing
-
-
-class _Writer:
-    """Turns batches of engine outcomes into labels and writes them in bulk."""
-
-    def __init__(
-        self,
-        dataset: fo.Dataset,
-        task: TaskSpec,
-        label_field: str,
-        semantic_field: str | None,
-        class_to_index: dict[str, int] | None,
-    ) -> None:
-        self.dataset = dataset
-        self.task = task
-        self.label_field = label_field
-        self.error_field = f"{label_field}_error"
-        self.semantic_field = semantic_field
-        self.class_to_index = class_to_index
-        self.grow_classes = class_to_index is None
-        self.class_to_index_grown: dict[str, int] = {}
-        self._declare(self.error_field, None)
-        output = OUTPUT_TYPES[task.kind]
-        self._declare(
-            label_field,
-            (fo.Classifications if task.multi_label else output[0]) if output else None,
-        )
-        if semantic_field:
-            self._declare(semantic_field, fo.Segmentation)
-
-    def _declare(self, name: str, label_type: type | None) -> None:
-        """Declares a field up front, so a batch of all-None values still has a type."""
-        if self.dataset.has_field(name):
-            return
-        if label_type is None:
-            self.dataset.add_sample_field(name, fo.StringField)
-        else:
-            self.dataset.add_sample_field(
-                name, fo.EmbeddedDocumentField, embedded_doc_type=label_type
-            )
-
-    def __call__(self, outcomes: list[ItemOutcome]) -> None:
-        labels: dict[str, Any] = {}
-        errors: dict[str, str | None] = {}
-        semantic: dict[str, Any] = {}
-        for outcome in outcomes:
-            if outcome.status != "ok" or outcome.image is None:
-                errors[outcome.key] = outcome.error or "failed"
-                continue
-            frame = outcome.image.display_size
-            label = to_label(
-                self.task.kind, outcome.answer, frame, multi_label=self.task.multi_label
-            )
-            labels[outcome.key] = label
-            errors[outcome.key] = None
-            if self.semantic_field and isinstance(label, fo.Detections):
-                semantic[outcome.key] = semantic_segmentation(label, frame, self._index(label))
-        if labels:
-            self.dataset.set_values(self.label_field, labels, key_field="id")
-        if errors:
-            self.dataset.set_values(self.error_field, errors, key_field="id")
-        if semantic and self.semantic_field:
-            self.dataset.set_values(self.semantic_field, semantic, key_field="id")
-
-    def _index(self, detections: fo.Detections) -> dict[str, int]:
-        if not self.grow_classes:
-            assert self.class_to_index is not None
-            return self.class_to_index
-        for det in detections.detections:
-            if det.label and det.label not in self.class_to_index_grown:
-                self.class_to_index_grown[det.label] = len(self.class_to_index_grown) + 1
-        return self.class_to_index_grown
-
-    def mask_targets(self) -> dict[int, str] | None:
-        mapping = self.class_to_index if not self.grow_classes else self.class_to_index_grown
-        if mapping is None:
-            return None
-        return {0: "background"} | {index: label for label, index in mapping.items()}
-
-
-def _semantic_classes(
-    collection: Any, task: TaskSpec, gt_field: str | None
-) -> dict[str, int] | None:
-    """The class → pixel value map of a semantic output: the ground truth's when there is one
-    (so ``evaluate_segmentations`` compares like with like), else the requested classes."""
-    dataset = collection._dataset
-    if gt_field and gt_field in dataset.mask_targets:
-        return class_index_map(mask_targets=dataset.mask_targets[gt_field])
-    if gt_field and collection.has_field(gt_field):
-        return class_index_map(classes_from_field(collection, gt_field))
-    if task.classes:
-        return class_index_map(task.classes)
-    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -390,6 +228,7 @@ def run_task(
         runs.check_writable(
             dataset, semantic_field, overwrite=settings.overwrite, protected_fields=(gt_field,)
         )
+    class_to_index = semantic_classes(collection, task, gt_field) if semantic_field else None
     if cache is None and settings.use_cache:
         cache = MongoResponseCache()
     todo = samples_to_process(collection, label_field, settings.overwrite)
@@ -426,13 +265,7 @@ def run_task(
                 runs.record_run(dataset, label_field, run_config, {"state": "running"})
             if semantic_field and not dataset.has_field(semantic_field):
                 runs.record_run(dataset, semantic_field, semantic_config, {"state": "running"})
-            writer = _Writer(
-                dataset,
-                task,
-                label_field,
-                semantic_field,
-                _semantic_classes(collection, task, gt_field) if semantic_field else None,
-            )
+            writer = LabelWriter(dataset, task, label_field, semantic_field, class_to_index)
         if settings.mode == "batch":
             batch = BatchRunner(
                 client,
@@ -468,7 +301,9 @@ def run_task(
                 writer(outcomes)
                 claims.complete(outcome.key for outcome in outcomes)
 
-            report = run_coroutine_sync(lambda: go(lambda: engine.run(items, sink, total=total)))
+            report = run_coroutine_sync(
+                lambda: go(lambda: engine.run(items, sink, total=total, convert=writer.convert))
+            )
         skipped = collection.count() - total
         summary = RunSummary(
             label_field=label_field,

@@ -364,3 +364,9 @@ def test_python_callers_may_name_any_target(dataset: Any) -> None:
         run("caption_images", dataset, target="SELECTED_SAMPLES", label_field="cap2")
     run("caption_images", dataset, target="CURRENT_VIEW", label_field="cap3")
     assert dataset.count("cap3") == len(dataset)
+
+
+def test_a_semantic_field_needs_a_vocabulary(dataset: Any) -> None:
+    with pytest.raises(Exception, match="needs a vocabulary"):
+        run("segment_objects", dataset, label_field="inst", semantic_field="sem")
+    assert not dataset.has_field("inst")
