@@ -12,6 +12,7 @@ explicitly asks to overwrite it.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import re
 from typing import Any
 
@@ -28,6 +29,8 @@ __all__ = [
     "record_run",
     "run_key_for",
 ]
+
+logger = logging.getLogger(__name__)
 
 RUN_METHOD = "gemini_vision"
 RUN_KEY_PREFIX = "gemini_"
@@ -123,7 +126,11 @@ def load_summary(dataset: fo.Dataset, label_field: str) -> dict[str, Any] | None
     key = run_key_for(label_field)
     if not dataset.has_run(key):
         return None
-    results = dataset.load_run_results(key, cache=False, load_view=False)
+    try:
+        results = dataset.load_run_results(key, cache=False, load_view=False)
+    except Exception:  # another worker is replacing the record right now: no history then
+        logger.warning("Could not read the run record %s; its history is skipped", key)
+        return None
     if results is None:
         return None
     return {"latest": getattr(results, "latest", None), "history": getattr(results, "history", [])}
