@@ -413,13 +413,4 @@ class BatchRunner:
             await asyncio.to_thread(self.on_progress, self.progress)
 
     def _count(self, outcome: ItemOutcome) -> None:
-        p = self.progress
-        p.done += 1
-        p.input_tokens += outcome.input_tokens
-        p.output_tokens += outcome.output_tokens
-        if outcome.status == "ok":
-            p.ok += 1
-            p.cached += int(outcome.cached)
-        else:
-            p.failed += 1
-            self.errors[outcome.error_type or "Error"] += 1
+        self.progress.record(outcome, self.errors)

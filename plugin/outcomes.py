@@ -88,6 +88,18 @@ class Progress:
     def fraction(self) -> float | None:
         return None if not self.total else min(1.0, self.done / self.total)
 
+    def record(self, outcome: ItemOutcome, errors: Counter[str]) -> None:
+        """Counts one finished item (its failure kind into ``errors``)."""
+        self.done += 1
+        self.input_tokens += outcome.input_tokens
+        self.output_tokens += outcome.output_tokens
+        if outcome.status == "ok":
+            self.ok += 1
+            self.cached += int(outcome.cached)
+        else:
+            self.failed += 1
+            errors[outcome.error_type or "Error"] += 1
+
     def label(self) -> str:
         total = f"/{self.total}" if self.total else ""
         return f"{self.done}{total} samples · {self.ok} labelled · {self.failed} failed" + (

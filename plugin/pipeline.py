@@ -452,16 +452,7 @@ class Engine:
     # bookkeeping
 
     def _count(self, outcome: ItemOutcome) -> None:
-        p = self.progress
-        p.done += 1
-        p.input_tokens += outcome.input_tokens
-        p.output_tokens += outcome.output_tokens
-        if outcome.status == "ok":
-            p.ok += 1
-            p.cached += int(outcome.cached)
-        else:
-            p.failed += 1
-            self.errors[outcome.error_type or "Error"] += 1
+        self.progress.record(outcome, self.errors)
 
     def _fatal(self, exc: GeminiVisionError) -> None:
         self._set_stop(stop_message(exc))
