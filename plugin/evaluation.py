@@ -103,11 +103,22 @@ def _evaluate_detections(
         "keypoints" if _label_type(collection, pred_field) is fo.Keypoints else "detections"
     )
     preds = f"{pred_field}.{list_path}"
-    if use_masks is None:
-        use_masks = list_path == "detections" and (
-            collection.count(f"{preds}.mask") > 0
-            and collection.count(f"{gt_field}.{list_path}.mask") > 0
-        )
+    if use_masks is None or use_masks:
+        # FiftyOne's mask IoU needs a mask on every object of both fields
+        gts = f"{gt_field}.{list_path}"
+        missing = {
+            field: collection.count(path) - collection.count(f"{path}.mask")
+            for field, path in ((pred_field, preds), (gt_field, gts))
+        }
+        complete = list_path == "detections" and collection.count(preds) > 0
+        complete = complete and not any(missing.values())
+        if use_masks and not complete:
+            detail = ", ".join(f"{n} in '{f}'" for f, n in missing.items() if n)
+            raise ConfigurationError(
+                "mask IoU needs an instance mask on every object; objects without one: "
+                f"{detail or 'no masks at all'} (evaluate with use_masks=False for box IoU)"
+            )
+        use_masks = complete
     if compute_mAP is None:
         n_preds = collection.count(preds)
         compute_mAP = n_preds > 0 and collection.count(f"{preds}.confidence") == n_preds

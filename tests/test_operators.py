@@ -370,3 +370,24 @@ def test_a_semantic_field_needs_a_vocabulary(dataset: Any) -> None:
     with pytest.raises(Exception, match="needs a vocabulary"):
         run("segment_objects", dataset, label_field="inst", semantic_field="sem")
     assert not dataset.has_field("inst")
+
+
+def test_mask_iou_is_refused_clearly_when_some_objects_have_no_mask(dataset: Any) -> None:
+    run("detect_objects", dataset, label_field="boxes_only", classes_field=GT_DETECTIONS)
+    with pytest.raises(Exception, match="mask IoU needs an instance mask on every object"):
+        run(
+            "evaluate_against_ground_truth",
+            dataset,
+            pred_field="boxes_only",
+            gt_field=GT_DETECTIONS,
+            eval_key="eval_boxes_only",
+            use_masks=True,
+        )
+    metrics = run(
+        "evaluate_against_ground_truth",
+        dataset,
+        pred_field="boxes_only",
+        gt_field=GT_DETECTIONS,
+        eval_key="eval_boxes_only",
+    ).result
+    assert metrics["use_masks"] is False and metrics["precision"] >= 0.95
