@@ -329,7 +329,11 @@ def run_task(
         gt_type = getattr(dataset.get_field(gt_field), "document_type", None)
         if gt_type is fo.Segmentation and semantic_field:
             pred_field = semantic_field
-        summary.evaluation = evaluate(collection, pred_field, gt_field, eval_key)
+        try:
+            summary.evaluation = evaluate(collection, pred_field, gt_field, eval_key)
+        except ConfigurationError as exc:  # the labels are written; say why there is no score
+            logger.warning("Evaluation '%s' skipped: %s", eval_key, exc)
+            summary.evaluation = {"eval_key": eval_key, "error": str(exc)}
     return summary
 
 
@@ -355,7 +359,8 @@ def describe_summary(summary: Mapping[str, Any] | None) -> str:
             for k in ("precision", "recall", "accuracy", "mAP")
             if isinstance(evaluation.get(k), float)
         )
-        text += f". Evaluation '{evaluation['eval_key']}': {metrics}"
+        result = f"not computed ({evaluation['error']})" if "error" in evaluation else metrics
+        text += f". Evaluation '{evaluation['eval_key']}': {result}"
     return text
 
 

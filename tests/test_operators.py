@@ -391,3 +391,18 @@ def test_mask_iou_is_refused_clearly_when_some_objects_have_no_mask(dataset: Any
         eval_key="eval_boxes_only",
     ).result
     assert metrics["use_masks"] is False and metrics["precision"] >= 0.95
+
+
+def test_multi_label_results_are_kept_when_fiftyone_cannot_evaluate_them(dataset: Any) -> None:
+    result = run(
+        "classify_images",
+        dataset,
+        True,
+        label_field="tags_ml",
+        classes_field=GT_CLASSIFICATION,
+        multi_label=True,
+        gt_field=GT_CLASSIFICATION,
+    ).result
+    assert dataset.count("tags_ml.classifications") >= len(dataset)
+    assert "error" in result["evaluation"]
+    assert "eval_tags_ml" not in dataset.list_evaluations()
