@@ -406,3 +406,19 @@ def test_multi_label_results_are_kept_when_fiftyone_cannot_evaluate_them(dataset
     assert dataset.count("tags_ml.classifications") >= len(dataset)
     assert "error" in result["evaluation"]
     assert "eval_tags_ml" not in dataset.list_evaluations()
+
+
+def test_ask_about_selection_delegated(dataset: Any) -> None:
+    ids = dataset.limit(3).values("id")
+    queued = foo.execute_operator(
+        f"{PLUGIN}/ask_about_selection",
+        ctx={"dataset": dataset, "selected": ids, "params": {"target": "SELECTED_SAMPLES"}},
+        request_delegation=True,
+    )
+    service = DelegatedOperationService()
+    service.execute_queued_operations(dataset_name=dataset.name)
+    doc = service.get(queued.result["id"])
+    assert doc.run_state == "completed", doc.result.error if doc.result else doc
+    assert doc.result.result["num_images"] == 3 and doc.result.result["answer"]
+    dataset.reload()
+    assert dataset.info["gemini_answers"][-1]["sample_ids"] == ids
