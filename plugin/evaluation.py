@@ -73,7 +73,11 @@ def evaluate(
     if pred_type is fo.Segmentation or gt_type is fo.Segmentation:
         if pred_type is not gt_type:
             raise ConfigurationError("segmentations can only be compared with segmentations")
+        _make_room(collection, eval_key, "segmentation")
         return _evaluate_segmentations(collection, pred_field, gt_field, eval_key)
+    _make_room(
+        collection, eval_key, "classification" if pred_type is fo.Classification else "detection"
+    )
     if pred_type is fo.Classification:
         results = collection.evaluate_classifications(
             pred_field, gt_field=gt_field, eval_key=eval_key
@@ -87,6 +91,21 @@ def evaluate(
     return _evaluate_detections(
         collection, pred_field, gt_field, eval_key, use_masks, iou, compute_mAP, classwise
     )
+
+
+def _make_room(collection: Any, eval_key: str, kind: str) -> None:
+    """Re-evaluating under an existing key replaces that evaluation; a key that holds another
+    kind of evaluation is refused (FiftyOne cannot convert one into the other)."""
+    dataset = collection._dataset
+    if not dataset.has_evaluation(eval_key):
+        return
+    existing = dataset.get_evaluation_info(eval_key).config.type
+    if existing != kind:
+        raise ConfigurationError(
+            f"evaluation key '{eval_key}' already holds a {existing} evaluation; choose another "
+            f"key for this {kind} evaluation"
+        )
+    dataset.delete_evaluation(eval_key)
 
 
 def _evaluate_detections(

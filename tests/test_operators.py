@@ -422,3 +422,25 @@ def test_ask_about_selection_delegated(dataset: Any) -> None:
     assert doc.result.result["num_images"] == 3 and doc.result.result["answer"]
     dataset.reload()
     assert dataset.info["gemini_answers"][-1]["sample_ids"] == ids
+
+
+def test_evaluation_keys_are_replaced_or_refused_clearly(dataset: Any) -> None:
+    run("detect_objects", dataset, label_field="b", classes_field=GT_DETECTIONS)
+    for _ in range(2):  # the same key again replaces the evaluation
+        run(
+            "evaluate_against_ground_truth",
+            dataset,
+            pred_field="b",
+            gt_field=GT_DETECTIONS,
+            eval_key="eval_same",
+        )
+    assert dataset.list_evaluations().count("eval_same") == 1
+    run("classify_images", dataset, label_field="c", classes_field=GT_CLASSIFICATION)
+    with pytest.raises(Exception, match="already holds a detection evaluation"):
+        run(
+            "evaluate_against_ground_truth",
+            dataset,
+            pred_field="c",
+            gt_field=GT_CLASSIFICATION,
+            eval_key="eval_same",
+        )
