@@ -59,6 +59,8 @@ class ModelSpec:
     min_thinking_level: str | None = None
     #: Gemini 3 bills images by media resolution, not by 768 px tiles
     media_resolution_tokens: bool = False
+    #: the largest ``maxOutputTokens`` the model accepts (Gemini 2.0 and older: 8,192)
+    max_output_tokens: int = 65536
 
     @property
     def can_disable_thinking(self) -> bool:
@@ -99,8 +101,10 @@ _KNOWN: dict[str, ModelSpec] = {
         _spec_25("gemini-2.5-pro", _PRO_25, min_budget=128),
         _spec_25("gemini-flash-latest", _FLASH_25),
         _spec_25("gemini-flash-lite-latest", _FLASH_LITE_25),
-        ModelSpec("gemini-2.0-flash", "2.0", _FLASH_20, False, None),
-        ModelSpec("gemini-2.0-flash-lite", "2.0", _FLASH_LITE_20, False, None),
+        ModelSpec("gemini-2.0-flash", "2.0", _FLASH_20, False, None, max_output_tokens=8192),
+        ModelSpec(
+            "gemini-2.0-flash-lite", "2.0", _FLASH_LITE_20, False, None, max_output_tokens=8192
+        ),
         _spec_3("gemini-3-flash-preview", _FLASH_3, min_level="minimal"),
         _spec_3("gemini-3.1-flash-lite", _FLASH_LITE_3, min_level="minimal"),
         _spec_3("gemini-3.1-pro-preview", _PRO_3),
@@ -142,9 +146,10 @@ def model_spec(model: str) -> ModelSpec:
         if "pro" in model_id:
             return _spec_25(model_id, _PRO_25, min_budget=128)
         return _spec_25(model_id, _FLASH_LITE_25 if lite else _FLASH_25)
+    price = _FLASH_LITE_20 if lite else _FLASH_20
     if major == 2:
-        return ModelSpec(model_id, "2.0", _FLASH_LITE_20 if lite else _FLASH_20, False, None)
-    return ModelSpec(model_id, "other", _FLASH_25, False, None)
+        return ModelSpec(model_id, "2.0", price, False, None, max_output_tokens=8192)
+    return ModelSpec(model_id, "other", _FLASH_25, False, None, max_output_tokens=8192)
 
 
 def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price:

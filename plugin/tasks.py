@@ -13,8 +13,9 @@ classes, a target, a question...). :func:`build_request` turns it plus image par
   for spatial output it "adds latency without improving the results"; questions and
   comparisons keep the model's default thinking;
 - ``BLOCK_ONLY_HIGH`` for dangerous content, like the cookbook;
-- ``maxOutputTokens`` sized for the task (25 PNG masks need ~25k tokens). Thinking tokens count
-  against it, so tasks that keep default thinking get no cap unless one is given.
+- ``maxOutputTokens`` sized for the task (25 PNG masks need ~25k tokens), never above the
+  model's own limit (8,192 on 2.0). Thinking tokens count against it, so tasks that keep
+  default thinking get no cap unless one is given.
 
 :func:`interpret_answer` reads the answer with the right parser and maps labels onto the
 requested classes.
@@ -81,7 +82,6 @@ _TOKENS_BASE = 256
 _TOKENS_PER_OBJECT = {TaskKind.DETECT: 96, TaskKind.SEGMENT: 1024, TaskKind.POINT: 48}
 #: room for the minimal thinking a thinkingLevel model still does
 _LEVEL_THINKING_ALLOWANCE = 4096
-_MAX_OUTPUT_TOKENS = 65536
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ def _output_tokens(
         tokens += thinking.thinking_budget or 0
         if thinking.thinking_level is not None:
             tokens += _LEVEL_THINKING_ALLOWANCE
-    return min(tokens, _MAX_OUTPUT_TOKENS)
+    return min(tokens, spec.max_output_tokens)
 
 
 def generation_defaults(task: TaskSpec, model: str) -> dict[str, Any]:
@@ -261,6 +261,9 @@ def build_request(
     mime, schema = response_format(task)
     thinking = _thinking(task, spec)
     defaults = generation_defaults(task, model)
+    if max_output_tokens:
+        # above the model's limit the API answers 400 (2.0 Flash: 8,192)
+        max_output_tokens = min(max_output_tokens, spec.max_output_tokens)
     config = wire.GenerationConfig(
         temperature=temperature if temperature is not None else defaults["temperature"],
         max_output_tokens=max_output_tokens or _output_tokens(task, spec, thinking),

@@ -326,3 +326,27 @@ def test_unusable_answer_raises_parse_error_with_raw_text() -> None:
     with pytest.raises(ParseError) as info:
         interpret_answer(TaskSpec(TaskKind.DETECT), "Sorry, I can't do that.")
     assert info.value.raw_text == "Sorry, I can't do that."
+
+
+@pytest.mark.parametrize(
+    ("model", "limit"),
+    [
+        pytest.param("gemini-2.0-flash", 8192, id="2.0-flash"),
+        pytest.param("gemini-2.0-flash-lite", 8192, id="2.0-flash-lite"),
+        pytest.param("gemini-2.5-flash", 65536, id="2.5-flash"),
+        pytest.param("gemini-3-flash-preview", 65536, id="3-flash"),
+    ],
+)
+def test_output_cap_never_exceeds_the_models_limit(model: str, limit: int) -> None:
+    # A cap above the model's output limit is refused by the API (or silently cut).
+    spec = TaskSpec(TaskKind.DETECT, max_objects=1000)
+    config = _config(build_request(spec, [IMAGE], model=model))
+    assert config["maxOutputTokens"] == limit
+    explicit = build_request(spec, [IMAGE], model=model, max_output_tokens=10**6)
+    assert _config(explicit)["maxOutputTokens"] == limit
+
+
+def test_output_cap_for_many_objects_on_2_0_flash() -> None:
+    spec = TaskSpec(TaskKind.DETECT, with_confidence=True, max_objects=100)
+    config = _config(build_request(spec, [IMAGE], model="gemini-2.0-flash"))
+    assert config["maxOutputTokens"] <= 8192
