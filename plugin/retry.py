@@ -98,6 +98,8 @@ class Exchange(NamedTuple):
 # ErrorInfo reasons that mean "this key may not call the API", not "no access to this object".
 _KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "SERVICE_DISABLED"})
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+#: "Quota exceeded for metric: …, limit: 0, model: …"
+_ZERO_LIMIT = re.compile(r"\blimit:\s*0(?![\d.])")
 _RETRY_IN_TEXT = re.compile(r"retry in (\d+(?:\.\d+)?)\s*(ms|s)\b", re.IGNORECASE)
 _MAX_BODY_IN_MESSAGE = 300
 
@@ -192,10 +194,30 @@ def parse_retry_delay(
     return max(0.0, seconds)
 
 
-def _error_class(code: int, details: list[dict[str, Any]]) -> type[APIStatusError]:
+def _quota_cannot_refill(violations: list[Any], message: str) -> bool:
+    """A per-day quota, or a quota of 0 (a model without free tier): waiting will not help."""
+    for violation in violations:
+        if not isinstance(violation, dict):
+            continue
+        if "perday" in str(violation.get("quotaId", "")).lower():
+            return True
+        if str(violation.get("quotaValue", "")).strip() == "0":
+            return True
+    return _ZERO_LIMIT.search(message) is not None
+
+
+def _error_class(
+    code: int, status: str | None, message: str, details: list[dict[str, Any]]
+) -> type[APIStatusError]:
     reason = str(_detail(details, "ErrorInfo").get("reason", ""))
     if code == 400:
-        return AuthenticationError if reason == "API_KEY_INVALID" else BadRequestError
+        if reason == "API_KEY_INVALID":
+            return AuthenticationError
+        if status == "FAILED_PRECONDITION" and "file" not in message.lower():
+            # "User location is not supported", "free tier is not available in your country":
+            # the account cannot use the API, so every other request would fail the same way.
+            return AuthenticationError
+        return BadRequestError
     if code == 401:
         return AuthenticationError
     if code == 403:
@@ -204,15 +226,23 @@ def _error_class(code: int, details: list[dict[str, Any]]) -> type[APIStatusErro
         return NotFoundError
     if code == 429:
         violations = _detail(details, "QuotaFailure").get("violations") or []
-        quota_ids = [str(v.get("quotaId", "")) for v in violations if isinstance(v, dict)]
-        per_day = any("perday" in quota_id.lower() for quota_id in quota_ids)
-        return QuotaExhaustedError if per_day else RateLimitError
+        return QuotaExhaustedError if _quota_cannot_refill(violations, message) else RateLimitError
     if code == 402:
         # Prepaid credit used up: like a daily quota, waiting a minute will not help.
         return QuotaExhaustedError
     if code >= 500:
         return ServerError
     return APIStatusError
+
+
+def _redirect_message(response: httpx.Response) -> str:
+    location = response.headers.get("location", "")
+    # the query may hold an upload id or a signed token: not for logs
+    target = location.split("?", 1)[0].split("#", 1)[0] or "an unnamed location"
+    return (
+        f"the server redirected to {target}; redirects are not followed (the API key header "
+        "would go along). Check the base URL (GOOGLE_GEMINI_BASE_URL) and use the final one"
+    )
 
 
 def error_from_response(
@@ -224,9 +254,11 @@ def error_from_response(
     is passed through :func:`~gemini_vision.errors.redact` (plus the known ``secrets``).
     """
     message, status, details = _status_body(response)
+    if response.is_redirect:
+        message = _redirect_message(response)
     message = redact(message, *secrets)
     details = _redact_tree(details, secrets)
-    cls = _error_class(response.status_code, details)
+    cls = _error_class(response.status_code, status, message, details)
     return cls(
         message,
         status_code=response.status_code,

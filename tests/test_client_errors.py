@@ -205,3 +205,81 @@ def test_error_statuses_raise_through_the_client() -> None:
     with pytest.raises(errors.NotFoundError, match="models/nope is not found"):
         client.get_model("nope")
     assert client.stats.by_status == {404: 1}
+
+
+def _zero_quota(quota_id: str) -> list[dict[str, Any]]:
+    details = quota_details(quota_id, "43s")
+    details[0]["violations"][0]["quotaValue"] = "0"
+    return details
+
+
+# The free tier of some models (e.g. 2.5 Pro) has a quota of 0: every request is a 429 with
+# "limit: 0" and a retry delay, and no amount of waiting helps.
+ZERO_LIMIT_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details.\n"
+    "* Quota exceeded for metric: generativelanguage.googleapis.com/"
+    "generate_content_free_tier_requests, limit: 0, model: gemini-2.5-pro\n"
+    "Please retry in 43.7s."
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(error_body(429, "quota", "RESOURCE_EXHAUSTED", _zero_quota(
+                     "GenerateRequestsPerMinutePerProjectPerModel-FreeTier")),
+                     errors.QuotaExhaustedError, id="quota-value-0"),
+        pytest.param(error_body(429, ZERO_LIMIT_MESSAGE, "RESOURCE_EXHAUSTED"),
+                     errors.QuotaExhaustedError, id="limit-0-in-message"),
+        pytest.param(error_body(429, "quota", "RESOURCE_EXHAUSTED", quota_details(
+                     "GenerateRequestsPerDayPerProjectPerModel")),
+                     errors.QuotaExhaustedError, id="paid-tier-per-day"),
+        pytest.param(error_body(429, "quota", "RESOURCE_EXHAUSTED", quota_details(
+                     "GenerateContentPaidTierInputTokensPerModelPerMinute", "9s")),
+                     errors.RateLimitError, id="paid-tier-per-minute"),
+        pytest.param(error_body(429, "Resource has been exhausted (e.g. check quota).",
+                                "RESOURCE_EXHAUSTED"),
+                     errors.RateLimitError, id="limit-10-is-not-0"),
+    ],
+)  # fmt: skip
+def test_quota_that_waiting_cannot_fix_is_not_retried(
+    body: dict[str, Any], expected: type[Exception]
+) -> None:
+    error = error_from_response(respond(429, body))
+    assert type(error) is expected
+    assert RetryPolicy().is_retryable(error) is (expected is errors.RateLimitError)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "User location is not supported for the API use.",
+        "Gemini API free tier is not available in your country. Please enable billing on your "
+        "project in Google AI Studio.",
+    ],
+)
+def test_account_level_failed_precondition_stops_like_a_refused_key(message: str) -> None:
+    # Every request of the run would fail the same way: the error must be fatal, not per item.
+    error = error_from_response(respond(400, error_body(400, message, "FAILED_PRECONDITION")))
+    assert isinstance(error, errors.AuthenticationError)
+    assert message in str(error)
+
+
+def test_failed_precondition_about_a_file_stays_a_bad_request() -> None:
+    body = error_body(
+        400,
+        "The File 4d21d8wxg1pe is not in an ACTIVE state and usage is not allowed.",
+        "FAILED_PRECONDITION",
+    )
+    assert type(error_from_response(respond(400, body))) is errors.BadRequestError
+
+
+def test_redirect_is_not_followed_and_says_where_it_pointed() -> None:
+    # Following it would send the x-goog-api-key header to whatever host it names.
+    response = respond(
+        302, "", headers={"Location": "https://elsewhere.example/v1beta/x?upload_id=secret"}
+    )
+    error = error_from_response(response)
+    assert "https://elsewhere.example/v1beta/x" in str(error)
+    assert "upload_id" not in str(error)
+    assert "base URL" in str(error)
