@@ -2,8 +2,10 @@
 
 The parser is *total*: any string in, a :class:`ParseResult` (or a classification / text
 answer) out, or a ``ParseError``; nothing else escapes. It is never silently empty: an explicit
-``[]`` from the model is a legitimate empty answer, but text without usable JSON, or JSON whose
-every item had to be dropped, is a ``ParseError`` that says why.
+``[]`` from the model is a legitimate empty answer, and so is a short statement without JSON
+that nothing is there ("There are no cats in this image.", "None"; kept as a warning); other
+text without usable JSON, or JSON whose every item had to be dropped, is a ``ParseError`` that
+says why.
 
 Coordinates follow Gemini: ``box_2d`` is ``(ymin, xmin, ymax, xmax)`` and ``point`` is
 ``(y, x)``, both normalised to 0-1000 of the image that was sent, y first. Boxes come out
@@ -168,6 +170,44 @@ def _no_json_message(text: str) -> str:
     return f"no JSON in the model's answer (it starts: {preview!r})"
 
 
+#: a whole answer that is just "none": ``None``, ``null``, ``No objects found.``
+_NONE_ANSWER = re.compile(
+    r"(?:none|null|nothing|no\s+(?:objects?|items?|matches|results?)"
+    r"(?:\s+(?:were\s+|was\s+)?(?:found|detected|visible))?)",
+    re.I,
+)
+#: a sentence saying the asked-for thing is not in the image
+_NOT_THERE = re.compile(
+    r"\bthere\s+(?:are|is|were|was)\s+no\b"
+    r"|\b(?:can\s*not|can'?t|could\s*n[o']?t|do\s*n[o']?t|did\s*n[o']?t|unable\s+to)\s+"
+    r"(?:find|see|detect|locate|spot)\s+(?:any|a|an)\b"
+    r"|\bno\s+[\w\s'-]{1,60}?\s+(?:were|was|are|is|could\s+be)\s+"
+    r"(?:found|detected|visible|present|seen)\b"
+    r"|\b(?:does|do)\s*(?:not|n't)\s+(?:contain|show|include)\s+any\b",
+    re.I,
+)
+#: refusals and complaints that merely contain a negation: not an answer
+_NOT_A_VERDICT = re.compile(
+    r"\bsorry\b|\bidentify\s+(?:people|persons?|individuals|faces?)\b"
+    r"|\b(?:find|see|detect|locate|spot)\s+(?:any|an?|the)\s+(?:images?|pictures?|photos?|files?)\b",
+    re.I,
+)
+_MAX_VERDICT_CHARS = 200
+
+
+def _nothing_found(text: str) -> str | None:
+    """The model's statement when a JSON-less answer only says nothing is there, else None.
+
+    Only short answers count: a long text with a negation in it is prose, not a verdict.
+    """
+    statement = " ".join(text.replace("*", " ").replace("`", " ").split()).strip()
+    if not statement or len(statement) > _MAX_VERDICT_CHARS or _NOT_A_VERDICT.search(statement):
+        return None
+    if _NONE_ANSWER.fullmatch(statement.rstrip(".!")) or _NOT_THERE.search(statement):
+        return statement
+    return None
+
+
 def _summary(dropped: Sequence[DroppedItem]) -> str:
     """ "2 × degenerate box; 1 × no box_2d (first: <full reason>)"."""
     counts = Counter(re.split(r"[:(;]", d.reason, maxsplit=1)[0].strip() for d in dropped)
@@ -234,6 +274,9 @@ def _parse_spatial(text: str, kind: Literal["box", "point"], default_label: str)
     scan = scan_json(raw_text)
     candidates = [c for r in scan.regions if (c := _convert(scan, r, kind, default_label))]
     if not candidates:
+        statement = _nothing_found(raw_text)
+        if statement is not None:
+            return ParseResult((), raw_text, warnings=(f"the model found nothing: {statement!r}",))
         raise ParseError(_no_json_message(raw_text), raw_text=raw_text)
     best = max(candidates, key=lambda c: (len(c.objects), -c.region.rank, -c.region.index))
     if not best.objects:

@@ -308,7 +308,16 @@ def test_malformed_item_in_the_middle_is_dropped_with_its_text() -> None:
     [
         pytest.param("", "empty", id="empty"),
         pytest.param("   \n ", "empty", id="whitespace"),
-        pytest.param("I cannot find any cats in this image.", "no JSON", id="prose-only"),
+        pytest.param("The image shows a kitchen counter.", "no JSON", id="prose-only"),
+        pytest.param(
+            "I'm sorry, I can't identify people in images.", "no JSON", id="refusal-not-empty"
+        ),
+        pytest.param("I cannot see any image in your message.", "no JSON", id="no-image-seen"),
+        pytest.param(
+            "There are no cats here, but " + "lots of other things to say. " * 20,
+            "no JSON",
+            id="long-prose-not-a-verdict",
+        ),
         pytest.param('[{"box_2d": [5, 5, 5, 5], "label": "a"}]', "degenerate", id="all-dropped"),
         pytest.param('[{"point": [5, 5], "label": "a"}]', "no box_2d", id="points-not-boxes"),
         pytest.param("[1, 2]", "2 values", id="bare-pair"),
@@ -333,6 +342,31 @@ def test_an_explicit_empty_list_is_a_legitimate_empty_answer(text: str) -> None:
     result = parse_detections(text)
     assert result.objects == () and not result.dropped
     assert result.warnings == ("the model returned an empty list",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("I cannot find any cupcakes in this image.", id="cannot-find"),
+        pytest.param("I can't see any cats in this image.", id="cant-see"),
+        pytest.param("There are no cats in this image.", id="there-are-no"),
+        pytest.param("There is no red mug visible in the image.", id="there-is-no"),
+        pytest.param("No cats were found in the image.", id="no-x-were-found"),
+        pytest.param("The image does not contain any dogs.", id="does-not-contain"),
+        pytest.param("None", id="none"),
+        pytest.param("null", id="null"),
+        pytest.param("No objects found.", id="no-objects-found"),
+        pytest.param("**None.**", id="bold-none"),
+    ],
+)
+def test_a_plain_statement_that_nothing_is_there_is_an_empty_answer(text: str) -> None:
+    # Segmentation has no JSON schema, so real Gemini may say so in words instead of `[]`:
+    # that is an answer (no objects), not a failure to be asked again and billed twice.
+    for parse in (parse_detections, parse_points):
+        result = parse(text)
+        assert result.objects == () and not result.dropped
+        assert len(result.warnings) == 1 and "found nothing" in result.warnings[0]
+        assert text.strip("*") in result.warnings[0] or text in result.warnings[0]
 
 
 def test_parser_version_is_recorded() -> None:
