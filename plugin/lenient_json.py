@@ -39,6 +39,7 @@ __all__ = [
     "Region",
     "combine",
     "extract_json",
+    "markdown_table",
     "region_value",
     "scan_json",
     "without_surrogates",
@@ -296,3 +297,51 @@ def extract_json(text: str) -> JsonValue:
     if found is None:
         raise ParseError("no JSON value found in the model's answer", raw_text=scan.text)
     return found
+
+
+_TABLE_ROW = re.compile(r"^[ \t]*\|(.*?)\|?[ \t]*$")
+_TABLE_RULE = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|?)+[ \t]*$")
+
+
+def _cell(text: str) -> str:
+    return text.strip().strip("*_`").strip()
+
+
+def markdown_table(text: str) -> list[dict[str, str]] | None:
+    """The rows of the first Markdown table in ``text`` as {header: cell} dicts, else None.
+
+    A table is a ``| a | b |`` header line, a ``|---|---|`` rule and at least one row. Cells
+    lose their emphasis and code marks (``**cat**``, `` `[1, 2]` ``); headers lose a trailing
+    explanation in brackets (``Bounding box (ymin, xmin, ymax, xmax)`` → ``Bounding box``).
+    """
+    lines = text.splitlines()
+    for i in range(len(lines) - 2):
+        header = _TABLE_ROW.match(lines[i])
+        if header is None or not _TABLE_RULE.match(lines[i + 1]) or "|" not in lines[i + 1]:
+            continue
+        names = [re.sub(r"\s*[(\[].*$", "", _cell(c)) for c in header.group(1).split("|")]
+        rows: list[dict[str, str]] = []
+        for line in lines[i + 2 :]:
+            row = _TABLE_ROW.match(line)
+            if row is None:
+                break
+            cells = [_cell(c) for c in _split_cells(row.group(1))]
+            rows.append({n: c for n, c in zip(names, cells, strict=False) if n and c})
+        if rows:
+            return rows
+    return None
+
+
+def _split_cells(row: str) -> list[str]:
+    """Cells split on ``|`` outside brackets (a cell may hold ``[1, 2, 3, 4]``)."""
+    cells, depth, start = [], 0, 0
+    for i, char in enumerate(row):
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth = max(0, depth - 1)
+        elif char == "|" and depth == 0:
+            cells.append(row[start:i])
+            start = i + 1
+    cells.append(row[start:])
+    return cells

@@ -27,6 +27,7 @@ counted); trailing commas, single quotes, comments; reversed corners (swapped), 
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ from .lenient_json import (
     Region,
     combine,
     extract_json,
+    markdown_table,
     scan_json,
 )
 from .parsed import PARSER_VERSION, Box, DroppedItem, MaskData, ParsedObject, ParseResult
@@ -271,6 +273,22 @@ def _mask_warnings(objects: Sequence[ParsedObject]) -> list[str]:
 
 def _parse_spatial(text: str, kind: Literal["box", "point"], default_label: str) -> ParseResult:
     raw_text = text if isinstance(text, str) else ("" if text is None else str(text))
+    rows = markdown_table(raw_text)
+    if rows:
+        # a table's coordinates would also be found as bare arrays, without their labels
+        try:
+            tabled = _parse_json_text(json.dumps(rows), kind, default_label)
+        except ParseError:
+            tabled = None
+        if tabled is not None and tabled.objects:
+            warnings = (*tabled.warnings, "objects read from a Markdown table")
+            return replace(tabled, raw_text=raw_text, warnings=warnings)
+    return _parse_json_text(raw_text, kind, default_label)
+
+
+def _parse_json_text(
+    raw_text: str, kind: Literal["box", "point"], default_label: str
+) -> ParseResult:
     scan = scan_json(raw_text)
     candidates = [c for r in scan.regions if (c := _convert(scan, r, kind, default_label))]
     if not candidates:

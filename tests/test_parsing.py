@@ -369,6 +369,49 @@ def test_a_plain_statement_that_nothing_is_there_is_an_empty_answer(text: str) -
         assert text.strip("*") in result.warnings[0] or text in result.warnings[0]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            "| label | box_2d |\n|---|---|\n| cat | [100, 200, 300, 400] |\n"
+            "| dog | [500, 500, 900, 800] |",
+            id="box_2d-column",
+        ),
+        pytest.param(
+            "Here are the objects I found:\n\n"
+            "| Object | ymin | xmin | ymax | xmax |\n|:---|---:|---:|---:|---:|\n"
+            "| **cat** | 100 | 200 | 300 | 400 |\n| **dog** | 500 | 500 | 900 | 800 |\n\n"
+            "Let me know if you need more.",
+            id="corner-columns-with-prose",
+        ),
+        pytest.param(
+            "| # | Label | Bounding box (ymin, xmin, ymax, xmax) |\n| --- | --- | --- |\n"
+            "| 1 | cat | `[100, 200, 300, 400]` |\n| 2 | dog | `[500, 500, 900, 800]` |",
+            id="described-header-and-code-cells",
+        ),
+    ],
+)
+def test_a_markdown_table_of_boxes_keeps_its_labels(text: str) -> None:
+    result = parse_detections(text)
+    assert [(o.label, o.box_2d) for o in result.objects] == [("cat", A), ("dog", B)]
+    assert any("Markdown table" in w for w in result.warnings)
+    assert result.raw_text == text
+
+
+def test_a_markdown_table_of_points() -> None:
+    text = "| label | point |\n|---|---|\n| bin | [550, 260] |\n| cup | [120, 40] |"
+    result = parse_points(text)
+    assert [(o.label, o.point) for o in result.objects] == [
+        ("bin", (550, 260)),
+        ("cup", (120, 40)),
+    ]
+
+
+def test_a_table_without_coordinates_is_not_an_answer() -> None:
+    with pytest.raises(ParseError):
+        parse_detections("| label | colour |\n|---|---|\n| cat | grey |")
+
+
 def test_parser_version_is_recorded() -> None:
     assert parse_detections(LIST).parser_version == PARSER_VERSION >= 1
 
