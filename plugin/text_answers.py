@@ -4,6 +4,8 @@ Classification answers arrive as ``text/x.enum`` plain text (``cat``), JSON (``{
 "cat"}``, ``["cat", "dog"]``, ``[{"label": "cat", "confidence": 0.9}]``, ``{"cat": 0.9}``),
 comma or bullet lists, or a sentence naming a class ("The image shows a cat."). Labels are
 mapped onto the requested classes by :class:`~.labelmap.LabelMapper`, keeping the raw label.
+Classes a prose answer rules out ("a dog, not a cat", "Cat: no", a yes/no table) are not
+predicted; an answer that rules out every class it names means no class applies.
 
 Captions and answers keep their content; only packaging is removed: one wrapping fence, a JSON
 string or ``{"caption": ...}`` wrapper, wrapping quotes, a ``Caption:`` prefix and a "Here is a
@@ -109,6 +111,15 @@ _NONE_ANSWERS = frozenset(
         "no class",
         "no classes",
     }
+)
+#: "None of these classes apply.", "None of the listed classes apply to this image."
+_NONE_SENTENCE = re.compile(
+    r"(?:none|no)(?:\s+of)?(?:\s+(?:these|those|them|the))?"
+    r"(?:\s+(?:above|listed|given|provided|following))?"
+    r"(?:\s+(?:classes|class|labels|label|categories|category|options))?"
+    r"(?:\s+(?:apply|applies|match|matches|fit|fits|are\s+present|is\s+present))?"
+    r"(?:\s+(?:to|in)\s+(?:this|the)\s+(?:image|picture|photo))?",
+    re.I,
 )
 _PREFIX = re.compile(
     r"^\s*(?:\*\*|__)?(?:final\s+)?(?:caption|answer|title|description|label|class|category|"
@@ -217,6 +228,59 @@ def _plain_candidates(text: str, multi_label: bool, mapper: LabelMapper) -> list
     return [p for p in parts if p]
 
 
+def _says_none(text: str) -> bool:
+    return text.lower() in _NONE_ANSWERS or _NONE_SENTENCE.fullmatch(text.strip()) is not None
+
+
+#: where one statement ends: lines, sentences, commas, "but", "however"...
+_CLAUSE = re.compile(r"\n|[.;!?](?=\s|$)|,|\s(?:but|however|although|whereas|while)\s", re.I)
+#: words that rule out what follows them in the same clause
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|neither|nor|without|unlike|rather\s+than|instead\s+of|"
+    r"(?:is|are|was|were|does|do|did|ca|can|could)n'?t|cannot)\b",
+    re.I,
+)
+#: "dog: no", "| dog | No |", "- dog - absent": a verdict after the class
+_VERDICT = re.compile(r"^(?P<subject>.+?)\s*[:|=–-]\s*(?:\*\*)?(?P<verdict>[^:|=]+?)(?:\*\*)?\s*$")
+_NEGATIVE_VERDICT = re.compile(
+    r"(?:no|false|absent|none|0|n|✗|✘|❌|not\s+(?:present|visible|detected|found|shown)"
+    r"(?:\s+in\s+(?:the|this)\s+(?:image|picture|photo))?)[.!]?",
+    re.I,
+)
+
+
+def _clause_mentions(clause: str, mapper: LabelMapper) -> tuple[list[str], list[str]]:
+    """(affirmed, ruled out) classes named in one clause."""
+    text = clause.strip().strip("|").strip()
+    verdict = _VERDICT.match(text)
+    if verdict and _NEGATIVE_VERDICT.fullmatch(verdict.group("verdict").strip()):
+        return [], mapper.find_mentions(verdict.group("subject"))
+    whole = mapper.find_mentions(text)
+    cue = _NEGATION.search(text)
+    if cue is None:
+        return whole, []
+    before = set(mapper.find_mentions(text[: cue.start()]))
+    after = set(mapper.find_mentions(text[cue.end() :]))
+    # a class named only across the cue ("no helmet" as a class) is named, not ruled out
+    affirmed = [c for c in whole if c in before or c not in after]
+    return affirmed, [c for c in whole if c not in affirmed]
+
+
+def _ruled_out(text: str, mapper: LabelMapper) -> tuple[list[str], list[str]] | None:
+    """(named, ruled out) classes of a prose answer that rules some out ("a dog, not a cat",
+    "cat: no"); None when it rules nothing out (then the usual reading applies)."""
+    if not mapper.classes:
+        return None
+    affirmed: list[str] = []
+    negated: list[str] = []
+    for clause in _CLAUSE.split(text):
+        yes, no = _clause_mentions(clause, mapper)
+        affirmed += [c for c in yes if c not in affirmed]
+        negated += [c for c in no if c not in negated]
+    negated = [c for c in negated if c not in affirmed]
+    return (affirmed, negated) if negated else None
+
+
 def parse_classification(
     text: str,
     classes: Sequence[str] | None,
@@ -242,13 +306,25 @@ def parse_classification(
         return ClassificationResult((), raw_text, ("the model answered with an empty list",))
     if candidates is None:
         plain = _plain_candidates(raw_text, multi_label, mapper)
-        if len(plain) == 1 and plain[0].lower() in _NONE_ANSWERS:
+        if len(plain) == 1 and _says_none(plain[0]):
             return ClassificationResult((), raw_text, ("the model said no class applies",))
-        candidates = [(p, None) for p in plain if p.lower() not in _NONE_ANSWERS]
+        ruled = _ruled_out(raw_text, mapper)
+        if ruled is not None:
+            named, excluded = ruled
+            note = f"the answer rules out {', '.join(excluded)}"
+            if not named:
+                return ClassificationResult((), raw_text, (f"{note}; no class applies",))
+            warnings += ["classes found by name in a free-text answer", note]
+            candidates = []
+        else:
+            named = []
+            candidates = [(p, None) for p in plain if not _says_none(p)]
+    else:
+        named = []
     predictions = [
         ClassPrediction.from_match(mapper.map(without_surrogates(label)), conf)
         for label, conf in candidates
-    ]
+    ] or [ClassPrediction(name, clean_label(raw_text), "contains", 0.7) for name in named]
     if mapper.classes and not any(p.label for p in predictions):
         # a sentence: look for class names inside it
         mentioned = mapper.find_mentions(raw_text)

@@ -639,6 +639,61 @@ def test_classification_explicit_none(text: str) -> None:
     assert result.predictions == () and result.warnings
 
 
+@pytest.mark.parametrize(
+    ("text", "multi", "labels"),
+    [
+        pytest.param("This is not a cat; it is a dog.", False, ["dog"], id="not-a-x-then-y"),
+        pytest.param("The image shows a dog, not a cat.", False, ["dog"], id="y-not-x"),
+        pytest.param(
+            "**Dog**\n\nThe floppy ears and the tail are typical of a dog rather than a cat.",
+            False,
+            ["dog"],
+            id="bold-answer-then-explanation",
+        ),
+        pytest.param("Cat: yes\nDog: no\nCouch: no", True, ["cat"], id="yes-no-lines"),
+        pytest.param(
+            "- cat: present\n- dog: not present\n- couch: absent", True, ["cat"], id="present"
+        ),
+        pytest.param(
+            "The image contains a cat and a couch, but no dog.",
+            True,
+            ["cat", "couch"],
+            id="but-no-x",
+        ),
+        pytest.param(
+            "| Class | Present |\n|---|---|\n| cat | Yes |\n| dog | No |\n| couch | Yes |",
+            True,
+            ["cat", "couch"],
+            id="yes-no-table",
+        ),
+        pytest.param(
+            "There is a dog on the couch. There is no cat.", True, ["dog", "couch"], id="sentences"
+        ),
+        pytest.param("Dog (confidence: 0.85)", False, ["dog"], id="number-is-not-a-verdict"),
+        pytest.param("Cat: 1\nDog: 0\nCouch: 0", True, ["cat"], id="one-zero"),
+    ],
+)
+def test_classes_the_answer_rules_out_are_not_predicted(
+    text: str, multi: bool, labels: list[str]
+) -> None:
+    result = parse_classification(text, PETS, multi_label=multi)
+    assert result.labels == labels
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "None of these classes apply.",
+        "None of the listed classes apply to this image.",
+        "Cat: no\nDog: no\nCouch: no",
+        "There is no cat, no dog and no couch in this image.",
+    ],
+)
+def test_an_answer_ruling_out_every_class_is_an_explicit_none(text: str) -> None:
+    result = parse_classification(text, PETS, multi_label=True)
+    assert result.predictions == () and result.warnings
+
+
 def test_unmapped_class_is_kept_raw_not_dropped() -> None:
     result = parse_classification("hamster", PETS, multi_label=False)
     assert result.labels == []
