@@ -412,6 +412,33 @@ def test_a_table_without_coordinates_is_not_an_answer() -> None:
         parse_detections("| label | colour |\n|---|---|\n| cat | grey |")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("\ufeff" + LIST, [("cat", A, None), ("dog", B, None)], id="bom"),
+        pytest.param("json\n" + LIST, [("cat", A, None), ("dog", B, None)], id="bare-json-word"),
+        pytest.param(f"[null, {BOX_A}, null]", [("cat", A, None)], id="null-items"),
+        pytest.param(
+            '[{"box_2d": [100.4, 200.6, 300, 400], "label": "cat", "confidence": "0.92"}]',
+            [("cat", (100.4, 200.6, 300.0, 400.0), 0.92)],
+            id="float-box-and-string-confidence",
+        ),
+        pytest.param(
+            '{"objects": [{"label": "cat", "mask": [[100, 200], [100, 400], [300, 400], '
+            "[300, 200]]}]}",
+            [("cat", A, None)],
+            id="nested-objects-with-polygon-mask",
+        ),
+        pytest.param(
+            '[{"box_2d": "[100, 200, 300, 400]", "label": 3}]', [("3", A, None)], id="string-box"
+        ),
+    ],
+)
+def test_more_answer_styles(text: str, expected: list[tuple]) -> None:
+    result = parse_detections(text)
+    assert [(o.label, o.box_2d, o.confidence) for o in result.objects] == expected
+
+
 def test_parser_version_is_recorded() -> None:
     assert parse_detections(LIST).parser_version == PARSER_VERSION >= 1
 
