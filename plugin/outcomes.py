@@ -192,12 +192,25 @@ def read_response(task: tasks_mod.TaskSpec, response: wire.GenerateContentRespon
 
 def stop_message(exc: GeminiVisionError) -> str:
     """Why the run stopped and what to do, for ``stopped_reason``."""
+    saved = "Everything finished so far is saved"
     if isinstance(exc, QuotaExhaustedError):
+        if exc.status_code == 402:
+            return f"Prepaid credit used up ({exc.reason}). {saved}; add credit and run again."
+        if any("PerDay" in quota for quota in exc.quota_ids):
+            return (
+                f"Per-day quota exhausted ({exc.reason}). {saved}; run again after the quota "
+                "resets (midnight Pacific time) to continue."
+            )
         return (
-            f"Per-day quota exhausted ({exc.reason}). Everything finished so far is saved; "
-            "run again after the quota resets (midnight Pacific time) to continue."
+            f"This key has no quota for the model ({exc.reason}). {saved}; choose another "
+            "model, or enable billing for this one, and run again."
         )
     if isinstance(exc, AuthenticationError):
+        if exc.status == "FAILED_PRECONDITION":
+            return (
+                f"The Gemini API refused this account ({exc.reason}); the free tier may not be "
+                "available where you are: enable billing, then run again."
+            )
         return f"The API key was refused ({exc.reason}); fix the key and run again."
     return f"{exc.reason}. Unfinished samples were left untouched; run again to continue."
 
