@@ -10,8 +10,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image
 
-__all__ = ["exif_display_size", "exif_display_to_raw", "exif_matrix", "exif_raw_to_display"]
+__all__ = [
+    "EXIF_TO_DISPLAY",
+    "exif_display_size",
+    "exif_display_to_raw",
+    "exif_matrix",
+    "exif_raw_to_display",
+]
+
+#: EXIF orientation -> the Pillow transpose that turns stored pixels into the displayed image
+#: (what ``PIL.ImageOps.exif_transpose`` applies)
+EXIF_TO_DISPLAY: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 FrameSize = tuple[int, int]
 

@@ -53,6 +53,7 @@ import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageError
+from .exif import EXIF_TO_DISPLAY
 from .image_sources import ImageSource, read_source
 from .tokens import estimate_image_tokens, normalize_media_resolution
 from .wire import Part, PartMediaResolution
@@ -92,15 +93,6 @@ _PLAIN_MODES = frozenset({"RGB", "L"})
 _ALPHA_MODES = frozenset({"RGBA", "LA"})
 
 _ORIENTATION_TAG = 0x0112
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 
 _heif_registered = False
 
@@ -426,7 +418,7 @@ def _convert(
         out = out.resize(stored_target, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
         changes.append(f"resized {display[0]}x{display[1]} -> {target[0]}x{target[1]}")
     if orientation != 1:
-        out = out.transpose(_TRANSPOSE[orientation])
+        out = out.transpose(EXIF_TO_DISPLAY[orientation])
     return out, changes
 
 

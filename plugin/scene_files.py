@@ -14,6 +14,8 @@ from typing import Protocol
 
 from PIL import Image
 
+from .exif import EXIF_TO_DISPLAY
+
 __all__ = ["encode_image", "save_scene", "stored_pixels"]
 
 
@@ -22,16 +24,6 @@ class HasImage(Protocol):
     def image(self) -> Image.Image: ...
 
 
-#: EXIF orientation -> the transpose that turns stored pixels into the displayed image
-_EXIF_TO_DISPLAY: dict[int, Image.Transpose] = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 _INVERSE = {
     Image.Transpose.ROTATE_90: Image.Transpose.ROTATE_270,
     Image.Transpose.ROTATE_270: Image.Transpose.ROTATE_90,
@@ -54,7 +46,7 @@ def stored_pixels(image: Image.Image, orientation: int) -> Image.Image:
     """The pixels to store so that applying EXIF ``orientation`` displays ``image``."""
     if orientation == 1:
         return image.copy()
-    forward = _EXIF_TO_DISPLAY[orientation]
+    forward = EXIF_TO_DISPLAY[orientation]
     return image.transpose(_INVERSE.get(forward, forward))
 
 
