@@ -73,11 +73,10 @@ def evaluate(
     if pred_type is fo.Segmentation or gt_type is fo.Segmentation:
         if pred_type is not gt_type:
             raise ConfigurationError("segmentations can only be compared with segmentations")
-        _make_room(collection, eval_key, "segmentation")
+        _make_room(collection, eval_key, "segmentation", pred_field, gt_field)
         return _evaluate_segmentations(collection, pred_field, gt_field, eval_key)
-    _make_room(
-        collection, eval_key, "classification" if pred_type is fo.Classification else "detection"
-    )
+    kind = "classification" if pred_type is fo.Classification else "detection"
+    _make_room(collection, eval_key, kind, pred_field, gt_field)
     if pred_type is fo.Classification:
         results = collection.evaluate_classifications(
             pred_field, gt_field=gt_field, eval_key=eval_key
@@ -93,17 +92,24 @@ def evaluate(
     )
 
 
-def _make_room(collection: Any, eval_key: str, kind: str) -> None:
-    """Re-evaluating under an existing key replaces that evaluation; a key that holds another
-    kind of evaluation is refused (FiftyOne cannot convert one into the other)."""
+def _make_room(collection: Any, eval_key: str, kind: str, pred_field: str, gt_field: str) -> None:
+    """Re-evaluating the same fields under an existing key replaces that evaluation; a key that
+    holds another kind of evaluation (FiftyOne cannot convert one into the other) or the
+    evaluation of other fields (someone's results, as FiftyOne itself refuses) is refused."""
     dataset = collection._dataset
     if not dataset.has_evaluation(eval_key):
         return
-    existing = dataset.get_evaluation_info(eval_key).config.type
-    if existing != kind:
+    config = dataset.get_evaluation_info(eval_key).config
+    if config.type != kind:
         raise ConfigurationError(
-            f"evaluation key '{eval_key}' already holds a {existing} evaluation; choose another "
-            f"key for this {kind} evaluation"
+            f"evaluation key '{eval_key}' already holds a {config.type} evaluation; choose "
+            f"another key for this {kind} evaluation"
+        )
+    fields = (getattr(config, "pred_field", None), getattr(config, "gt_field", None))
+    if fields != (pred_field, gt_field):
+        raise ConfigurationError(
+            f"evaluation key '{eval_key}' already evaluates '{fields[0]}' against "
+            f"'{fields[1]}'; choose another key (or delete that evaluation first)"
         )
     dataset.delete_evaluation(eval_key)
 

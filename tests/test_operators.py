@@ -444,3 +444,19 @@ def test_evaluation_keys_are_replaced_or_refused_clearly(dataset: Any) -> None:
             gt_field=GT_CLASSIFICATION,
             eval_key="eval_same",
         )
+
+
+def test_an_evaluation_of_another_field_is_never_replaced(dataset: Any) -> None:
+    dataset.clone_sample_field(GT_DETECTIONS, "theirs")
+    dataset.evaluate_detections("theirs", gt_field=GT_DETECTIONS, eval_key="mine")
+    run("detect_objects", dataset, label_field="boxes", classes_field=GT_DETECTIONS)
+    with pytest.raises(Exception, match="'mine' already evaluates 'theirs'"):
+        run(
+            "evaluate_against_ground_truth",
+            dataset,
+            pred_field="boxes",
+            gt_field=GT_DETECTIONS,
+            eval_key="mine",
+        )
+    assert dataset.get_evaluation_info("mine").config.pred_field == "theirs"
+    assert dataset.count("theirs.detections.mine") == dataset.count("theirs.detections")
