@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import fiftyone.core.models as fom
@@ -33,9 +34,19 @@ from .pipeline import ItemOutcome, WorkItem, run_coroutine_sync
 from .runner import RunSettings, _engine
 from .tasks import TaskKind, TaskSpec
 
-__all__ = ["GeminiModel"]
+__all__ = ["GeminiModel", "GeminiModelConfig"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GeminiModelConfig:
+    """What a :class:`GeminiModel` runs. ``apply_model`` reads ``model.config``; this one has no
+    ``confidence_thresh`` or ``filter_classes``, so FiftyOne applies ``apply_model``'s
+    ``confidence_thresh`` and ``classes`` arguments to the labels itself."""
+
+    task: TaskSpec
+    model: str
 
 
 class GeminiModel(fom.SamplesMixin, fom.Model):
@@ -73,6 +84,7 @@ class GeminiModel(fom.SamplesMixin, fom.Model):
             api_key=api_key,
             base_url=base_url,
         )
+        self.config = GeminiModelConfig(task=self.task, model=model)
 
     def __repr__(self) -> str:
         return f"GeminiModel(task={self.task.kind.value!r}, model={self.settings.model!r})"

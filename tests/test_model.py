@@ -79,3 +79,14 @@ def test_a_bad_image_gives_no_label_and_does_not_stop_apply_model(
         [None, None], samples=[fo.Sample(filepath=str(broken)), view.first()]
     )
     assert predictions[0] is None and isinstance(predictions[1], str)
+
+
+def test_apply_model_takes_its_confidence_threshold_and_classes(
+    dataset: Any, endpoint: dict
+) -> None:
+    vocabulary = dataset.distinct(f"{GT_DETECTIONS}.detections.label")
+    model = GeminiModel("detect", classes=vocabulary, with_confidence=True, **endpoint)
+    dataset.apply_model(model, label_field="kept", confidence_thresh=0.5, classes=vocabulary[:1])
+    labels = dataset.distinct("kept.detections.label")
+    assert labels == vocabulary[:1]
+    assert min(dataset.values("kept.detections.confidence", unwind=True)) >= 0.5
