@@ -55,16 +55,28 @@ class TaskJob:
 # parameters -> job
 
 
+def _text(ctx: Any, name: str) -> str | None:
+    """A free-text parameter, stripped; None when missing or blank (any value is read as text:
+    Python callers may pass numbers, and forms must not break on them)."""
+    value = ctx.params.get(name)
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
 def _classes(ctx: Any, collection: Any) -> tuple[str, ...] | None:
     classes = ctx.params.get("classes")
     if isinstance(classes, str):
-        classes = [c.strip() for c in classes.split(",")]
+        classes = classes.split(",")
+    elif classes is not None and not isinstance(classes, (list, tuple)):
+        classes = [classes]
+    # class names may be numbers (digits, codes): they are names all the same
+    classes = [str(c) for c in classes or [] if c is not None]
     # without a vocabulary, evaluating against ground truth would compare "red circle" with
     # "circle": the ground truth's classes are the vocabulary a user means
     field = ctx.params.get("classes_field") or (None if classes else ctx.params.get("gt_field"))
     if field:
         classes = list(classes or []) + runner.classes_from_field(collection, field)
-    cleaned = tuple(dict.fromkeys(c.strip() for c in classes or [] if c and c.strip()))
+    cleaned = tuple(dict.fromkeys(c.strip() for c in classes if c.strip()))
     return cleaned or None
 
 
@@ -73,7 +85,7 @@ def run_settings(ctx: Any) -> runner.RunSettings:
     params = ctx.params
     side = params.get("max_image_side", DEFAULT_MAX_SIDE)
     return runner.RunSettings(
-        model=params.get("model") or DEFAULT_MODEL,
+        model=_text(ctx, "model") or DEFAULT_MODEL,
         max_image_side=int(side) if side else None,
         overwrite=bool(params.get("overwrite", False)),
         concurrency=int(params.get("concurrency") or runner.RunSettings.concurrency),
@@ -88,7 +100,7 @@ def run_settings(ctx: Any) -> runner.RunSettings:
 def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
     """Maps the operator parameters of ``kind`` to a :class:`TaskSpec`."""
     params = ctx.params
-    prompt = (params.get("prompt") or "").strip() or None
+    prompt = _text(ctx, "prompt")
     classes = _classes(ctx, collection)
     if kind in (TaskKind.DETECT, TaskKind.SEGMENT, TaskKind.POINT):
         return TaskSpec(
@@ -110,7 +122,7 @@ def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
             prompt=prompt,
         )
     if kind == TaskKind.ASK:
-        question = (params.get("question") or prompt or "").strip()
+        question = _text(ctx, "question") or prompt
         if not question:
             raise ConfigurationError("ask_images needs a question: pass `prompt`")
         return TaskSpec(kind=kind, question=question)
@@ -122,7 +134,7 @@ def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
 def task_job(ctx: Any, kind: TaskKind) -> TaskJob:
     """Parses and validates everything; raises :class:`ConfigurationError` on bad input."""
     collection = target_collection(ctx)
-    label_field = (ctx.params.get("label_field") or DEFAULT_FIELDS[kind]).strip()
+    label_field = _text(ctx, "label_field") or DEFAULT_FIELDS[kind]
     gt_field = ctx.params.get("gt_field") or None
     semantic_field = ctx.params.get("semantic_field") or None if kind == TaskKind.SEGMENT else None
     eval_key = ctx.params.get("eval_key") or (f"eval_{label_field}" if gt_field else None)
@@ -155,14 +167,34 @@ def target_input(ctx: Any, inputs: types.Object, action: str) -> Any:
     # of the three, so validation accepts them all (execution checks the selection).
     values = prop.type.values
     values.extend(t for t in TARGETS if t not in values)
-    return ctx.target_view(param_name="target")
+    return target_view(ctx)
+
+
+def collection_ok(inputs: types.Object, collection: Any) -> bool:
+    """Whether the operator can work on ``collection``; if not, says why and blocks execution
+    (videos, grouped datasets, patches views...)."""
+    try:
+        runner.check_collection(collection)
+    except ConfigurationError as exc:
+        invalid(inputs, "collection_error", types.Error(label=str(exc)), str(exc))
+        return False
+    return True
+
+
+def target_view(ctx: Any) -> Any:
+    """``ctx.target_view()`` with the App form's default for callers that name no target: the
+    selected samples when there are some (FiftyOne alone would take the whole view)."""
+    view = ctx.target_view(param_name="target")
+    if ctx.params.get("target") is None and ctx.selected:
+        return view.select(ctx.selected)
+    return view
 
 
 def target_collection(ctx: Any) -> Any:
     """The samples the operator works on; refuses an empty selection when one is asked for."""
     if ctx.params.get("target") == "SELECTED_SAMPLES" and not ctx.selected:
         raise ConfigurationError("no samples are selected: select samples or choose a target")
-    return ctx.target_view(param_name="target")
+    return target_view(ctx)
 
 
 def model_input(ctx: Any, inputs: types.Object, kind: TaskKind | None = None) -> str:
@@ -171,7 +203,7 @@ def model_input(ctx: Any, inputs: types.Object, kind: TaskKind | None = None) ->
     for model in models:
         dropdown.add_choice(model, label=model)
     inputs.str("model", default=DEFAULT_MODEL, view=dropdown)
-    model = ctx.params.get("model") or DEFAULT_MODEL
+    model = _text(ctx, "model") or DEFAULT_MODEL
     if kind == TaskKind.SEGMENT and not model_spec(model).supports_segmentation:
         message = (
             f"{model} cannot segment: segmentation masks need a Gemini 2.5 model, "
@@ -215,7 +247,7 @@ def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
         description="Re-run samples that already have a result in this field",
         default=False,
     )
-    label_field = ctx.params.get("label_field") or default
+    label_field = _text(ctx, "label_field") or default
     try:
         runner.check_output_field(
             ctx.dataset,
@@ -223,6 +255,7 @@ def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
             kind,
             overwrite=bool(ctx.params.get("overwrite", False)),
             gt_field=ctx.params.get("gt_field"),
+            multi_label=kind is TaskKind.CLASSIFY and bool(ctx.params.get("multi_label")),
         )
     except ConfigurationError as exc:
         invalid(inputs, "field_error", types.Error(label=str(exc)), str(exc))

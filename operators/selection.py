@@ -32,6 +32,8 @@ class AskAboutSelection(foo.Operator):
     def resolve_input(self, ctx: Any) -> types.Property:
         inputs = types.Object()
         collection = forms.target_input(ctx, inputs, action="Ask about")
+        if not forms.collection_ok(inputs, collection):
+            return types.Property(inputs)
         count = collection.count()
         forms.api_key_notice(ctx, inputs)
         if count > MAX_IMAGES:

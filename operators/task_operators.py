@@ -40,6 +40,8 @@ class GeminiTaskOperator(foo.Operator):
     def resolve_input(self, ctx: Any) -> types.Property:
         inputs = types.Object()
         collection = forms.target_input(ctx, inputs, action=self.label)
+        if not forms.collection_ok(inputs, collection):
+            return types.Property(inputs, view=types.View(label=self.label))
         forms.api_key_notice(ctx, inputs)
         forms.model_input(ctx, inputs, self.kind)
         self.task_inputs(ctx, inputs, collection)
@@ -58,7 +60,7 @@ class GeminiTaskOperator(foo.Operator):
 
     def resolve_execution_options(self, ctx: Any) -> foo.ExecutionOptions:
         try:
-            collection = ctx.target_view(param_name="target")
+            collection = forms.target_view(ctx)
             label_field = ctx.params.get("label_field") or forms.DEFAULT_FIELDS[self.kind]
             overwrite = bool(ctx.params.get("overwrite", False))
             big = forms.count_to_process(collection, label_field, overwrite)

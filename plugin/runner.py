@@ -32,7 +32,13 @@ from .client import AsyncGeminiClient
 from .config import resolve_api_key
 from .errors import ConfigurationError
 from .evaluation import EVALUABLE_TYPES, evaluate, ground_truth_types
-from .fields import check_output_field, classes_from_field, samples_to_process
+from .fields import (
+    check_collection,
+    check_output_field,
+    check_semantic_field,
+    classes_from_field,
+    samples_to_process,
+)
 from .http_pool import ShardedTransport
 from .images import DEFAULT_MAX_SIDE
 from .labels import to_label
@@ -60,6 +66,7 @@ __all__ = [
     "RunSettings",
     "RunSummary",
     "ask_about_samples",
+    "check_collection",
     "check_output_field",
     "classes_from_field",
     "describe_summary",
@@ -218,15 +225,21 @@ def run_task(
     With ``gt_field`` and ``eval_key``, evaluates the new labels against the ground truth.
     """
     settings = settings or RunSettings()
+    check_collection(collection)
     dataset = collection._dataset
     check_output_field(
-        dataset, label_field, task.kind, overwrite=settings.overwrite, gt_field=gt_field
+        dataset,
+        label_field,
+        task.kind,
+        overwrite=settings.overwrite,
+        gt_field=gt_field,
+        multi_label=task.multi_label,
     )
     if semantic_field:
         if task.kind is not TaskKind.SEGMENT:
             raise ConfigurationError("a semantic field only applies to segmentation")
-        runs.check_writable(
-            dataset, semantic_field, overwrite=settings.overwrite, protected_fields=(gt_field,)
+        check_semantic_field(
+            dataset, semantic_field, label_field, overwrite=settings.overwrite, gt_field=gt_field
         )
     class_to_index = semantic_classes(collection, task, gt_field) if semantic_field else None
     if cache is None and settings.use_cache:
@@ -374,6 +387,7 @@ def ask_about_samples(
     """Sends every image of ``collection`` in one request with ``question``; keeps the answer
     in ``dataset.info["gemini_answers"]`` and returns it."""
     settings = settings or RunSettings()
+    check_collection(collection)
     ids, paths = collection.values(["id", "filepath"])
     if not ids:
         raise ConfigurationError("no samples to ask about: select some samples first")
