@@ -210,8 +210,12 @@ def _summary(
 
 
 def _plain(value: Any) -> Any:
+    """``value`` as plain JSON: the App parses results with ``JSON.parse``, which rejects NaN
+    and infinities (e.g. the IoU of single keypoints), so those become None."""
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     return value

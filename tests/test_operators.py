@@ -4,6 +4,7 @@ with ground truth: EXIF-rotated JPEGs, non-square images, PNG, WEBP and HEIC fil
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -460,3 +461,18 @@ def test_an_evaluation_of_another_field_is_never_replaced(dataset: Any) -> None:
         )
     assert dataset.get_evaluation_info("mine").config.pred_field == "theirs"
     assert dataset.count("theirs.detections.mine") == dataset.count("theirs.detections")
+
+
+def test_keypoint_evaluation_results_are_strict_json_for_the_app(dataset: Any) -> None:
+    run("point_objects", dataset, label_field="pts", classes_field=GT_DETECTIONS)
+    dataset.clone_sample_field("pts", "pts_truth")
+    metrics = run(
+        "evaluate_against_ground_truth",
+        dataset,
+        pred_field="pts",
+        gt_field="pts_truth",
+        eval_key="eval_pts",
+    ).result
+    assert metrics["tp"] == dataset.count("pts.keypoints") > 0
+    # the App parses results with JSON.parse, which rejects NaN (single points have no IoU)
+    json.loads(json.dumps(metrics, allow_nan=False))
