@@ -36,8 +36,10 @@ def stream(
     ctx: Any,
     job: Callable[[Callable[[float | None, str], None]], Any],
     describe: Callable[[Any], str],
+    variant: Callable[[Any], str] = lambda result: "success",
 ) -> Iterator[Any]:
-    """Runs ``job(report)`` in a thread and yields App messages until it finishes."""
+    """Runs ``job(report)`` in a thread and yields App messages until it finishes; the last
+    one notifies ``describe(result)`` with the ``variant(result)`` colour."""
     updates: queue.Queue[tuple[float | None, str]] = queue.Queue()
     outcome: dict[str, Any] = {}
 
@@ -65,4 +67,4 @@ def stream(
     result = outcome.get("result")
     yield ctx.ops.set_progress(label="Done", progress=1.0)
     yield ctx.ops.reload_dataset()
-    yield ctx.ops.notify(describe(result), variant="success")
+    yield ctx.ops.notify(describe(result), variant=variant(result))

@@ -93,7 +93,7 @@ class GeminiTaskOperator(foo.Operator):
 
         if ctx.delegated:
             return execution.run_delegated(ctx, run)
-        return execution.stream(ctx, run, runner.describe_summary)
+        return execution.stream(ctx, run, runner.describe_summary, runner.summary_variant)
 
 
 class DetectObjects(GeminiTaskOperator):

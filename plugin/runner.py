@@ -78,6 +78,7 @@ __all__ = [
     "preview_cost",
     "run_task",
     "samples_to_process",
+    "summary_variant",
 ]
 
 logger = logging.getLogger(__name__)
@@ -348,6 +349,15 @@ def run_task(
             logger.warning("Evaluation '%s' skipped: %s", eval_key, exc)
             summary.evaluation = {"eval_key": eval_key, "error": str(exc)}
     return summary
+
+
+def summary_variant(summary: Mapping[str, Any] | None) -> str:
+    """The App notification's variant: ``error`` when the run stopped (bad key, unknown model,
+    quota), ``warning`` when samples failed, else ``success``."""
+    report = (summary or {}).get("report", {})
+    if report.get("stopped_reason"):
+        return "error"
+    return "warning" if report.get("failed") else "success"
 
 
 def describe_summary(summary: Mapping[str, Any] | None) -> str:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.fiftyone
 fo = pytest.importorskip("fiftyone")
 foo = pytest.importorskip("fiftyone.operators")
 
-from fiftyone.operators.executor import ExecutionContext  # noqa: E402
+from fiftyone.operators.executor import ExecutionContext, Executor  # noqa: E402
 
 from gemini_vision.emulator import Emulator  # noqa: E402
 from gemini_vision.synthetic import (  # noqa: E402
@@ -194,3 +194,34 @@ def test_forms_never_raise_on_odd_parameter_values(dataset: Any, params: dict) -
     for operator in operators:
         ctx = ExecutionContext(request_params={"dataset_name": dataset.name, "params": params})
         assert operator.resolve_input(ctx) is not None, operator.uri
+
+
+# ------------------------------------------------------------------------------------------------
+# the App
+
+
+def app_notifications(dataset: Any, name: str, **params: Any) -> list[dict[str, Any]]:
+    """Runs operator ``name`` as the App does (a generator with an executor) and returns the
+    parameters of the notifications it sent."""
+    operator = foo.get_operator(f"{PLUGIN}/{name}")
+    ctx = ExecutionContext(
+        request_params={"dataset_name": dataset.name, "params": params}, executor=Executor()
+    )
+    messages = list(operator.execute(ctx))
+    return [
+        m.body.params
+        for m in messages
+        if m.body is not None and m.body.operator_uri.split("/")[-1] == "notify"
+    ]
+
+
+def test_the_app_is_told_plainly_when_a_run_stopped_or_samples_failed(
+    dataset: Any, tmp_path: Path
+) -> None:
+    (done,) = app_notifications(dataset, "caption_images", label_field="cap")
+    assert done["variant"] == "success"
+    (stopped,) = app_notifications(dataset, "caption_images", label_field="c2", model="gemini-0")
+    assert stopped["variant"] == "error" and "Stopped" in stopped["message"]
+    dataset.add_sample(fo.Sample(filepath=str(tmp_path / "gone.jpg")))
+    (partial,) = app_notifications(dataset, "caption_images", label_field="cap")
+    assert partial["variant"] == "warning" and "1 failed" in partial["message"]
