@@ -6,6 +6,7 @@
     ├── ConfigurationError            missing API key, unknown model, bad option
     ├── ImageError                    a sample's image cannot be read or converted
     ├── ParseError                    model text that yields nothing usable (keeps .raw_text)
+    ├── RunStoppedError               a run stopped before labelling anything (key, model, quota)
     ├── TransportError                no HTTP response at all (retryable)
     │   ├── APITimeoutError
     │   └── APIConnectionError
@@ -48,6 +49,7 @@ __all__ = [
     "QuotaExhaustedError",
     "RateLimitError",
     "ResponseError",
+    "RunStoppedError",
     "ServerError",
     "TransportError",
     "TruncatedResponseError",
@@ -105,6 +107,11 @@ class ParseError(GeminiVisionError):
     def __init__(self, message: str, *, raw_text: str) -> None:
         super().__init__(message)
         self.raw_text = raw_text
+
+
+class RunStoppedError(GeminiVisionError):
+    """A run stopped before it could label anything, for a reason no sample can get past (a
+    refused key, an unknown model, an exhausted quota). The message says what to do."""
 
 
 class TransportError(GeminiVisionError):

@@ -21,6 +21,7 @@ from .errors import (
     BlockedResponseError,
     GeminiVisionError,
     InvalidResponseError,
+    NotFoundError,
     ParseError,
     QuotaExhaustedError,
     TruncatedResponseError,
@@ -79,6 +80,8 @@ class Progress:
     output_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
     stopped_reason: str | None = None
+    #: the stop came from an error every request would hit (key, model, quota)
+    refused: bool = False
 
     @property
     def elapsed(self) -> float:
@@ -212,6 +215,8 @@ def stop_message(exc: GeminiVisionError) -> str:
                 "available where you are: enable billing, then run again."
             )
         return f"The API key was refused ({exc.reason}); fix the key and run again."
+    if isinstance(exc, NotFoundError):
+        return f"The model was not found ({exc.reason}); choose another model and run again."
     return f"{exc.reason}. Unfinished samples were left untouched; run again to continue."
 
 

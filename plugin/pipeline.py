@@ -455,6 +455,7 @@ class Engine:
         self.progress.record(outcome, self.errors)
 
     def _fatal(self, exc: GeminiVisionError) -> None:
+        self.progress.refused = True
         self._set_stop(stop_message(exc))
         raise _Stop from exc
 

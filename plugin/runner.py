@@ -30,7 +30,7 @@ from .catalog import DEFAULT_MODEL, price_for
 from .claims import LockBusy, WorkClaims
 from .client import AsyncGeminiClient
 from .config import resolve_api_key
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RunStoppedError
 from .evaluation import EVALUABLE_TYPES, evaluate, ground_truth_types
 from .fields import (
     check_collection,
@@ -338,6 +338,9 @@ def run_task(
             summary.run_key = runs.record_run(dataset, label_field, run_config, results)
             if semantic_field:
                 runs.record_run(dataset, semantic_field, semantic_config, results)
+    if report.progress.refused and not report.progress.ok:
+        # nothing was labelled and nothing could be: an error, not a quiet empty run
+        raise RunStoppedError(report.progress.stopped_reason or "the run stopped")
     if gt_field and eval_key and report.progress.ok:
         pred_field = label_field
         gt_type = getattr(dataset.get_field(gt_field), "document_type", None)

@@ -476,3 +476,18 @@ def test_keypoint_evaluation_results_are_strict_json_for_the_app(dataset: Any) -
     assert metrics["tp"] == dataset.count("pts.keypoints") > 0
     # the App parses results with JSON.parse, which rejects NaN (single points have no IoU)
     json.loads(json.dumps(metrics, allow_nan=False))
+
+
+def test_a_run_that_can_label_nothing_fails_with_the_reason(dataset: Any) -> None:
+    with pytest.raises(Exception, match="model was not found"):
+        run("caption_images", dataset, label_field="cap", model="gemini-0-unknown")
+    assert dataset.count("cap") == 0
+    queued = foo.execute_operator(
+        f"{PLUGIN}/caption_images",
+        ctx={"dataset": dataset, "params": {"label_field": "cap2", "model": "gemini-0-unknown"}},
+        request_delegation=True,
+    )
+    service = DelegatedOperationService()
+    service.execute_queued_operations(dataset_name=dataset.name)
+    doc = service.get(queued.result["id"])
+    assert doc.run_state == "failed" and "model was not found" in doc.result.error
