@@ -131,12 +131,20 @@ def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
     raise ConfigurationError(f"unsupported task {kind}")
 
 
+def _is_segmentation(collection: Any, field_name: str | None) -> bool:
+    field = collection.get_field(field_name) if field_name else None
+    return getattr(field, "document_type", None) is fo.Segmentation
+
+
 def task_job(ctx: Any, kind: TaskKind) -> TaskJob:
     """Parses and validates everything; raises :class:`ConfigurationError` on bad input."""
     collection = target_collection(ctx)
     label_field = _text(ctx, "label_field") or DEFAULT_FIELDS[kind]
     gt_field = ctx.params.get("gt_field") or None
     semantic_field = ctx.params.get("semantic_field") or None if kind == TaskKind.SEGMENT else None
+    if kind == TaskKind.SEGMENT and not semantic_field and _is_segmentation(collection, gt_field):
+        # a semantic ground truth can only be compared with a semantic prediction
+        semantic_field = f"{label_field}_semantic"
     eval_key = ctx.params.get("eval_key") or (f"eval_{label_field}" if gt_field else None)
     return TaskJob(
         collection=collection,

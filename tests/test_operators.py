@@ -491,3 +491,11 @@ def test_a_run_that_can_label_nothing_fails_with_the_reason(dataset: Any) -> Non
     service.execute_queued_operations(dataset_name=dataset.name)
     doc = service.get(queued.result["id"])
     assert doc.run_state == "failed" and "model was not found" in doc.result.error
+
+
+def test_segmenting_against_a_semantic_ground_truth_adds_a_semantic_field(dataset: Any) -> None:
+    run("segment_objects", dataset, label_field="parts", gt_field=GT_SEGMENTATION)
+    assert dataset.count("parts_semantic") == len(dataset)
+    assert dataset.mask_targets["parts_semantic"] == dataset.mask_targets[GT_SEGMENTATION]
+    results = dataset.load_evaluation_results("eval_parts")
+    assert results.metrics()["accuracy"] >= 0.9
