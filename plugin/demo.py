@@ -75,7 +75,8 @@ def _row(name: str, summary: RunSummary, metrics: dict[str, Any], seconds: float
         _fmt(metrics.get("precision")),
         _fmt(metrics.get("recall")),
         quality,
-        f"{report['input_tokens'] + report['output_tokens']:,}",
+        f"{report['input_tokens'] + report['output_tokens']:,}"
+        + (f" ({report['from_cache']} cached)" if report.get("from_cache") else ""),
         f"${cost:.4f}",
         f"{seconds:.1f} s",
     ]
@@ -180,6 +181,11 @@ def run_demo(samples: int, model: str, directory: Path, base: RunSettings) -> fo
     rows.append(_row("classify", summary, summary.evaluation or {}, seconds))
     print()
     print(_table(rows))
+    if any("cached" in row[5] for row in rows):
+        print(
+            "(cached: answered from the response cache of an earlier run, so no tokens were "
+            "spent; the cache lives in FiftyOne's database, collection gemini_vision_responses)"
+        )
     print()
     print(
         f"Done in {time.monotonic() - started:.0f} s. Dataset '{DATASET_NAME}' keeps the labels "
