@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -56,3 +57,21 @@ def emulator() -> Iterator[object]:
 
     with Emulator() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def gemini() -> Iterator[object]:
+    """An emulator shared by the tests of one module."""
+    from gemini_vision.emulator import Emulator
+
+    with Emulator() as server:
+        yield server
+
+
+@pytest.fixture
+def plugin_env(gemini: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """What the plugin finds in the App's environment: a key (any value works with the
+    emulator) and the emulator's base URL. Returns the emulator."""
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key-plugin-0001")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.base_url)
+    return gemini

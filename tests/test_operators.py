@@ -5,6 +5,7 @@ with ground truth: EXIF-rotated JPEGs, non-square images, PNG, WEBP and HEIC fil
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-pytestmark = pytest.mark.fiftyone
+pytestmark = [pytest.mark.fiftyone, pytest.mark.usefixtures("plugin_env")]
 
 fo = pytest.importorskip("fiftyone")
 foo = pytest.importorskip("fiftyone.operators")
@@ -32,7 +33,6 @@ from gemini_vision.synthetic import (  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "@gemini-vision/gemini"
 GT_FIELDS = (GT_DETECTIONS, GT_SEGMENTATION, GT_CLASSIFICATION)
-FAKE_KEY = "test-key-operators-0001"
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +47,6 @@ def dataset(scene_dataset: Any) -> Iterator[Any]:
     clone = scene_dataset.clone()
     yield clone
     clone.delete()
-
-
-@pytest.fixture(scope="module")
-def gemini() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def gemini_env(gemini: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    monkeypatch.setenv("GEMINI_API_KEY", FAKE_KEY)
-    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.base_url)
-    return gemini
 
 
 def run(name: str, dataset: Any, delegated: bool = False, **params: Any) -> Any:
@@ -315,7 +302,7 @@ def test_each_run_leaves_a_record_without_secrets(dataset: Any) -> None:
     results = dataset.load_run_results("gemini_cap")
     assert results.latest["labelled"] == len(dataset)
     assert results.latest["input_tokens"] > 0
-    assert FAKE_KEY not in str(config) + str(results.latest)
+    assert os.environ["GEMINI_API_KEY"] not in str(config) + str(results.latest)
 
 
 def test_rerun_skips_finished_samples_unless_overwrite(dataset: Any, gemini: Emulator) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.fiftyone
+pytestmark = [pytest.mark.fiftyone, pytest.mark.usefixtures("plugin_env")]
 
 fo = pytest.importorskip("fiftyone")
 foo = pytest.importorskip("fiftyone.operators")
@@ -39,19 +39,6 @@ def dataset(scene_dataset: Any) -> Iterator[Any]:
     clone = scene_dataset.clone()
     yield clone
     clone.delete()
-
-
-@pytest.fixture(scope="module")
-def gemini() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def gemini_env(gemini: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    monkeypatch.setenv("GEMINI_API_KEY", "test-key-review-0001")
-    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.base_url)
-    return gemini
 
 
 def run(name: str, collection: Any, selected: list[str] | None = None, **params: Any) -> Any:
