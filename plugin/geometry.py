@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import io
 import math
+import struct
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -197,11 +199,15 @@ def decode_mask_png(data: bytes | str) -> np.ndarray:
     """
     raw = _mask_bytes(data)
     if _is_plain_gray_png(raw):
-        # Gemini's own format (8-bit grey PNG): OpenCV decodes it about 1.5x faster
-        decoded = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+        width, height = struct.unpack(">II", raw[16:24])
+        if width * height > MAX_MASK_PIXELS:
+            raise ValueError(f"mask image {width}x{height} is implausibly large")
+        # Gemini's own layout (no row filters) inflates straight into pixels, about twice as
+        # fast as a general decoder; anything else goes to OpenCV, then Pillow
+        decoded = _unfiltered_pixels(raw, width, height)
+        if decoded is None:
+            decoded = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
         if decoded is not None and decoded.ndim == 2 and decoded.dtype == np.uint8:
-            if decoded.size > MAX_MASK_PIXELS:
-                raise ValueError(f"mask image {decoded.shape[::-1]} is implausibly large")
             return decoded
     try:
         with Image.open(io.BytesIO(raw)) as im:
@@ -224,6 +230,29 @@ def _is_plain_gray_png(raw: bytes) -> bool:
         and raw[24] == 8
         and raw[25] == 0
     )
+
+
+def _unfiltered_pixels(raw: bytes, width: int, height: int) -> np.ndarray | None:
+    """The pixels of a non-interlaced 8-bit grey PNG whose rows all use filter 0 (none), as
+    Gemini writes its masks; None for any other layout or damaged data."""
+    if raw[28] != 0:  # interlaced
+        return None
+    chunks, pos = [], 8
+    try:
+        while pos + 8 <= len(raw):
+            (length,) = struct.unpack(">I", raw[pos : pos + 4])
+            if raw[pos + 4 : pos + 8] == b"IDAT":
+                chunks.append(raw[pos + 8 : pos + 8 + length])
+            pos += 12 + length
+        data = zlib.decompress(b"".join(chunks))
+    except (struct.error, zlib.error):
+        return None
+    if len(data) != height * (width + 1):
+        return None
+    rows = np.frombuffer(data, np.uint8).reshape(height, width + 1)
+    if rows[:, 0].any():
+        return None
+    return rows[:, 1:].copy()
 
 
 def _mask_bytes(data: bytes | str) -> bytes:

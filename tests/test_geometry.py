@@ -381,3 +381,25 @@ def test_exif_known_rotations() -> None:
     assert exif.exif_display_size((40, 30), 6) == (30, 40)
     with pytest.raises(ValueError, match="1-8"):
         exif.exif_matrix(9, (1, 1))
+
+
+def test_gemini_layout_and_filtered_pngs_decode_to_the_same_pixels() -> None:
+    from gemini_vision.emulator.png import encode_gray_png
+
+    rng = np.random.default_rng(3)
+    gray = (rng.random((64, 80)) > 0.5).astype(np.uint8) * 255
+    gray[10:20, 5:70] = np.arange(65, dtype=np.uint8)  # a gradient: Pillow picks row filters
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="PNG", optimize=True)
+    for data in (encode_gray_png(gray), buffer.getvalue()):
+        decoded = g.decode_mask_png(data)
+        assert decoded.shape == (64, 80) and decoded.dtype == np.uint8
+        assert np.array_equal(decoded, gray)
+
+
+def test_a_damaged_png_mask_is_a_value_error() -> None:
+    from gemini_vision.emulator.png import encode_gray_png
+
+    data = encode_gray_png(np.zeros((16, 16), np.uint8))
+    with pytest.raises(ValueError):
+        g.decode_mask_png(data[:40] + b"\x00" * 10 + data[50:])
