@@ -16,7 +16,8 @@ What the model writes and what we accept (each quirk seen in real answers, see
 ``tests/data/real-gemini``): fences with or without a language tag, indented or unclosed,
 several blocks, prose around the JSON, bullet lists of values; one object instead of a list;
 wrappers (``{"objects": [...]}``, ``{"boxes": ...}``, ``{"cat": [...]}``); items that are JSON
-strings; bare ``[ymin, xmin, ymax, xmax]`` arrays; alternate keys (``bbox``, ``box``,
+strings; bare ``[ymin, xmin, ymax, xmax]`` arrays, labelled by what precedes them on their line
+(``- cat: [...]``, ``1. **Red car** at [...]``); alternate keys (``bbox``, ``box``,
 ``bounding_box``, ``y/x/y2/x2``, ``ymin/…``; ``text_content``, ``text``, ``name``, ``class`` for
 the label; ``point`` or bare ``[y, x]``); truncated output (complete items salvaged, the rest
 counted); trailing commas, single quotes, comments; reversed corners (swapped), values outside
@@ -100,6 +101,7 @@ def _convert(
     if not region.fenced and len(values) > 1:
         # numbers in brackets inside prose ("see [1]") are not answers
         values = [v for v in values if not _prose_numbers(v.value)]
+    values = [_with_line_label(scan.text, v) for v in values]
     combined = combine(values, region)
     if combined is None:
         return None
@@ -128,6 +130,56 @@ def _convert(
                 )
             )
     return _Candidate(region, combined, objects, dropped, notes, truncated, lost)
+
+
+#: markdown list markers and emphasis around a label written before a bare array
+_LIST_MARKER = re.compile(r"^\s*(?:[-*+\u2022]|\(?\d{1,3}[.)])\s+")
+#: what links a label to its coordinates: "cat:", "cat -", "cat is at", "cat (ymin, ...) ="
+_LABEL_LINK = re.compile(
+    r"(?:\s*(?:[:=\u2013\u2014>-]|\(.*?\)|\b(?:is|are|at|located|found|in|box|box_2d|bbox"
+    r"|bounding\s+box|coordinates|coords|point|position)\b))+\s*$",
+    re.I,
+)
+_ARTICLE = re.compile(r"^(?:(?:and|or|then|also|plus|the|a|an)\s+)+", re.I)
+_TAG = re.compile(r"<[^<>]{0,40}>")
+#: words that make a prefix a sentence, not a label ("Here is the box: [...]")
+_SENTENCE_WORDS = re.compile(
+    r"\b(?:here|there|this|these|i|we|you|was|were|has|have|shows?|found|detected|image)\b", re.I
+)
+_MAX_LINE_LABEL_WORDS = 6
+
+
+def _line_label(text: str, start: int) -> str | None:
+    """The label written before a bare array on its line ("- cat: [...]", "1. **Red car** at
+    [...]"), or None when the prefix is empty or reads as a sentence."""
+    line = text[text.rfind("\n", 0, start) + 1 : start]
+    line = line[max(line.rfind("]"), line.rfind("}")) + 1 :].lstrip(",; \t")
+    line = _TAG.sub(" ", line.replace("**", "").replace("__", "").replace("`", ""))
+    line = _LIST_MARKER.sub("", line)
+    label = _ARTICLE.sub("", _LABEL_LINK.sub("", line).strip(" \t*_\"'")).strip()
+    if (
+        not label
+        or not any(c.isalpha() for c in label)
+        or len(label.split()) > _MAX_LINE_LABEL_WORDS
+        or any(c in label for c in "[]{}")
+        or _SENTENCE_WORDS.search(label)
+    ):
+        return None
+    return label
+
+
+def _with_line_label(text: str, found: JsonValue) -> JsonValue:
+    """A bare ``[...]`` with a label before it on its line becomes ``{"label", "box_2d"}``
+    (``"point"`` for two numbers), so prose lists keep their labels."""
+    value = found.value
+    if not (isinstance(value, list) and len(value) in (2, 4) and not _prose_numbers(value)):
+        return found
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return found
+    label = _line_label(text, found.start)
+    if label is None:
+        return found
+    return replace(found, value={"label": label, "point" if len(value) == 2 else "box_2d": value})
 
 
 def _prose_numbers(value: Any) -> bool:

@@ -271,6 +271,11 @@ def _find_point(item: dict[str, Any], nk: dict[str, str], used: set[str]) -> Poi
         if key in nk and isinstance(item[nk[key]], list) and len(item[nk[key]]) == 2:
             used.add(nk[key])
             return _point_numbers(item[nk[key]], nk[key])
+    points = item[nk["points"]] if "points" in nk else None
+    if isinstance(points, list) and len(points) == 1 and _is_coords(points[0]):
+        # {"points": [[y, x]], "label": ...}: a one-point list
+        used.add(nk["points"])
+        return _point_numbers(points[0], nk["points"])
     return None
 
 

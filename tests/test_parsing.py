@@ -546,6 +546,56 @@ def test_mask_token_swallowing_the_next_key() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "- cat: [100, 200, 300, 400]\n- dog: [500, 500, 900, 800]",
+            ["cat", "dog"],
+            id="bullets",
+        ),
+        pytest.param(
+            "1. **Cat** at [100, 200, 300, 400]\n2. **Dog** at [500, 500, 900, 800]",
+            ["Cat", "Dog"],
+            id="numbered-bold",
+        ),
+        pytest.param(
+            "The cat is at [100, 200, 300, 400] and the dog is at [500, 500, 900, 800].",
+            ["cat", "dog"],
+            id="one-sentence",
+        ),
+        pytest.param(
+            "cat: [100, 200, 300, 400], dog: [500, 500, 900, 800]", ["cat", "dog"], id="one-line"
+        ),
+        pytest.param(
+            "* `cat` (ymin, xmin, ymax, xmax): [100, 200, 300, 400]",
+            ["cat"],
+            id="code-and-axis-names",
+        ),
+        pytest.param("```\ncat: [100, 200, 300, 400]\n```", ["cat"], id="fenced"),
+        pytest.param(
+            "Here is the box around the cat: [100, 200, 300, 400]",
+            ["thing"],
+            id="sentence-is-not-a-label",
+        ),
+        pytest.param("Bounding box: [100, 200, 300, 400]", ["thing"], id="coordinate-word-only"),
+        pytest.param("- [100, 200, 300, 400]", ["thing"], id="bullet-without-label"),
+    ],
+)
+def test_labels_written_before_bare_arrays(text: str, expected: list[str]) -> None:
+    result = parse_detections(text, default_label="thing")
+    assert result.labels == expected
+    assert result.objects[0].box_2d == A
+
+
+def test_labels_written_before_bare_pairs_in_a_point_task() -> None:
+    result = parse_points("- cup: [500, 300]\n- plate: [600, 200]")
+    assert [(o.label, o.point) for o in result.objects] == [
+        ("cup", (500, 300)),
+        ("plate", (600, 200)),
+    ]
+
+
+@pytest.mark.parametrize(
     ("text", "point"),
     [
         pytest.param('[{"point": [550, 260], "label": "bin"}]', (550, 260), id="point"),
@@ -555,6 +605,9 @@ def test_mask_token_swallowing_the_next_key() -> None:
         pytest.param('[{"point": "550, 260"}]', (550, 260), id="string"),
         pytest.param('[{"y": 550, "x": 260, "label": "bin"}]', (550, 260), id="y-x-keys"),
         pytest.param('[{"point": [1100, -4]}]', (1000, 0), id="clamped"),
+        pytest.param(
+            '[{"points": [[550, 260]], "label": "bin"}]', (550, 260), id="one-point-list"
+        ),
         pytest.param('[{"box_2d": [500, 200, 600, 320], "label": "bin"}]', (550, 260), id="box"),
     ],
 )
