@@ -113,6 +113,8 @@ def resolve_api_key(
 def resolve_base_url(explicit: str | None = None, secrets: SecretSource | None = None) -> str:
     """The service root without a version (``https://host[:port][/prefix]``, no trailing /).
 
+    A trailing API version (``.../v1beta``) is dropped: the client adds its own to every path.
+
     ``explicit``, else ``GOOGLE_GEMINI_BASE_URL`` from secrets then env, else
     :data:`DEFAULT_BASE_URL`. Raises ConfigurationError for a URL that is not http(s).
     """
@@ -128,6 +130,10 @@ def resolve_base_url(explicit: str | None = None, secrets: SecretSource | None =
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         # The key travels in a header; over plain HTTP anyone on the path can read it.
         logger.warning("Gemini base URL %s is plain http on a non-local host", url)
+    root, _, last = url.rstrip("/").rpartition("/")
+    if _API_VERSION.fullmatch(last) and urlsplit(root).hostname:
+        # "http://host:port/v1beta" copied from a REST example: the version is added per call
+        return root
     return url.rstrip("/")
 
 

@@ -90,6 +90,22 @@ def test_resolve_base_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "root"),
+    [
+        ("http://127.0.0.1:9000/v1beta", "http://127.0.0.1:9000"),
+        (
+            "https://generativelanguage.googleapis.com/v1/",
+            "https://generativelanguage.googleapis.com",
+        ),
+        ("https://proxy.example/gemini/v1alpha", "https://proxy.example/gemini"),
+        ("https://proxy.example/v1beta-gateway", "https://proxy.example/v1beta-gateway"),
+    ],
+)
+def test_resolve_base_url_drops_a_trailing_api_version(url: str, root: str) -> None:
+    assert resolve_base_url(url) == root
+
+
+@pytest.mark.parametrize(
     "url", ["ftp://host", "generativelanguage.googleapis.com", "https://h/?key=x", "http://"]
 )
 def test_resolve_base_url_rejects_bad_urls(url: str) -> None:
