@@ -461,7 +461,11 @@ def paste_instance(
     on = np.asarray(mask)
     if on.shape != (h, w):
         on = cv2.resize(on.astype(np.uint8), (w, h)) if on.size else np.zeros((h, w), np.uint8)
-    np.copyto(canvas[y0 : y0 + h, x0 : x0 + w], value, where=on.astype(bool, copy=False))
+    region, on = canvas[y0 : y0 + h, x0 : x0 + w], on.astype(bool, copy=False)
+    if canvas.dtype == bool and value is True:
+        np.bitwise_or(region, on, out=region)  # the common boolean union, twice as fast
+    else:
+        np.copyto(region, value, where=on)
     return canvas
 
 

@@ -291,6 +291,21 @@ def test_paste_instance_resizes_foreign_masks_like_eta() -> None:
     assert np.array_equal(canvas, expected)
 
 
+def test_paste_instance_on_a_boolean_canvas_is_a_union() -> None:
+    canvas = np.zeros((10, 10), bool)
+    canvas[2, 2] = True  # painted before, inside the next box where its mask is off
+    mask = np.zeros((5, 5), bool)
+    mask[3:, 3:] = True
+    g.paste_instance(canvas, (0.2, 0.2, 0.5, 0.5), mask)
+    expected = np.zeros((10, 10), bool)
+    expected[2, 2] = True
+    expected[5:7, 5:7] = True
+    assert np.array_equal(canvas, expected)
+    g.paste_instance(canvas, (0.2, 0.2, 0.5, 0.5), mask, value=False)  # erase: not a union
+    expected[5:7, 5:7] = False
+    assert np.array_equal(canvas, expected)
+
+
 def _full(box_px: tuple[int, int, int, int], frame: tuple[int, int]) -> g.Instance:
     x0, y0, x1, y1 = box_px
     width, height = frame
