@@ -55,7 +55,7 @@ class TaskJob:
 # parameters -> job
 
 
-def _text(ctx: Any, name: str) -> str | None:
+def text_param(ctx: Any, name: str) -> str | None:
     """A free-text parameter, stripped; None when missing or blank (any value is read as text:
     Python callers may pass numbers, and forms must not break on them)."""
     value = ctx.params.get(name)
@@ -85,7 +85,7 @@ def run_settings(ctx: Any) -> runner.RunSettings:
     params = ctx.params
     side = params.get("max_image_side", DEFAULT_MAX_SIDE)
     return runner.RunSettings(
-        model=_text(ctx, "model") or DEFAULT_MODEL,
+        model=text_param(ctx, "model") or DEFAULT_MODEL,
         max_image_side=int(side) if side else None,
         overwrite=bool(params.get("overwrite", False)),
         concurrency=int(params.get("concurrency") or runner.RunSettings.concurrency),
@@ -100,7 +100,7 @@ def run_settings(ctx: Any) -> runner.RunSettings:
 def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
     """Maps the operator parameters of ``kind`` to a :class:`TaskSpec`."""
     params = ctx.params
-    prompt = _text(ctx, "prompt")
+    prompt = text_param(ctx, "prompt")
     classes = _classes(ctx, collection)
     if kind in (TaskKind.DETECT, TaskKind.SEGMENT, TaskKind.POINT):
         return TaskSpec(
@@ -122,7 +122,7 @@ def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
             prompt=prompt,
         )
     if kind == TaskKind.ASK:
-        question = _text(ctx, "question") or prompt
+        question = text_param(ctx, "question") or prompt
         if not question:
             raise ConfigurationError("ask_images needs a question: pass `prompt`")
         return TaskSpec(kind=kind, question=question)
@@ -139,7 +139,7 @@ def _is_segmentation(collection: Any, field_name: str | None) -> bool:
 def task_job(ctx: Any, kind: TaskKind) -> TaskJob:
     """Parses and validates everything; raises :class:`ConfigurationError` on bad input."""
     collection = target_collection(ctx)
-    label_field = _text(ctx, "label_field") or DEFAULT_FIELDS[kind]
+    label_field = text_param(ctx, "label_field") or DEFAULT_FIELDS[kind]
     gt_field = ctx.params.get("gt_field") or None
     semantic_field = ctx.params.get("semantic_field") or None if kind == TaskKind.SEGMENT else None
     if kind == TaskKind.SEGMENT and not semantic_field and _is_segmentation(collection, gt_field):
@@ -211,7 +211,7 @@ def model_input(ctx: Any, inputs: types.Object, kind: TaskKind | None = None) ->
     for model in models:
         dropdown.add_choice(model, label=model)
     inputs.str("model", default=DEFAULT_MODEL, view=dropdown)
-    model = _text(ctx, "model") or DEFAULT_MODEL
+    model = text_param(ctx, "model") or DEFAULT_MODEL
     if kind == TaskKind.SEGMENT and not model_spec(model).supports_segmentation:
         message = (
             f"{model} cannot segment: segmentation masks need a Gemini 2.5 model, "
@@ -255,7 +255,7 @@ def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
         description="Re-run samples that already have a result in this field",
         default=False,
     )
-    label_field = _text(ctx, "label_field") or default
+    label_field = text_param(ctx, "label_field") or default
     try:
         runner.check_output_field(
             ctx.dataset,

@@ -61,7 +61,8 @@ class AskAboutSelection(foo.Operator):
                 f"ask_about_selection sends every image in one request; got "
                 f"{collection.count()} samples, the limit is {MAX_IMAGES}"
             )
-        question = (ctx.params.get("prompt") or DEFAULT_QUESTION).strip()
+        question = forms.text_param(ctx, "question") or forms.text_param(ctx, "prompt")
+        question = question or DEFAULT_QUESTION
         result = runner.ask_about_samples(collection, question, settings=forms.run_settings(ctx))
         if not ctx.delegated:
             ctx.ops.reload_dataset()

@@ -228,6 +228,17 @@ def test_ask_about_selection_answers_once_and_keeps_the_answer(dataset: Any) -> 
     assert kept["answer"] == result.result["answer"] and kept["sample_ids"] == ids
 
 
+def test_ask_about_selection_takes_the_question_parameter_too(dataset: Any) -> None:
+    question = "Which of these images has the most objects?"
+    result = foo.execute_operator(
+        f"{PLUGIN}/ask_about_selection",
+        ctx={"dataset": dataset, "view": dataset.limit(2), "params": {"question": question}},
+    )
+    assert result.result["question"] == question
+    dataset.reload()
+    assert dataset.info["gemini_answers"][-1]["question"] == question
+
+
 def test_ground_truth_is_byte_for_byte_unchanged_after_every_operator(dataset: Any) -> None:
     before = raw_documents(dataset, GT_FIELDS)
     run(
