@@ -127,6 +127,12 @@ _PREFIX = re.compile(
     re.I,
 )
 _PREAMBLE = re.compile(r"^\s*(?:sure[,!.]?\s*)?here(?:'s| is| are)\b[^\n]{0,120}:\s*\n", re.I)
+#: a heading line that only names what follows: "## Caption", "**Answer**"
+_HEADING = re.compile(
+    r"^\s*(?:#{1,6}\s*|\*\*|__)?(?:image\s+)?(?:caption|answer|description|response)"
+    r"(?:\*\*|__)?\s*\n",
+    re.I,
+)
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "「": "」"}
 _SPLIT = re.compile(r"\s*(?:[,;\n]|^\s*[-*•]\s+|\d+[.)]\s+)\s*", re.M)
 _AND = re.compile(r"\s+(?:and|&)\s+", re.I)
@@ -378,7 +384,7 @@ def parse_free_text(text: str) -> TextAnswer:
             body = unwrapped.strip()
             warnings.append("text unwrapped from JSON")
     body = _unquote(body)
-    preamble = _PREAMBLE.match(body)
+    preamble = _PREAMBLE.match(body) or _HEADING.match(body)
     if preamble and body[preamble.end() :].strip():
         body = body[preamble.end() :].strip()
         warnings.append("preamble line removed")

@@ -822,6 +822,9 @@ def test_empty_classification_answer_is_a_parse_error() -> None:
             id="inner-fence-kept",
         ),
         pytest.param("Here are three things:", "Here are three things:", id="lone-preamble-kept"),
+        pytest.param("## Caption\nA cat on a mat.", "A cat on a mat.", id="heading"),
+        pytest.param("**Answer**\nTwo cats.", "Two cats.", id="bold-heading"),
+        pytest.param("## Caption", "## Caption", id="lone-heading-kept"),
     ],
 )
 def test_free_text(text: str, expected: str) -> None:
