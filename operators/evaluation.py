@@ -9,6 +9,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from ..plugin import runner
+from ..plugin.errors import ConfigurationError
 from . import forms
 
 
@@ -35,13 +36,15 @@ class EvaluateAgainstGroundTruth(foo.Operator):
             return types.Property(inputs)
         ours = runner.plugin_fields(ctx.dataset)
         ordered = [f for f in choices if f in ours] + [f for f in choices if f not in ours]
+        # Python callers may name the predictions `label_field`, as for the task operators
+        alias = forms.text_param(ctx, "label_field")
         forms.field_dropdown(
-            inputs, "pred_field", ordered, label="Predictions", description="", required=True
+            inputs, "pred_field", ordered, label="Predictions", description="", required=not alias
         )
         forms.field_dropdown(
             inputs, "gt_field", choices, label="Ground truth", description="", required=True
         )
-        pred = ctx.params.get("pred_field")
+        pred = forms.text_param(ctx, "pred_field") or alias
         inputs.str(
             "eval_key",
             label="Evaluation key",
@@ -63,12 +66,19 @@ class EvaluateAgainstGroundTruth(foo.Operator):
 
     def execute(self, ctx: Any) -> dict[str, Any]:
         params = ctx.params
-        pred_field = params["pred_field"]
+        # the task operators call their output `label_field`; accept that name here too
+        pred_field = forms.text_param(ctx, "pred_field") or forms.text_param(ctx, "label_field")
+        gt_field = forms.text_param(ctx, "gt_field")
+        if not pred_field or not gt_field:
+            raise ConfigurationError(
+                "evaluate_against_ground_truth needs `pred_field` (the predictions; "
+                "`label_field` also works) and `gt_field` (the ground truth)"
+            )
         metrics = runner.evaluate(
             forms.target_collection(ctx),
             pred_field,
-            params["gt_field"],
-            params.get("eval_key") or f"eval_{pred_field}",
+            gt_field,
+            forms.text_param(ctx, "eval_key") or f"eval_{pred_field}",
             use_masks=params.get("use_masks"),
             iou=float(params.get("iou") or 0.5),
             classwise=bool(params.get("classwise", True)),

@@ -392,6 +392,26 @@ def test_mask_iou_is_refused_clearly_when_some_objects_have_no_mask(dataset: Any
     assert metrics["use_masks"] is False and metrics["precision"] >= 0.95
 
 
+def test_evaluation_takes_label_field_and_yes_no_flags_are_never_strings(dataset: Any) -> None:
+    run("detect_objects", dataset, label_field="strs", classes_field=GT_DETECTIONS)
+    metrics = run(
+        "evaluate_against_ground_truth",
+        dataset,
+        label_field="strs",  # the task operators' name for the predictions
+        gt_field=GT_DETECTIONS,
+    ).result
+    assert metrics["precision"] >= 0.95
+    assert "eval_strs" in dataset.list_evaluations()
+    with pytest.raises(Exception, match="pred_field"):
+        run("evaluate_against_ground_truth", dataset, gt_field=GT_DETECTIONS)
+    # "false" would be True to bool(): refused, never taken as a yes
+    before = dataset.values("strs.detections.id")
+    for name in ("overwrite", "with_confidence"):
+        with pytest.raises(Exception, match=name):
+            run("detect_objects", dataset, label_field="strs", **{name: "false"})
+    assert dataset.values("strs.detections.id") == before
+
+
 def test_multi_label_results_are_kept_when_fiftyone_cannot_evaluate_them(dataset: Any) -> None:
     result = run(
         "classify_images",
