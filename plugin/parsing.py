@@ -172,7 +172,7 @@ def _with_line_label(text: str, found: JsonValue) -> JsonValue:
     """A bare ``[...]`` with a label before it on its line becomes ``{"label", "box_2d"}``
     (``"point"`` for two numbers), so prose lists keep their labels."""
     value = found.value
-    if not (isinstance(value, list) and len(value) in (2, 4) and not _prose_numbers(value)):
+    if not (isinstance(value, list) and len(value) in (2, 4)):
         return found
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
         return found
