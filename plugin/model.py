@@ -95,7 +95,10 @@ class GeminiModel(fom.SamplesMixin, fom.Model):
 
     @property
     def ragged_batches(self) -> bool:
-        return True  # images of any size go through unchanged
+        # There are no transforms and nothing is stacked: predict_all takes a list of images of
+        # any sizes. True would make FiftyOne ignore apply_model's batch_size (one image at a
+        # time, no concurrency).
+        return False
 
     @property
     def transforms(self) -> None:

@@ -45,11 +45,21 @@ def classes(dataset: Any) -> list[str]:
 @pytest.mark.parametrize("batch_size", [None, 4], ids=["one-by-one", "batched"])
 def test_detect_model_matches_ground_truth(dataset: Any, endpoint: dict, batch_size: Any) -> None:
     model = GeminiModel("detect", classes=classes(dataset), with_confidence=True, **endpoint)
+    calls: list[int] = []
+    predict_all = model.predict_all
+
+    def spy(args: Any, samples: Any = None) -> Any:
+        calls.append(len(args))
+        return predict_all(args, samples)
+
+    model.predict_all = spy  # type: ignore[method-assign]
     field = f"det_{batch_size or 1}"
     dataset.apply_model(model, label_field=field, batch_size=batch_size)
     metrics = evaluate(dataset, field, GT_DETECTIONS, f"eval_{field}")
     assert metrics["precision"] >= 0.95 and metrics["recall"] >= 0.95, metrics
     assert metrics["mAP"] is not None
+    if batch_size:  # FiftyOne hands over whole batches, which are sent concurrently
+        assert calls == [4, 2], calls
 
 
 def test_segment_model_writes_masks_on_the_displayed_frame(dataset: Any, endpoint: dict) -> None:
