@@ -389,6 +389,7 @@ class BatchRunner:
             else:
                 base.status, base.answer = "ok", verdict.answer
                 base.raw_text, base.warnings = verdict.raw_text, verdict.warnings
+                base.incomplete = verdict.warnings[0] if verdict.partial else None
                 outcome = base
                 if self.cache is not None and not verdict.partial and verdict.raw_text:
                     cached = answer_from_response(verdict.raw_text, response)

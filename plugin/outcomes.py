@@ -65,6 +65,8 @@ class ItemOutcome:
     raw_text: str | None = None
     cache_key: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: why a usable answer is known to be incomplete (cut off at the output limit), else None
+    incomplete: str | None = None
     #: what the sink will store, built from ``answer`` by the engine's ``convert`` hook
     converted: Any = None
 
@@ -76,6 +78,8 @@ class Progress:
     ok: int = 0
     failed: int = 0
     cached: int = 0
+    #: labelled from an answer known to be incomplete (cut off at the output limit)
+    incomplete: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -99,6 +103,7 @@ class Progress:
         if outcome.status == "ok":
             self.ok += 1
             self.cached += int(outcome.cached)
+            self.incomplete += outcome.incomplete is not None
         else:
             self.failed += 1
             errors[outcome.error_type or "Error"] += 1
@@ -130,6 +135,7 @@ class EngineReport:
         return self.extra | {
             "processed": p.done,
             "labelled": p.ok,
+            "incomplete": p.incomplete,
             "failed": p.failed,
             "from_cache": p.cached,
             "input_tokens": p.input_tokens,
@@ -152,7 +158,8 @@ class Verdict:
     """What one response means: an answer, or an error, and whether asking again may help.
 
     ``partial``: a usable answer that is known to be incomplete (cut at the output limit, or
-    garbled JSON whose complete items were kept); worth asking again once, never cached."""
+    garbled JSON whose complete items were kept); worth asking again once, never cached.
+    ``at_output_limit``: the model stopped at ``maxOutputTokens`` (ask again with more room)."""
 
     answer: Any = None
     raw_text: str | None = None
@@ -160,6 +167,7 @@ class Verdict:
     ask_again: bool = False
     warnings: list[str] = field(default_factory=list)
     partial: bool = False
+    at_output_limit: bool = False
 
     @property
     def size(self) -> int:
@@ -176,9 +184,17 @@ def read_response(task: tasks_mod.TaskSpec, response: wire.GenerateContentRespon
     except TruncatedResponseError as exc:
         salvaged = _salvage(task, exc.raw_text)
         if salvaged is not None:
-            note = "answer truncated at the output limit; kept the complete items"
-            return Verdict(salvaged, exc.raw_text, warnings=[note], ask_again=True, partial=True)
-        return Verdict(raw_text=exc.raw_text, error=exc, ask_again=True)
+            kept = len(salvaged.objects)
+            note = f"answer cut off at the output limit; kept its {kept} complete object(s)"
+            return Verdict(
+                salvaged,
+                exc.raw_text,
+                warnings=[note],
+                ask_again=True,
+                partial=True,
+                at_output_limit=True,
+            )
+        return Verdict(raw_text=exc.raw_text, error=exc, ask_again=True, at_output_limit=True)
     except BlockedResponseError as exc:
         return Verdict(raw_text=exc.raw_text, error=exc)
     except InvalidResponseError as exc:
@@ -188,7 +204,8 @@ def read_response(task: tasks_mod.TaskSpec, response: wire.GenerateContentRespon
     except ParseError as exc:
         return Verdict(raw_text=text, error=exc, ask_again=True)
     if getattr(answer, "truncated", False) or getattr(answer, "lost_items", 0):
-        note = "answer cut short or garbled; kept the complete items"
+        kept = len(getattr(answer, "objects", ()))
+        note = f"answer cut short or garbled; kept its {kept} complete object(s)"
         return Verdict(answer, text, warnings=[note], ask_again=True, partial=True)
     return Verdict(answer, text)
 

@@ -39,7 +39,7 @@ from . import images as images_mod
 from . import tasks as tasks_mod
 from . import wire
 from .cache import ResponseCache, answer_from_response
-from .catalog import price_for
+from .catalog import model_spec, price_for
 from .client import AsyncGeminiClient
 from .errors import (
     AuthenticationError,
@@ -387,9 +387,10 @@ class Engine:
         outcome = ItemOutcome(key, "failed", image=info, cache_key=cache_key)
         verdict = Verdict()
         best: Verdict | None = None  # the fullest partial answer so far
+        output_cap: int | None = None  # raised after an answer stopped at the output limit
         for attempt in range(1 + self.settings.parse_retries):
             self._parse_retries += attempt > 0
-            response = await self._generate(prepared)
+            response = await self._generate(prepared, output_cap)
             usage = response.usage_metadata
             outcome.input_tokens += usage.input_tokens if usage else 0
             outcome.output_tokens += usage.output_tokens if usage else 0
@@ -404,17 +405,35 @@ class Engine:
             outcome.raw_text = verdict.raw_text or outcome.raw_text
             if not verdict.ask_again:
                 break
+            if verdict.at_output_limit:
+                output_cap = self._more_output(prepared.request, output_cap)
         if best is not None:
             return _answered(outcome, best)  # incomplete, so not cached
         assert verdict.error is not None
         return failed_outcome(key, verdict.error, outcome)
 
-    async def _generate(self, prepared: PreparedRequest) -> wire.GenerateContentResponse:
-        """Sends ``prepared`` (inline or with uploaded files) and returns the response; a file
-        the server no longer has is uploaded again once. Fatal errors stop the run (raise
-        _Stop)."""
+    def _more_output(self, request: wire.GenerateContentRequest, cap: int | None) -> int | None:
+        """The output cap for asking again after an answer stopped at the limit: twice the
+        last one, up to the model's maximum (None: the request set no cap, nothing to raise)."""
+        config = request.generation_config
+        current = cap or (config.max_output_tokens if config is not None else None)
+        if current is None:
+            return None
+        return min(2 * current, model_spec(self.settings.model).max_output_tokens)
+
+    async def _generate(
+        self, prepared: PreparedRequest, output_cap: int | None = None
+    ) -> wire.GenerateContentResponse:
+        """Sends ``prepared`` (inline or with uploaded files; with ``output_cap`` as its
+        ``maxOutputTokens`` when given) and returns the response; a file the server no longer
+        has is uploaded again once. Fatal errors stop the run (raise _Stop)."""
         for refresh in (False, True):
             request = await self.builder.sendable(prepared, refresh=refresh)
+            if output_cap is not None and request.generation_config is not None:
+                config = request.generation_config.model_copy(
+                    update={"max_output_tokens": output_cap}
+                )
+                request = request.model_copy(update={"generation_config": config})
             try:
                 return await self._send(request, prepared.tokens)
             except PermissionDeniedError as exc:
@@ -482,6 +501,7 @@ class Engine:
 def _answered(outcome: ItemOutcome, verdict: Verdict) -> ItemOutcome:
     outcome.status, outcome.answer = "ok", verdict.answer
     outcome.raw_text, outcome.warnings = verdict.raw_text, list(verdict.warnings)
+    outcome.incomplete = verdict.warnings[0] if verdict.partial else None
     return outcome
 
 

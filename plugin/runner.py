@@ -356,11 +356,11 @@ def run_task(
 
 def summary_variant(summary: Mapping[str, Any] | None) -> str:
     """The App notification's variant: ``error`` when the run stopped (bad key, unknown model,
-    quota), ``warning`` when samples failed, else ``success``."""
+    quota), ``warning`` when samples failed or answers were incomplete, else ``success``."""
     report = (summary or {}).get("report", {})
     if report.get("stopped_reason"):
         return "error"
-    return "warning" if report.get("failed") else "success"
+    return "warning" if report.get("failed") or report.get("incomplete") else "success"
 
 
 def describe_summary(summary: Mapping[str, Any] | None) -> str:
@@ -376,6 +376,11 @@ def describe_summary(summary: Mapping[str, Any] | None) -> str:
         f"{summary.get('skipped', 0)} skipped in '{summary.get('label_field')}' "
         f"(~${cost:.4f}, {report.get('duration_seconds', 0):.0f} s)"
     )
+    if report.get("incomplete"):
+        text += (
+            f". {report['incomplete']} answer(s) were cut off at the output limit and kept "
+            f"only their complete objects ({summary.get('label_field')}.incomplete)"
+        )
     if report.get("stopped_reason"):
         text += f". Stopped: {report['stopped_reason']}"
     evaluation = summary.get("evaluation")

@@ -7,7 +7,9 @@ its thread pool as answers arrive; :meth:`LabelWriter.__call__` stores a batch w
 were not converted yet (batch mode) are converted on the spot.
 
 Failed samples keep whatever they had and get a one-line reason in ``<label_field>_error``; a
-successful sample clears its reason.
+successful sample clears its reason. An answer known to be incomplete (cut off at the output
+limit even after asking again with more room) is written with the objects it kept, and its
+label carries an ``incomplete`` attribute that says so.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ class LabelWriter:
                 errors[outcome.key] = outcome.error or "failed"
                 continue
             converted = outcome.converted or self.convert(outcome)
-            labels[outcome.key] = converted.label
+            labels[outcome.key] = _marked(converted.label, outcome.incomplete)
             errors[outcome.key] = None
             if converted.semantic is not None:
                 semantic[outcome.key] = converted.semantic
@@ -129,3 +131,12 @@ class LabelWriter:
             self.dataset.set_values(self.error_field, errors, key_field="id", validate=False)
         if semantic and self.semantic_field:
             self.dataset.set_values(self.semantic_field, semantic, key_field="id", validate=False)
+
+
+def _marked(label: Any, incomplete: str | None) -> Any:
+    """``label`` carrying ``incomplete`` (why the answer is known to be cut short) as an
+    attribute, so such samples can be found: ``F("<field>.incomplete").exists()``."""
+    if incomplete is not None and isinstance(label, fo.Label):
+        label = label.copy()
+        label["incomplete"] = incomplete
+    return label

@@ -4,6 +4,7 @@ coalescing, stops, backpressure, Files API reuse, and running inside an event lo
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,7 +174,8 @@ def test_truncated_detections_keep_their_complete_objects_and_say_so(
     _, outcomes = run_engine(emu, [str(files[0])], cache=cache)
     outcome = outcomes["0"]
     assert outcome.status == "ok" and outcome.answer.objects
-    assert any("truncated" in w for w in outcome.warnings)
+    assert outcome.incomplete and "cut off at the output limit" in outcome.incomplete
+    assert outcome.incomplete in outcome.warnings
     assert emu.stats.count("generateContent") == 2  # asked again once, in vain
     assert len(cache) == 0  # a partial answer is not cached as if it were complete
 
@@ -188,16 +190,25 @@ ONE_KEPT = FULL[: len(ITEMS[0]) + 20]  # cut inside the second object
 TWO_KEPT = FULL[: len(ITEMS[0]) + len(ITEMS[1]) + 20]  # cut inside the third
 
 
-def scripted_answers(texts: list[str]) -> tuple[httpx.MockTransport, list[int]]:
-    """A transport answering generateContent with ``texts`` in turn; counts the calls."""
+def scripted_answers(
+    texts: list[str], finish: list[str] | None = None, requests: list[dict] | None = None
+) -> tuple[httpx.MockTransport, list[int]]:
+    """A transport answering generateContent with ``texts`` in turn (finish reasons from
+    ``finish``, default STOP); counts the calls and keeps the request bodies in ``requests``."""
     calls = [0]
 
     def handle(request: httpx.Request) -> httpx.Response:
-        text = texts[min(calls[0], len(texts) - 1)]
+        turn = min(calls[0], len(texts) - 1)
         calls[0] += 1
+        if requests is not None:
+            requests.append(json.loads(request.content))
+        reason = finish[turn] if finish else "STOP"
         body = {
             "candidates": [
-                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
+                {
+                    "content": {"role": "model", "parts": [{"text": texts[turn]}]},
+                    "finishReason": reason,
+                }
             ],
             "usageMetadata": {"promptTokenCount": 300, "candidatesTokenCount": 40},
         }
@@ -233,6 +244,48 @@ def test_answers_cut_short_are_asked_again_once_and_the_best_is_kept(
     assert outcome.status == "ok" and len(outcome.answer.objects) == objects
     assert (len(cache) == 1) is cached
     assert bool(outcome.warnings) is not cached
+
+
+def run_scripted(files: list[Path], transport: httpx.MockTransport, cache: Any) -> Any:
+    """One detection item through an engine whose client talks to ``transport``."""
+
+    async def go() -> tuple[EngineReport, dict[str, ItemOutcome]]:
+        outcomes: dict[str, ItemOutcome] = {}
+        async with AsyncGeminiClient(KEY, base_url="http://gemini.test", transport=transport) as c:
+            engine = Engine(c, TaskSpec(kind="detect"), EngineSettings(model=MODEL), cache=cache)
+            sink = lambda batch: outcomes.update((o.key, o) for o in batch)  # noqa: E731
+            report = await engine.run([WorkItem("0", str(files[0]))], sink)
+        return report, outcomes
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("finish", "objects", "incomplete"),
+    [
+        (["MAX_TOKENS", "STOP"], 3, False),  # more room was enough: complete and cached
+        (["MAX_TOKENS", "MAX_TOKENS"], 2, True),  # cut twice: the fuller kept, marked
+    ],
+    ids=["complete-with-more-room", "cut-twice"],
+)
+def test_an_answer_cut_at_the_output_limit_is_asked_again_with_twice_the_room(
+    files: list[Path], finish: list[str], objects: int, incomplete: bool
+) -> None:
+    requests: list[dict] = []
+    transport, calls = scripted_answers(
+        [ONE_KEPT, FULL if not incomplete else TWO_KEPT], finish, requests
+    )
+    cache = MemoryCache()
+    report, outcomes = run_scripted(files, transport, cache)
+    outcome = outcomes["0"]
+    caps = [r["generationConfig"]["maxOutputTokens"] for r in requests]
+    assert calls[0] == 2 and caps[1] == 2 * caps[0], caps
+    assert outcome.status == "ok" and len(outcome.answer.objects) == objects
+    assert (outcome.incomplete is not None) is incomplete
+    assert report.to_dict()["incomplete"] == int(incomplete)
+    assert len(cache) == int(not incomplete)
+    if incomplete:
+        assert "cut off at the output limit; kept its 2 complete object(s)" in outcome.incomplete
 
 
 def test_a_slow_sink_slows_the_workers_instead_of_piling_up_results(

@@ -20,7 +20,7 @@ from reliability_support import make_dataset, sha256_of, write_variants  # noqa:
 
 from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
 from gemini_vision.retry import RetryPolicy  # noqa: E402
-from gemini_vision.runner import RunSettings, run_task  # noqa: E402
+from gemini_vision.runner import RunSettings, describe_summary, run_task  # noqa: E402
 from gemini_vision.tasks import TaskSpec  # noqa: E402
 
 N = 500
@@ -139,5 +139,24 @@ def test_a_per_day_quota_stops_the_run_cleanly_and_a_rerun_continues(tmp_path: P
             assert emu.stats.count("generateContent") == 30  # nothing finished asked again
         dataset.reload()
         assert dataset.exists("pred").count() == 60
+    finally:
+        dataset.delete()
+
+
+def test_answers_cut_off_at_the_output_limit_are_written_and_marked(tmp_path: Path) -> None:
+    files = write_variants(tmp_path / "imgs", 6, bases=3, seed=95, salt=uuid.uuid4().hex)
+    dataset = make_dataset(files)
+    try:
+        with Emulator(EmulatorConfig(max_tokens_rate=1.0)) as emu:
+            summary = run_task(dataset, TaskSpec(kind="detect"), "cut", settings=settings(emu))
+        report = summary.report
+        assert report["labelled"] == report["incomplete"] == 6 and report["failed"] == 0
+        dataset.reload()
+        marks = dataset.values("cut.incomplete")
+        assert all(m and "cut off at the output limit" in m for m in marks), marks
+        assert dataset.count("cut.detections") > 0 and dataset.exists("cut_error").count() == 0
+        assert "6 answer(s) were cut off at the output limit" in describe_summary(
+            summary.to_dict()
+        )
     finally:
         dataset.delete()

@@ -70,6 +70,15 @@ def _one_per_line(items: list[dict[str, Any]]) -> str:
     return "[\n" + lines + "\n]"
 
 
+def _prose_list(items: list[dict[str, Any]]) -> str:
+    coordinates = ("box_2d", "point")
+    lines = [
+        f"{n}. **{item['label']}**: {next(item[k] for k in coordinates if k in item)}"
+        for n, item in enumerate(items, start=1)
+    ]
+    return "I found these objects:\n\n" + "\n".join(lines)
+
+
 STYLES: list[Callable[[list[dict[str, Any]]], str]] = [
     _fenced,
     _pretty,
@@ -79,6 +88,7 @@ STYLES: list[Callable[[list[dict[str, Any]]], str]] = [
     _indented_unclosed,
     _yx_keys,
     _one_per_line,
+    _prose_list,
 ]
 
 
@@ -91,6 +101,8 @@ def restyled(request: Any, images: Any, *, model: str, rng: random.Random) -> Re
     style = STYLES[rng.randrange(len(STYLES))]
     if reply.kind != "detect" and style is _yx_keys:
         style = _pretty  # y/x keys only exist for boxes
+    if reply.kind == "segment" and style is _prose_list:
+        style = _pretty  # a prose list has no room for masks
     return Reply(style(items), reply.kind)
 
 
