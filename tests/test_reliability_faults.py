@@ -152,6 +152,7 @@ def test_answers_cut_off_at_the_output_limit_are_written_and_marked(tmp_path: Pa
         report = summary.report
         assert report["labelled"] == report["incomplete"] == 6 and report["failed"] == 0
         dataset.reload()
+        assert dataset.exists("cut.incomplete").count() == 6  # as the README says to find them
         marks = dataset.values("cut.incomplete")
         assert all(m and "cut off at the output limit" in m for m in marks), marks
         assert dataset.count("cut.detections") > 0 and dataset.exists("cut_error").count() == 0
