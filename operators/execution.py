@@ -3,7 +3,9 @@
 Immediate runs in the App are generators: the job runs in a background thread while the
 generator yields throttled ``set_progress`` messages (frequent messages freeze the App), then
 reloads the dataset and reports the summary. Delegated runs report progress to the delegated
-operation document and return the summary as the operation's result.
+operation document and return the summary as the operation's result. Immediate runs from
+Python (``foo.execute_operator``, which sends no App request) run in place and return the
+summary too, so the caller gets it as ``result.result``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,25 @@ from typing import Any
 
 #: minimum seconds between two progress messages to the App
 PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+Job = Callable[[Callable[[float | None, str], None]], Any]
+
+
+def run(ctx: Any, job: Job, describe: Callable[[Any], str], variant: Callable[[Any], str]) -> Any:
+    """Runs ``job(report)`` the way ``ctx`` asks: delegated, streamed to the App, or in place
+    for a Python caller; the last two return or notify the summary."""
+    if ctx.delegated:
+        return run_delegated(ctx, job)
+    if not from_app(ctx):
+        return job(lambda fraction, label: None)
+    return stream(ctx, job, describe, variant)
+
+
+def from_app(ctx: Any) -> bool:
+    """Whether the App sent this request (its requests name the operator; Python's
+    ``execute_operator`` builds them without)."""
+    return bool((getattr(ctx, "request_params", None) or {}).get("operator_uri"))
 
 
 def run_delegated(ctx: Any, job: Callable[[Callable[[float | None, str], None]], Any]) -> Any:

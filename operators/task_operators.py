@@ -91,9 +91,7 @@ class GeminiTaskOperator(foo.Operator):
             )
             return summary.to_dict()
 
-        if ctx.delegated:
-            return execution.run_delegated(ctx, run)
-        return execution.stream(ctx, run, runner.describe_summary, runner.summary_variant)
+        return execution.run(ctx, run, runner.describe_summary, runner.summary_variant)
 
 
 class DetectObjects(GeminiTaskOperator):

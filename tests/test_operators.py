@@ -392,6 +392,27 @@ def test_mask_iou_is_refused_clearly_when_some_objects_have_no_mask(dataset: Any
     assert metrics["use_masks"] is False and metrics["precision"] >= 0.95
 
 
+def test_python_callers_get_the_run_summary_and_the_app_gets_a_stream(dataset: Any) -> None:
+    view = dataset.limit(3)
+    from_python = foo.execute_operator(
+        f"{PLUGIN}/caption_images", ctx={"view": view, "params": {"label_field": "cap_py"}}
+    )
+    summary = from_python.result
+    assert summary["label_field"] == "cap_py" and summary["report"]["labelled"] == 3, summary
+    # the App names the operator in its requests: progress is streamed, nothing returned
+    from_app = foo.execute_operator(
+        f"{PLUGIN}/caption_images",
+        ctx={
+            "view": view,
+            "operator_uri": f"{PLUGIN}/caption_images",
+            "params": {"label_field": "cap_app"},
+        },
+    )
+    assert from_app.error is None and from_app.result is None
+    dataset.reload()
+    assert dataset.count("cap_py") == dataset.count("cap_app") == 3
+
+
 def test_evaluation_takes_label_field_and_yes_no_flags_are_never_strings(dataset: Any) -> None:
     run("detect_objects", dataset, label_field="strs", classes_field=GT_DETECTIONS)
     metrics = run(
