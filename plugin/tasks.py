@@ -302,8 +302,10 @@ def _media_resolution(value: str | None) -> str | None:
 
 
 def _default_label(task: TaskSpec) -> str:
-    if task.classes and len(task.classes) == 1:
-        return task.classes[0]
+    """The label of an object the model did not name: the only class, or the free-text target
+    when there is no class list (with several classes, none can be guessed)."""
+    if task.classes:
+        return task.classes[0] if len(task.classes) == 1 else ""
     return task.target or ""
 
 

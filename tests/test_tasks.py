@@ -302,6 +302,21 @@ def test_unlabelled_boxes_take_the_only_class() -> None:
     assert isinstance(answer, ParseResult) and answer.labels == ["goat"]
 
 
+@pytest.mark.parametrize(
+    ("spec", "label"),
+    [
+        (TaskSpec(TaskKind.DETECT, target="the red mugs"), "the red mugs"),
+        (TaskSpec(TaskKind.DETECT, classes=("cat", "dog"), target="pets"), ""),
+    ],
+    ids=["free-text-target", "several-classes"],
+)
+def test_unnamed_objects_take_the_target_only_without_a_class_list(
+    spec: TaskSpec, label: str
+) -> None:
+    answer = interpret_answer(spec, '[{"box_2d": [1, 2, 30, 40], "label": null}]')
+    assert isinstance(answer, ParseResult) and answer.labels == [label]
+
+
 def test_points_and_too_many_objects_warning() -> None:
     spec = TaskSpec(TaskKind.POINT, max_objects=1)
     answer = interpret_answer(
