@@ -127,6 +127,14 @@ _PREFIX = re.compile(
     re.I,
 )
 _PREAMBLE = re.compile(r"^\s*(?:sure[,!.]?\s*)?here(?:'s| is| are)\b[^\n]{0,120}:\s*\n", re.I)
+#: "Here is a caption for the image: A dog ..." on one line
+_PREAMBLE_INLINE = re.compile(
+    r"^\s*(?:sure[,!.]?\s*)?here(?:'s| is)\s+(?:(?:a|an|the|my|one)\s+)?(?:\w+\s+){0,2}"
+    r"(?:caption|description|answer)\b[^:\n]{0,60}:[ \t]*(?=\S)",
+    re.I,
+)
+#: **bold** or __bold__ inside a one-line caption or answer: the words without the markup
+_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)([^\n]+?)(?<=\S)\1")
 #: a heading line that only names what follows: "## Caption", "**Answer**"
 _HEADING = re.compile(
     r"^\s*(?:#{1,6}\s*|\*\*|__)?(?:image\s+)?(?:caption|answer|description|response)"
@@ -384,11 +392,14 @@ def parse_free_text(text: str) -> TextAnswer:
             body = unwrapped.strip()
             warnings.append("text unwrapped from JSON")
     body = _unquote(body)
-    preamble = _PREAMBLE.match(body) or _HEADING.match(body)
+    preamble = _PREAMBLE.match(body) or _HEADING.match(body) or _PREAMBLE_INLINE.match(body)
     if preamble and body[preamble.end() :].strip():
         body = body[preamble.end() :].strip()
         warnings.append("preamble line removed")
-    body = without_surrogates(_unquote(_PREFIX.sub("", body, count=1)).strip())
+    body = _unquote(_PREFIX.sub("", body, count=1)).strip()
+    if "\n" not in body:  # a one-line caption or answer; longer markdown keeps its structure
+        body = _unquote(_EMPHASIS.sub(r"\2", body)).strip()
+    body = without_surrogates(body)
     if not body:
         raise ParseError("the model's answer is empty", raw_text=raw_text)
     return TextAnswer(body, raw_text, tuple(warnings))

@@ -825,6 +825,15 @@ def test_empty_classification_answer_is_a_parse_error() -> None:
         pytest.param("## Caption\nA cat on a mat.", "A cat on a mat.", id="heading"),
         pytest.param("**Answer**\nTwo cats.", "Two cats.", id="bold-heading"),
         pytest.param("## Caption", "## Caption", id="lone-heading-kept"),
+        pytest.param(
+            "Here is a short caption for the image: A cat on a mat.",
+            "A cat on a mat.",
+            id="one-line-preamble",
+        ),
+        pytest.param("Here's the answer: two.", "two.", id="one-line-answer-preamble"),
+        pytest.param("A **grey** cat on a __red__ mat.", "A grey cat on a red mat.", id="bold"),
+        pytest.param("Here is my cat: Tom.", "Here is my cat: Tom.", id="not-a-preamble"),
+        pytest.param("2**3 is 8", "2**3 is 8", id="lone-stars-kept"),
     ],
 )
 def test_free_text(text: str, expected: str) -> None:
