@@ -414,4 +414,6 @@ class BatchRunner:
             await asyncio.to_thread(self.on_progress, self.progress)
 
     def _count(self, outcome: ItemOutcome) -> None:
-        self.progress.record(outcome, self.errors)
+        self.progress.record(
+            outcome, self.errors, masks=self.task.kind is tasks_mod.TaskKind.SEGMENT
+        )

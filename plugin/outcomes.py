@@ -80,6 +80,8 @@ class Progress:
     cached: int = 0
     #: labelled from an answer known to be incomplete (cut off at the output limit)
     incomplete: int = 0
+    #: segmentation objects written with a box but no usable mask (see ``mask_error``)
+    objects_without_mask: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -95,8 +97,9 @@ class Progress:
     def fraction(self) -> float | None:
         return None if not self.total else min(1.0, self.done / self.total)
 
-    def record(self, outcome: ItemOutcome, errors: Counter[str]) -> None:
-        """Counts one finished item (its failure kind into ``errors``)."""
+    def record(self, outcome: ItemOutcome, errors: Counter[str], *, masks: bool = False) -> None:
+        """Counts one finished item (its failure kind into ``errors``); ``masks``: the task
+        asks for masks, so objects without a usable one are counted."""
         self.done += 1
         self.input_tokens += outcome.input_tokens
         self.output_tokens += outcome.output_tokens
@@ -104,6 +107,11 @@ class Progress:
             self.ok += 1
             self.cached += int(outcome.cached)
             self.incomplete += outcome.incomplete is not None
+            if masks:
+                self.objects_without_mask += sum(
+                    o.mask is None or o.mask.kind not in ("png", "polygon")
+                    for o in getattr(outcome.answer, "objects", ())
+                )
         else:
             self.failed += 1
             errors[outcome.error_type or "Error"] += 1
@@ -136,6 +144,7 @@ class EngineReport:
             "processed": p.done,
             "labelled": p.ok,
             "incomplete": p.incomplete,
+            "objects_without_mask": p.objects_without_mask,
             "failed": p.failed,
             "from_cache": p.cached,
             "input_tokens": p.input_tokens,

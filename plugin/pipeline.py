@@ -471,7 +471,9 @@ class Engine:
     # bookkeeping
 
     def _count(self, outcome: ItemOutcome) -> None:
-        self.progress.record(outcome, self.errors)
+        self.progress.record(
+            outcome, self.errors, masks=self.task.kind is tasks_mod.TaskKind.SEGMENT
+        )
 
     def _fatal(self, exc: GeminiVisionError) -> None:
         self.progress.refused = True

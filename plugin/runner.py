@@ -356,11 +356,13 @@ def run_task(
 
 def summary_variant(summary: Mapping[str, Any] | None) -> str:
     """The App notification's variant: ``error`` when the run stopped (bad key, unknown model,
-    quota), ``warning`` when samples failed or answers were incomplete, else ``success``."""
+    quota), ``warning`` when samples failed, answers were incomplete or masks missing, else
+    ``success``."""
     report = (summary or {}).get("report", {})
     if report.get("stopped_reason"):
         return "error"
-    return "warning" if report.get("failed") or report.get("incomplete") else "success"
+    flawed = report.get("failed") or report.get("incomplete") or report.get("objects_without_mask")
+    return "warning" if flawed else "success"
 
 
 def describe_summary(summary: Mapping[str, Any] | None) -> str:
@@ -380,6 +382,11 @@ def describe_summary(summary: Mapping[str, Any] | None) -> str:
         text += (
             f". {report['incomplete']} answer(s) were cut off at the output limit and kept "
             f"only their complete objects ({summary.get('label_field')}.incomplete)"
+        )
+    if report.get("objects_without_mask"):
+        text += (
+            f". {report['objects_without_mask']} object(s) came without a usable mask (box "
+            f"only; the reason is in {summary.get('label_field')}.detections.mask_error)"
         )
     if report.get("stopped_reason"):
         text += f". Stopped: {report['stopped_reason']}"

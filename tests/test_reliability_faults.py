@@ -5,6 +5,7 @@ escapes; a rerun with the faults gone completes the rest without touching the ot
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ fo = pytest.importorskip("fiftyone")
 from reliability_support import make_dataset, sha256_of, write_variants  # noqa: E402
 
 from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
+from gemini_vision.emulator.responder import Reply, respond  # noqa: E402
 from gemini_vision.retry import RetryPolicy  # noqa: E402
 from gemini_vision.runner import RunSettings, describe_summary, run_task  # noqa: E402
 from gemini_vision.tasks import TaskSpec  # noqa: E402
@@ -159,5 +161,29 @@ def test_answers_cut_off_at_the_output_limit_are_written_and_marked(tmp_path: Pa
         assert "6 answer(s) were cut off at the output limit" in describe_summary(
             summary.to_dict()
         )
+    finally:
+        dataset.delete()
+
+
+def test_objects_without_a_usable_mask_are_counted_and_explained(tmp_path: Path) -> None:
+    def first_mask_cut(request: Any, images: Any, *, model: str, rng: Any) -> Reply:
+        reply = respond(request, images, model=model, rng=rng)
+        if reply.kind != "segment":
+            return reply
+        items = json.loads(reply.text)
+        items[0]["mask"] = items[0]["mask"][:40]  # a PNG cut short
+        return Reply(json.dumps(items), reply.kind)
+
+    files = write_variants(tmp_path / "imgs", 4, bases=4, seed=96, salt=uuid.uuid4().hex)
+    dataset = make_dataset(files)
+    try:
+        with Emulator(respond=first_mask_cut) as emu:
+            summary = run_task(dataset, TaskSpec(kind="segment"), "seg", settings=settings(emu))
+        assert summary.report["labelled"] == 4 and summary.report["objects_without_mask"] == 4
+        dataset.reload()
+        reasons = [r for d in dataset.values("seg.detections.mask_error") for r in d if r]
+        assert len(reasons) == 4 and all("mask" in r for r in reasons), reasons
+        text = describe_summary(summary.to_dict())
+        assert "4 object(s) came without a usable mask" in text and "seg.detections" in text
     finally:
         dataset.delete()
