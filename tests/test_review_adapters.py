@@ -191,9 +191,8 @@ def app_notifications(dataset: Any, name: str, **params: Any) -> list[dict[str, 
     """Runs operator ``name`` as the App does (a generator with an executor) and returns the
     parameters of the notifications it sent."""
     operator = foo.get_operator(f"{PLUGIN}/{name}")
-    ctx = ExecutionContext(
-        request_params={"dataset_name": dataset.name, "params": params}, executor=Executor()
-    )
+    request = {"dataset_name": dataset.name, "operator_uri": operator.uri, "params": params}
+    ctx = ExecutionContext(request_params=request, executor=Executor())  # as the App sends it
     messages = list(operator.execute(ctx))
     return [
         m.body.params
