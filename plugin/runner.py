@@ -208,6 +208,15 @@ def _engine(
     return engine, client
 
 
+def _remove_empty_fields(dataset: fo.Dataset, fields: list[str]) -> None:
+    """Deletes the fields of ``fields`` that hold no value (and their run records)."""
+    empty = [f for f in fields if dataset.has_field(f) and not dataset.exists(f).count()]
+    for field_name in empty:
+        dataset.delete_sample_field(field_name)
+        if dataset.has_run(runs.run_key_for(field_name)):
+            dataset.delete_run(runs.run_key_for(field_name))
+
+
 def run_task(
     collection: Any,
     task: TaskSpec,
@@ -274,6 +283,8 @@ def run_task(
     with work_claims(group, lease_seconds=settings.lease_seconds) as claims:
         with claims.exclusive("dataset", wait=lock_wait):
             dataset.reload()
+            outputs = (label_field, f"{label_field}_error", semantic_field)
+            created = [f for f in outputs if f and not dataset.has_field(f)]
             # provisional records: a concurrent worker must see the new fields as ours
             if not dataset.has_field(label_field):
                 runs.record_run(dataset, label_field, run_config, {"state": "running"})
@@ -328,18 +339,23 @@ def run_task(
             report=report.to_dict(),
         )
         results = dict(summary.report, total=summary.total, skipped=skipped)
+        # nothing was labelled and nothing could be (key, model, quota): an error, not a quiet
+        # empty run, and it leaves no empty fields behind
+        refused = report.progress.refused and not report.progress.ok
         with claims.exclusive("dataset", wait=lock_wait):
             dataset.reload()
-            if semantic_field:
+            if refused:
+                _remove_empty_fields(dataset, created)
+            elif semantic_field:
                 targets = writer.mask_targets()
                 if targets:
                     dataset.mask_targets = dict(dataset.mask_targets, **{semantic_field: targets})
                     dataset.save()
-            summary.run_key = runs.record_run(dataset, label_field, run_config, results)
-            if semantic_field:
+            if dataset.has_field(label_field):
+                summary.run_key = runs.record_run(dataset, label_field, run_config, results)
+            if semantic_field and dataset.has_field(semantic_field):
                 runs.record_run(dataset, semantic_field, semantic_config, results)
-    if report.progress.refused and not report.progress.ok:
-        # nothing was labelled and nothing could be: an error, not a quiet empty run
+    if refused:
         raise RunStoppedError(report.progress.stopped_reason or "the run stopped")
     if gt_field and eval_key and report.progress.ok:
         pred_field = label_field

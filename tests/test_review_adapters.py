@@ -211,6 +211,9 @@ def test_the_app_is_told_plainly_when_a_run_stopped_or_samples_failed(
         app_notifications(dataset, "caption_images", label_field="c2", model="gemini-0")
     # the plugin runs its own copy of the package, so compare the class by name
     assert type(info.value).__name__ == "RunStoppedError"
+    dataset.reload()  # and it leaves no empty fields or run records behind
+    assert not dataset.has_field("c2") and not dataset.has_field("c2_error")
+    assert "gemini_c2" not in dataset.list_runs()
     dataset.add_sample(fo.Sample(filepath=str(tmp_path / "gone.jpg")))
     (partial,) = app_notifications(dataset, "caption_images", label_field="cap")
     assert partial["variant"] == "warning" and "1 failed" in partial["message"]
