@@ -345,7 +345,10 @@ def run_inputs(inputs: types.Object) -> None:
 
 def cost_preview(ctx: Any, inputs: types.Object, job_or_error: TaskJob | Exception) -> None:
     if isinstance(job_or_error, Exception):
-        inputs.view("params_error", types.Warning(label=str(job_or_error)))
+        # invalid, so that the App and FiftyOne's validation (also of delegated runs, when they
+        # are queued) refuse to run what execute would refuse
+        message = str(job_or_error)
+        invalid(inputs, "params_error", types.Warning(label=message), message)
         return
     job = job_or_error
     try:

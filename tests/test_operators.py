@@ -369,6 +369,10 @@ def test_a_semantic_field_needs_a_vocabulary(dataset: Any) -> None:
     with pytest.raises(Exception, match="needs a vocabulary"):
         run("segment_objects", dataset, label_field="inst", semantic_field="sem")
     assert not dataset.has_field("inst")
+    with pytest.raises(Exception, match="needs a vocabulary"):  # refused when queued
+        run("segment_objects", dataset, True, label_field="inst", semantic_field="sem")
+    queued = DelegatedOperationService().list_operations(dataset_name=dataset.name)
+    assert not [op for op in queued if op.run_state == "queued"]
 
 
 def test_mask_iou_is_refused_clearly_when_some_objects_have_no_mask(dataset: Any) -> None:
