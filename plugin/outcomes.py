@@ -65,7 +65,8 @@ class ItemOutcome:
     raw_text: str | None = None
     cache_key: str | None = None
     warnings: list[str] = field(default_factory=list)
-    #: why a usable answer is known to be incomplete (cut off at the output limit), else None
+    #: why a usable answer is known to be incomplete (cut off at the output limit, or broken
+    #: JSON whose complete items were kept), else None
     incomplete: str | None = None
     #: what the sink will store, built from ``answer`` by the engine's ``convert`` hook
     converted: Any = None
@@ -78,7 +79,7 @@ class Progress:
     ok: int = 0
     failed: int = 0
     cached: int = 0
-    #: labelled from an answer known to be incomplete (cut off at the output limit)
+    #: labelled from an answer known to be incomplete (see ``ItemOutcome.incomplete``)
     incomplete: int = 0
     #: segmentation objects written with a box but no usable mask (see ``mask_error``)
     objects_without_mask: int = 0

@@ -396,8 +396,9 @@ def describe_summary(summary: Mapping[str, Any] | None) -> str:
     )
     if report.get("incomplete"):
         text += (
-            f". {report['incomplete']} answer(s) were cut off at the output limit and kept "
-            f"only their complete objects ({summary.get('label_field')}.incomplete)"
+            f". {report['incomplete']} answer(s) were cut short (at the output limit, or "
+            f"broken JSON) and kept only their complete objects "
+            f"({summary.get('label_field')}.incomplete says why)"
         )
     if report.get("objects_without_mask"):
         text += (

@@ -158,7 +158,7 @@ def test_answers_cut_off_at_the_output_limit_are_written_and_marked(tmp_path: Pa
         marks = dataset.values("cut.incomplete")
         assert all(m and "cut off at the output limit" in m for m in marks), marks
         assert dataset.count("cut.detections") > 0 and dataset.exists("cut_error").count() == 0
-        assert "6 answer(s) were cut off at the output limit" in describe_summary(
+        assert "6 answer(s) were cut short (at the output limit" in describe_summary(
             summary.to_dict()
         )
     finally:
