@@ -8,8 +8,8 @@ were not converted yet (batch mode) are converted on the spot.
 
 Failed samples keep whatever they had and get a one-line reason in ``<label_field>_error``; a
 successful sample clears its reason. An answer known to be incomplete (cut off at the output
-limit even after asking again with more room) is written with the objects it kept, and its
-label carries an ``incomplete`` attribute that says so.
+limit even after asking again with more room, or broken JSON) is written with the objects it
+kept, and its label carries an ``incomplete`` attribute that says why.
 """
 
 from __future__ import annotations
