@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import price_for
+from .catalog import model_spec, price_for
 from .errors import ImageError
 from .fields import samples_to_process
 from .images import image_size
 from .prompts import prompt_text
-from .tasks import TaskKind, TaskSpec
+from .tasks import TaskKind, TaskSpec, generation_defaults
 from .tokens import estimate_image_tokens, estimate_text_tokens
 
 __all__ = ["CostPreview", "preview_cost"]
@@ -29,8 +29,14 @@ _OUTPUT_TOKENS = {
     TaskKind.CLASSIFY: 8,
     TaskKind.COMPARE: 300,
 }
-_OUTPUT_TOKENS_PER_OBJECT = {TaskKind.DETECT: 30, TaskKind.POINT: 18, TaskKind.SEGMENT: 900}
+#: segmentation: the masks in Google's recorded answers (tests/data/real-gemini) average about
+#: 950 base64 characters per object, and base64 tokenizes at roughly two characters per token
+_OUTPUT_TOKENS_PER_OBJECT = {TaskKind.DETECT: 30, TaskKind.POINT: 18, TaskKind.SEGMENT: 480}
 _TYPICAL_OBJECTS = 6
+#: thinking tokens (billed as output) per request: the model's own dynamic thinking, which
+#: questions keep, by model family; and the lowest levels spatial tasks ask for on Gemini 3
+_DYNAMIC_THINKING_TOKENS = {"2.5": 800, "3": 1500}
+_LEVEL_THINKING_TOKENS = {"MINIMAL": 30, "LOW": 300}
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,19 @@ def _sent(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def _thinking_tokens(task: TaskSpec, model: str) -> int:
+    """Typical thinking tokens of one request for ``task`` on ``model`` (0 when it is off)."""
+    spec = model_spec(model)
+    if spec.thinking_control is None:
+        return 0
+    thinking = generation_defaults(task, model)["thinking"]
+    if thinking is None:  # the model's own dynamic thinking
+        return _DYNAMIC_THINKING_TOKENS.get(spec.family, _DYNAMIC_THINKING_TOKENS["2.5"])
+    if "thinkingLevel" in thinking:
+        return _LEVEL_THINKING_TOKENS.get(str(thinking["thinkingLevel"]).upper(), 300)
+    return int(thinking.get("thinkingBudget") or 0)
+
+
 def preview_cost(collection: Any, task: TaskSpec, label_field: str, settings: Any) -> CostPreview:
     """Estimates what running ``task`` on ``collection`` would cost with ``settings``."""
     todo = samples_to_process(collection, label_field, settings.overwrite)
@@ -100,7 +119,7 @@ def preview_cost(collection: Any, task: TaskSpec, label_field: str, settings: An
         else _OUTPUT_TOKENS.get(task.kind, 50)
     )
     input_tokens = math.ceil(count * (per_image + prompt))
-    output_tokens = count * output
+    output_tokens = count * (output + _thinking_tokens(task, settings.model))
     price = price_for(settings.model)
     return CostPreview(
         model=settings.model,
