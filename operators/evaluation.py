@@ -50,6 +50,13 @@ class EvaluateAgainstGroundTruth(foo.Operator):
             label="Evaluation key",
             default=f"eval_{pred}" if pred else "eval_gemini",
         )
+        gt = forms.text_param(ctx, "gt_field")
+        eval_key = forms.text_param(ctx, "eval_key") or f"eval_{pred}"
+        if pred and gt:
+            try:  # refuse in the form what the run would refuse: other label kinds, key in use
+                runner.check_evaluation(ctx.dataset, pred, gt, eval_key)
+            except ConfigurationError as exc:
+                forms.invalid(inputs, "evaluation_error", types.Warning(label=str(exc)), str(exc))
         inputs.bool(
             "use_masks",
             label="Use instance masks",

@@ -18,7 +18,13 @@ from fiftyone import ViewField as F
 from .errors import ConfigurationError
 from .tasks import TaskKind
 
-__all__ = ["EVALUABLE_TYPES", "evaluate", "ground_truth_types", "summary_markdown"]
+__all__ = [
+    "EVALUABLE_TYPES",
+    "check_evaluation",
+    "evaluate",
+    "ground_truth_types",
+    "summary_markdown",
+]
 
 EVALUABLE_TYPES: tuple[type, ...] = (
     fo.Detections,
@@ -51,6 +57,43 @@ def _mask_targets(dataset: fo.Dataset, gt_field: str) -> dict[int, str] | None:
     return dataset.mask_targets.get(gt_field) or dataset.default_mask_targets or None
 
 
+def check_evaluation(collection: Any, pred_field: str, gt_field: str, eval_key: str) -> str:
+    """The kind of evaluation (``"detection"``, ``"classification"`` or ``"segmentation"``)
+    that compares ``pred_field`` with ``gt_field`` under ``eval_key``; changes nothing.
+
+    Raises :class:`ConfigurationError` when the fields hold different kinds of labels, or when
+    ``eval_key`` already holds another kind of evaluation (FiftyOne cannot convert one into the
+    other) or the evaluation of other fields (someone's results, as FiftyOne itself refuses).
+    Re-evaluating the same fields under the same key is allowed: it replaces the evaluation.
+    """
+    if not eval_key.isidentifier():
+        raise ConfigurationError(f"'{eval_key}' is not a valid evaluation key")
+    pred_type, gt_type = _label_type(collection, pred_field), _label_type(collection, gt_field)
+    if pred_type is not gt_type:
+        raise ConfigurationError(
+            f"cannot compare {pred_type.__name__} '{pred_field}' with {gt_type.__name__} "
+            f"'{gt_field}': both fields must hold the same kind of label"
+        )
+    kind = {fo.Segmentation: "segmentation", fo.Classification: "classification"}.get(
+        pred_type, "detection"
+    )
+    dataset = collection._dataset
+    if dataset.has_evaluation(eval_key):
+        config = dataset.get_evaluation_info(eval_key).config
+        if config.type != kind:
+            raise ConfigurationError(
+                f"evaluation key '{eval_key}' already holds a {config.type} evaluation; "
+                f"choose another key for this {kind} evaluation"
+            )
+        fields = (getattr(config, "pred_field", None), getattr(config, "gt_field", None))
+        if fields != (pred_field, gt_field):
+            raise ConfigurationError(
+                f"evaluation key '{eval_key}' already evaluates '{fields[0]}' against "
+                f"'{fields[1]}'; choose another key (or delete that evaluation first)"
+            )
+    return kind
+
+
 def evaluate(
     collection: Any,
     pred_field: str,
@@ -65,53 +108,22 @@ def evaluate(
     """Evaluates ``pred_field`` against ``gt_field``; returns the headline metrics.
 
     ``classwise=False`` matches objects whatever their labels (useful for open-vocabulary
-    predictions such as "red mug" against "cup").
+    predictions such as "red mug" against "cup"). See :func:`check_evaluation` for what is
+    refused.
     """
-    if not eval_key.isidentifier():
-        raise ConfigurationError(f"'{eval_key}' is not a valid evaluation key")
-    pred_type, gt_type = _label_type(collection, pred_field), _label_type(collection, gt_field)
-    if pred_type is fo.Segmentation or gt_type is fo.Segmentation:
-        if pred_type is not gt_type:
-            raise ConfigurationError("segmentations can only be compared with segmentations")
-        _make_room(collection, eval_key, "segmentation", pred_field, gt_field)
+    kind = check_evaluation(collection, pred_field, gt_field, eval_key)
+    if collection._dataset.has_evaluation(eval_key):
+        collection._dataset.delete_evaluation(eval_key)  # the same fields: replaced
+    if kind == "segmentation":
         return _evaluate_segmentations(collection, pred_field, gt_field, eval_key)
-    kind = "classification" if pred_type is fo.Classification else "detection"
-    _make_room(collection, eval_key, kind, pred_field, gt_field)
-    if pred_type is fo.Classification:
+    if kind == "classification":
         results = collection.evaluate_classifications(
             pred_field, gt_field=gt_field, eval_key=eval_key
         )
         return _summary(eval_key, "classification", results.metrics())
-    if pred_type is not gt_type:
-        raise ConfigurationError(
-            f"cannot compare {pred_type.__name__} '{pred_field}' with "
-            f"{gt_type.__name__} '{gt_field}'"
-        )
     return _evaluate_detections(
         collection, pred_field, gt_field, eval_key, use_masks, iou, compute_mAP, classwise
     )
-
-
-def _make_room(collection: Any, eval_key: str, kind: str, pred_field: str, gt_field: str) -> None:
-    """Re-evaluating the same fields under an existing key replaces that evaluation; a key that
-    holds another kind of evaluation (FiftyOne cannot convert one into the other) or the
-    evaluation of other fields (someone's results, as FiftyOne itself refuses) is refused."""
-    dataset = collection._dataset
-    if not dataset.has_evaluation(eval_key):
-        return
-    config = dataset.get_evaluation_info(eval_key).config
-    if config.type != kind:
-        raise ConfigurationError(
-            f"evaluation key '{eval_key}' already holds a {config.type} evaluation; choose "
-            f"another key for this {kind} evaluation"
-        )
-    fields = (getattr(config, "pred_field", None), getattr(config, "gt_field", None))
-    if fields != (pred_field, gt_field):
-        raise ConfigurationError(
-            f"evaluation key '{eval_key}' already evaluates '{fields[0]}' against "
-            f"'{fields[1]}'; choose another key (or delete that evaluation first)"
-        )
-    dataset.delete_evaluation(eval_key)
 
 
 def _evaluate_detections(

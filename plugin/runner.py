@@ -31,7 +31,7 @@ from .claims import LockBusy, WorkClaims
 from .client import AsyncGeminiClient
 from .config import resolve_api_key
 from .errors import ConfigurationError, RunStoppedError
-from .evaluation import EVALUABLE_TYPES, evaluate, ground_truth_types
+from .evaluation import EVALUABLE_TYPES, check_evaluation, evaluate, ground_truth_types
 from .fields import (
     check_collection,
     check_output_field,
@@ -67,6 +67,7 @@ __all__ = [
     "RunSummary",
     "ask_about_samples",
     "check_collection",
+    "check_evaluation",
     "check_output_field",
     "classes_from_field",
     "describe_summary",

@@ -417,6 +417,18 @@ def test_python_callers_get_the_run_summary_and_the_app_gets_a_stream(dataset: A
     assert dataset.count("cap_py") == dataset.count("cap_app") == 3
 
 
+def test_the_evaluation_form_refuses_fields_of_different_kinds(dataset: Any) -> None:
+    with pytest.raises(Exception, match="cannot compare Detections .* both fields must hold"):
+        run(
+            "evaluate_against_ground_truth",
+            dataset,
+            pred_field=GT_DETECTIONS,
+            gt_field=GT_CLASSIFICATION,
+            eval_key="eval_mixed",
+        )
+    assert "eval_mixed" not in dataset.list_evaluations()
+
+
 def test_evaluation_takes_label_field_and_yes_no_flags_are_never_strings(dataset: Any) -> None:
     run("detect_objects", dataset, label_field="strs", classes_field=GT_DETECTIONS)
     metrics = run(
