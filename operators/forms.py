@@ -113,7 +113,8 @@ def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
     if kind == TaskKind.CLASSIFY:
         if not classes:
             raise ConfigurationError(
-                "classify_images needs classes: pass `classes` (a list) or `classes_field`"
+                "classify_images needs classes: type them, or pick a field to take them from "
+                "(from Python: `classes` or `classes_field`)"
             )
         return TaskSpec(
             kind=kind,
@@ -124,7 +125,10 @@ def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
     if kind == TaskKind.ASK:
         question = text_param(ctx, "question") or prompt
         if not question:
-            raise ConfigurationError("ask_images needs a question: pass `prompt`")
+            raise ConfigurationError(
+                "ask_images needs a question: type the one to ask about every image "
+                "(from Python: `prompt` or `question`)"
+            )
         return TaskSpec(kind=kind, question=question)
     if kind == TaskKind.CAPTION:
         return TaskSpec(kind=kind, prompt=prompt, detail=params.get("detail") or "short")

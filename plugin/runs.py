@@ -89,7 +89,8 @@ def check_writable(
     if label_field not in plugin_label_fields(dataset):
         raise ConfigurationError(
             f"Field '{label_field}' already exists and was not created by Gemini Vision; "
-            "choose another field name, or set overwrite=True to replace its contents"
+            "choose another field name, or tick 'Overwrite existing results' "
+            "(overwrite=True from Python) to replace its contents"
         )
 
 
