@@ -295,7 +295,8 @@ def evaluation_inputs(ctx: Any, inputs: types.Object, collection: Any, kind: Tas
         )
 
 
-def image_inputs(inputs: types.Object) -> None:
+def image_inputs(inputs: types.Object, *, run_options: bool = True) -> None:
+    """The image size to send, and (for runs over many samples) how to send the requests."""
     inputs.int(
         "max_image_side",
         label="Max image side (px)",
@@ -303,7 +304,8 @@ def image_inputs(inputs: types.Object) -> None:
         default=DEFAULT_MAX_SIDE,
         min=0,
     )
-    run_inputs(inputs)
+    if run_options:
+        run_inputs(inputs)
 
 
 def run_inputs(inputs: types.Object) -> None:
@@ -311,8 +313,9 @@ def run_inputs(inputs: types.Object) -> None:
     # a dropdown, not radio buttons: the form's only radio group stays the target picker
     modes = types.Dropdown(
         label="Mode",
-        description="Batch job: Gemini Batch API, half the price, results within hours "
-        "(schedule it as a delegated operation)",
+        description="Online: concurrent requests, paced under your quota. Batch job: "
+        "Gemini Batch API, half the price, results within hours (schedule it as a delegated "
+        "operation)",
     )
     modes.add_choice("online", label="Online (concurrent requests, paced)")
     modes.add_choice("batch", label="Batch job")

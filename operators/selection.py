@@ -51,7 +51,7 @@ class AskAboutSelection(foo.Operator):
             default=DEFAULT_QUESTION,
             description=f"Asked once about all {count} images together",
         )
-        forms.image_inputs(inputs)
+        forms.image_inputs(inputs, run_options=False)  # one request: nothing to pace
         return types.Property(inputs, view=types.View(label="Ask Gemini about these images"))
 
     def execute(self, ctx: Any) -> dict[str, Any]:
