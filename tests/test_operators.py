@@ -418,7 +418,7 @@ def test_python_callers_get_the_run_summary_and_the_app_gets_a_stream(dataset: A
 
 
 def test_the_evaluation_form_refuses_fields_of_different_kinds(dataset: Any) -> None:
-    with pytest.raises(Exception, match="cannot compare Detections .* both fields must hold"):
+    with pytest.raises(Exception, match=r"cannot compare Detections .* both fields must hold"):
         run(
             "evaluate_against_ground_truth",
             dataset,
