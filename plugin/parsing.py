@@ -101,7 +101,7 @@ def _convert(
     if not region.fenced and len(values) > 1:
         # numbers in brackets inside prose ("see [1]") are not answers
         values = [v for v in values if not _prose_numbers(v.value)]
-    values = [_with_line_label(scan.text, v) for v in values]
+    values = [_with_line_label(scan.text, v, default_label) for v in values]
     combined = combine(values, region)
     if combined is None:
         return None
@@ -136,43 +136,60 @@ def _convert(
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+\u2022]|\(?\d{1,3}[.)])\s+")
 #: what links a label to its coordinates: "cat:", "cat -", "cat is at", "cat (ymin, ...) ="
 _LABEL_LINK = re.compile(
-    r"(?:\s*(?:[:=\u2013\u2014>-]|\(.*?\)|\b(?:is|are|at|located|found|in|box|box_2d|bbox"
-    r"|bounding\s+box|coordinates|coords|point|position)\b))+\s*$",
+    r"(?:\s*(?:[:=\u2013\u2014>-]|\([^()\n]{0,80}\)|\b(?:is|are|at|located|found|in|box|box_2d"
+    r"|bbox|bounding\s+box|coordinates|coords|point|position)\b))+\s*$",
     re.I,
 )
-_ARTICLE = re.compile(r"^(?:(?:and|or|then|also|plus|the|a|an)\s+)+", re.I)
+_ARTICLE = re.compile(r"^(?:(?:and|or|then|also|plus|the|a|an)\b\s*)+", re.I)
+#: "the bounding box of the cat": what the coordinates are of
+_OF_PHRASE = re.compile(
+    r"^(?:the\s+)?(?:bounding\s+box(?:es)?|box(?:es)?|coordinates|location|position|point)"
+    r"\s+(?:of|for)\s+",
+    re.I,
+)
 _TAG = re.compile(r"<[^<>]{0,40}>")
 #: words that make a prefix a sentence, not a label ("Here is the box: [...]")
 _SENTENCE_WORDS = re.compile(
     r"\b(?:here|there|this|these|i|we|you|was|were|has|have|shows?|found|detected|image)\b", re.I
 )
+#: prefixes that name the answer, not the object: "Answer:", "Box 1:", "Output", "json"
+_GENERIC_PREFIX = re.compile(
+    r"(?:answers?|outputs?|results?|detections?|objects?|boxes|box|items?|json|sure|okay|ok"
+    r"|ymin|xmin|ymax|xmax|y|x|bbox|coordinates|response|final|[\W\d_])*",
+    re.I,
+)
 _MAX_LINE_LABEL_WORDS = 6
+#: a label is a few words: only this much of the line before an array is read
+_LINE_PREFIX_CHARS = 200
 
 
 def _line_label(text: str, start: int) -> str | None:
     """The label written before a bare array on its line ("- cat: [...]", "1. **Red car** at
-    [...]"), or None when the prefix is empty or reads as a sentence."""
-    line = text[text.rfind("\n", 0, start) + 1 : start]
+    [...]"), or None when the prefix is empty, generic ("Answer:", "Box 1:") or a sentence."""
+    line = text[max(text.rfind("\n", 0, start) + 1, start - _LINE_PREFIX_CHARS) : start]
     line = line[max(line.rfind("]"), line.rfind("}")) + 1 :].lstrip(",; \t")
     line = _TAG.sub(" ", line.replace("**", "").replace("__", "").replace("`", ""))
     line = _LIST_MARKER.sub("", line)
-    label = _ARTICLE.sub("", _LABEL_LINK.sub("", line).strip(" \t*_\"'")).strip()
+    label = _LABEL_LINK.sub("", line).strip(" \t*_\"'")
+    label = _OF_PHRASE.sub("", _ARTICLE.sub("", label)).strip()
+    label = _ARTICLE.sub("", label).strip()
     if (
         not label
-        or not any(c.isalpha() for c in label)
+        or _GENERIC_PREFIX.fullmatch(label)
         or len(label.split()) > _MAX_LINE_LABEL_WORDS
-        or any(c in label for c in "[]{}")
+        or any(c in label for c in "[]{},")
         or _SENTENCE_WORDS.search(label)
     ):
         return None
     return label
 
 
-def _with_line_label(text: str, found: JsonValue) -> JsonValue:
+def _with_line_label(text: str, found: JsonValue, default_label: str) -> JsonValue:
     """A bare ``[...]`` with a label before it on its line becomes ``{"label", "box_2d"}``
-    (``"point"`` for two numbers), so prose lists keep their labels."""
+    (``"point"`` for two numbers), so prose lists keep their labels. Not when the task has a
+    default label (one class, or a free-text target): that is the better guess."""
     value = found.value
-    if not (isinstance(value, list) and len(value) in (2, 4)):
+    if default_label or not (isinstance(value, list) and len(value) in (2, 4)):
         return found
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
         return found

@@ -345,7 +345,7 @@ def run_task(
         refused = report.progress.refused and not report.progress.ok
         with claims.exclusive("dataset", wait=lock_wait):
             dataset.reload()
-            if refused:
+            if refused and claims.live_workers() <= 1:  # a co-worker may be writing them
                 _remove_empty_fields(dataset, created)
             elif semantic_field:
                 targets = writer.mask_targets()

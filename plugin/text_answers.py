@@ -133,8 +133,9 @@ _PREAMBLE_INLINE = re.compile(
     r"(?:caption|description|answer)\b[^:\n]{0,60}:[ \t]*(?=\S)",
     re.I,
 )
-#: **bold** or __bold__ inside a one-line caption or answer: the words without the markup
-_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)([^\n]+?)(?<=\S)\1")
+#: **bold** inside a one-line caption or answer: the words without the markup (not `2**10`,
+#: not inside `code`; ``__`` is left alone, it is too common in code: ``__init__``)
+_EMPHASIS = re.compile(r"(?<![\w*`])\*\*(?=[^\s*])([^*`\n]+?)(?<=\S)\*\*(?![\w*])")
 #: a heading line that only names what follows: "## Caption", "**Answer**"
 _HEADING = re.compile(
     r"^\s*(?:#{1,6}\s*|\*\*|__)?(?:image\s+)?(?:caption|answer|description|response)"
@@ -398,7 +399,7 @@ def parse_free_text(text: str) -> TextAnswer:
         warnings.append("preamble line removed")
     body = _unquote(_PREFIX.sub("", body, count=1)).strip()
     if "\n" not in body:  # a one-line caption or answer; longer markdown keeps its structure
-        body = _unquote(_EMPHASIS.sub(r"\2", body)).strip()
+        body = _unquote(_EMPHASIS.sub(r"\1", body)).strip()
     body = without_surrogates(body)
     if not body:
         raise ParseError("the model's answer is empty", raw_text=raw_text)

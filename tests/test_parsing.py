@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import time
 import zlib
 
 import pytest
@@ -573,18 +574,60 @@ def test_mask_token_swallowing_the_next_key() -> None:
         ),
         pytest.param("```\ncat: [100, 200, 300, 400]\n```", ["cat"], id="fenced"),
         pytest.param(
+            "The bounding box of the cat is [100, 200, 300, 400]", ["cat"], id="box-of-the-cat"
+        ),
+        pytest.param(
             "Here is the box around the cat: [100, 200, 300, 400]",
-            ["thing"],
+            [""],
             id="sentence-is-not-a-label",
         ),
-        pytest.param("Bounding box: [100, 200, 300, 400]", ["thing"], id="coordinate-word-only"),
-        pytest.param("- [100, 200, 300, 400]", ["thing"], id="bullet-without-label"),
+        pytest.param("Bounding box: [100, 200, 300, 400]", [""], id="coordinate-word-only"),
+        pytest.param("- [100, 200, 300, 400]", [""], id="bullet-without-label"),
+        pytest.param("Answer: [100, 200, 300, 400]", [""], id="answer-prefix"),
+        pytest.param("Box 1: [100, 200, 300, 400]", [""], id="numbered-box"),
+        pytest.param("Object 2 - [100, 200, 300, 400]", [""], id="numbered-object"),
+        pytest.param("ymin, xmin, ymax, xmax: [100, 200, 300, 400]", [""], id="axis-names"),
+        pytest.param("Sure, the box is [100, 200, 300, 400]", [""], id="sure"),
+        pytest.param("json [100, 200, 300, 400]", [""], id="json-word"),
+        pytest.param(
+            "[100, 200, 300, 400] and [500, 500, 900, 800]", ["", ""], id="and-between-arrays"
+        ),
     ],
 )
 def test_labels_written_before_bare_arrays(text: str, expected: list[str]) -> None:
-    result = parse_detections(text, default_label="thing")
+    result = parse_detections(text)
     assert result.labels == expected
     assert result.objects[0].box_2d == A
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["- dog: [100, 200, 300, 400]", "Answer: [100, 200, 300, 400]", "Box 1: [100, 200, 300, 400]"],
+)
+def test_a_default_label_beats_a_line_label(text: str) -> None:
+    # one class or a free-text target is a better guess than words found before the array
+    assert parse_detections(text, default_label="cat").labels == ["cat"]
+
+
+def test_bold_markup_is_removed_in_linear_time() -> None:
+    started = time.perf_counter()
+    parse_free_text("A dog" + " **a" * 25_000)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Objects found:\n- " + "(x) " * 40 + "car [100, 200, 300, 400]\n",
+        "()" * 5000 + "x [1, 2, 3, 4]",
+        "- car " + "(" * 100_000 + " [1, 2, 3, 4]",
+    ],
+    ids=["many-groups", "many-empty-groups", "unclosed-parentheses"],
+)
+def test_line_labels_take_linear_time_on_adversarial_prefixes(text: str) -> None:
+    started = time.perf_counter()
+    parse_detections(text)
+    assert time.perf_counter() - started < 1.0
 
 
 def test_labels_written_before_bare_pairs_in_a_point_task() -> None:
@@ -831,7 +874,10 @@ def test_empty_classification_answer_is_a_parse_error() -> None:
             id="one-line-preamble",
         ),
         pytest.param("Here's the answer: two.", "two.", id="one-line-answer-preamble"),
-        pytest.param("A **grey** cat on a __red__ mat.", "A grey cat on a red mat.", id="bold"),
+        pytest.param("A **grey** cat on a **red** mat.", "A grey cat on a red mat.", id="bold"),
+        pytest.param("The function is `__init__`.", "The function is `__init__`.", id="dunder"),
+        pytest.param("2**10 is 1024, and 3**2 is 9.", "2**10 is 1024, and 3**2 is 9.", id="power"),
+        pytest.param("Call `a**b` or **c**", "Call `a**b` or c", id="code-span"),
         pytest.param("Here is my cat: Tom.", "Here is my cat: Tom.", id="not-a-preamble"),
         pytest.param("2**3 is 8", "2**3 is 8", id="lone-stars-kept"),
     ],
