@@ -17,7 +17,8 @@ What the model writes and what we accept (each quirk seen in real answers, see
 several blocks, prose around the JSON, bullet lists of values; one object instead of a list;
 wrappers (``{"objects": [...]}``, ``{"boxes": ...}``, ``{"cat": [...]}``); items that are JSON
 strings; bare ``[ymin, xmin, ymax, xmax]`` arrays, labelled by what precedes them on their line
-(``- cat: [...]``, ``1. **Red car** at [...]``); alternate keys (``bbox``, ``box``,
+(``- cat: [...]``, ``1. **Red car** at [...]``) unless the task's default label (one class, a
+target) is the better guess; alternate keys (``bbox``, ``box``,
 ``bounding_box``, ``y/x/y2/x2``, ``ymin/…``; ``text_content``, ``text``, ``name``, ``class`` for
 the label; ``point`` or bare ``[y, x]``); truncated output (complete items salvaged, the rest
 counted); trailing commas, single quotes, comments; reversed corners (swapped), values outside
