@@ -31,15 +31,27 @@ import io
 import math
 import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from .wire import decode_base64
+
+_inflate: Callable[[bytes], bytes] = zlib.decompress
+#: what reading a damaged PNG's chunks or inflating them may raise
+_PNG_DATA_ERRORS: tuple[type[Exception], ...] = (struct.error, zlib.error)
+try:  # zlib-ng inflates Gemini's PNG masks about 3x faster than the standard library
+    from zlib_ng import zlib_ng
+
+    # (its stub declares `error` as an instance; it is the exception class)
+    _inflate = zlib_ng.decompress
+    _PNG_DATA_ERRORS = (*_PNG_DATA_ERRORS, cast(type[Exception], zlib_ng.error))
+except ImportError:  # pragma: no cover - a dependency, but masks still decode without it
+    pass
 
 __all__ = [
     "COORD_SCALE",
@@ -244,8 +256,8 @@ def _unfiltered_pixels(raw: bytes, width: int, height: int) -> np.ndarray | None
             if raw[pos + 4 : pos + 8] == b"IDAT":
                 chunks.append(raw[pos + 8 : pos + 8 + length])
             pos += 12 + length
-        data = zlib.decompress(b"".join(chunks))
-    except (struct.error, zlib.error):
+        data = _inflate(b"".join(chunks))
+    except _PNG_DATA_ERRORS:
         return None
     if len(data) != height * (width + 1):
         return None
