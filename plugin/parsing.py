@@ -142,9 +142,9 @@ _LABEL_LINK = re.compile(
     re.I,
 )
 _ARTICLE = re.compile(r"^(?:(?:and|or|then|also|plus|the|a|an)\b\s*)+", re.I)
-#: "the bounding box of the cat": what the coordinates are of
+#: "(the) bounding box of the cat": what the coordinates are of (articles are gone by then)
 _OF_PHRASE = re.compile(
-    r"^(?:the\s+)?(?:bounding\s+box(?:es)?|box(?:es)?|coordinates|location|position|point)"
+    r"^(?:bounding\s+box(?:es)?|box(?:es)?|coordinates|location|position|point)"
     r"\s+(?:of|for)\s+",
     re.I,
 )
@@ -172,8 +172,8 @@ def _line_label(text: str, start: int) -> str | None:
     line = _TAG.sub(" ", line.replace("**", "").replace("__", "").replace("`", ""))
     line = _LIST_MARKER.sub("", line)
     label = _LABEL_LINK.sub("", line).strip(" \t*_\"'")
-    label = _OF_PHRASE.sub("", _ARTICLE.sub("", label)).strip()
-    label = _ARTICLE.sub("", label).strip()
+    # articles before and after "bounding box of": "the bounding box of the cat" -> "cat"
+    label = _ARTICLE.sub("", _OF_PHRASE.sub("", _ARTICLE.sub("", label))).strip()
     if (
         not label
         or _GENERIC_PREFIX.fullmatch(label)
