@@ -103,7 +103,7 @@ def scene_jpegs(
     directory: Path, count: int, *, bases: int = 20, size: tuple[int, int] = (160, 120)
 ) -> list[Path]:
     """``count`` JPEG files with distinct bytes (a comment differs) over ``bases`` scenes."""
-    from gemini_vision import scenes
+    from gemini_vision.demo import scenes
 
     directory.mkdir(parents=True, exist_ok=True)
     encoded = []

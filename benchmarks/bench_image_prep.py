@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from gemini_vision.images import prepare_image
+from gemini_vision.images.prepare import prepare_image
 
 MAX_SIDE = 1024
 

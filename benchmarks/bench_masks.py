@@ -3,8 +3,8 @@
 Both paths start from the base64 PNG that Gemini returns (256x256, 8-bit grey) and do the same
 steps: decode it, resize it bilinearly to the box, threshold it, and put it into a full-frame
 result. The seed draws one ``ImageDraw.point`` per pixel, in Python. We use Pillow's resize,
-a numpy comparison and one slice assignment (:func:`gemini_vision.geometry.instance_mask` and
-:func:`~gemini_vision.geometry.paste_instance`). Goal (issue "Vision core §4"): at least 100x
+a numpy comparison and one slice assignment (:func:`gemini_vision.geometry.boxes.instance_mask` and
+:func:`~gemini_vision.geometry.boxes.paste_instance`). Goal (issue "Vision core §4"): at least 100x
 faster.
 
 Run: ``.venv/bin/python benchmarks/bench_masks.py [--repeats N]``
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gemini_vision import geometry
-from gemini_vision.emulator.png import encode_gray_png
+from gemini_vision.emulator.model.png import encode_gray_png
 
 FRAME = (1024, 768)  # what we send by default for a 4:3 photo
 BOXES = {

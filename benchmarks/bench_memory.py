@@ -1,7 +1,7 @@
 """Memory stays flat with the number of samples: peak RSS of a run over 1k vs 20k samples.
 
 Each run happens in a fresh process that loads a persistent dataset (made beforehand, by this
-script) and labels every sample with :func:`gemini_vision.runner.run_task` (detection, cache
+script) and labels every sample with :func:`gemini_vision.adapters.runner.run_task` (detection, cache
 off, so every sample is a real request with its own image bytes). The process reports its RSS
 once the dataset is loaded and its peak RSS (``ru_maxrss``) at the end. The emulator answers
 at once, in its own process.
@@ -35,8 +35,8 @@ def child(name: str, base_url: str) -> None:
     """One measured run (in its own process)."""
     import fiftyone as fo
 
-    from gemini_vision.runner import RunSettings, run_task
-    from gemini_vision.tasks import TaskSpec
+    from gemini_vision.adapters.runner import RunSettings, run_task
+    from gemini_vision.tasks.spec import TaskSpec
 
     dataset = fo.load_dataset(name)
     count = len(dataset)

@@ -1,7 +1,7 @@
 """Throughput under 500 ms of latency: the engine vs the ideal vs the seed's sequential loop.
 
 A dataset of 1,000 samples (distinct JPEG bytes, so neither cache nor in-flight coalescing
-helps) is labelled with object detection through :func:`gemini_vision.runner.run_task` - the
+helps) is labelled with object detection through :func:`gemini_vision.adapters.runner.run_task` - the
 whole path: paging and claiming samples, preparing images, requests, parsing, labels written
 to FiftyOne in bulk, the run record. The emulator answers every request after 500 ms, in its
 own process.
@@ -29,9 +29,9 @@ from _common import KEY, EmulatorProcess, drop_database, make_dataset, scene_jpe
 
 def sequential_rate(base_url: str, paths: list[Path]) -> float:
     """Requests per second of the seed's loop: one image, one request, one answer at a time."""
-    from gemini_vision import wire
-    from gemini_vision.client import GeminiClient, answer_text
-    from gemini_vision.tasks import TaskSpec, build_request, interpret_answer
+    from gemini_vision.api import wire
+    from gemini_vision.api.client import GeminiClient, answer_text
+    from gemini_vision.tasks.spec import TaskSpec, build_request, interpret_answer
 
     task = TaskSpec(kind="detect")
     times = []
@@ -52,8 +52,8 @@ def engine_rate(
 ) -> tuple[float, dict, float, float]:
     """Samples per second of one run_task, its report, and the CPU busy fraction (of one
     core) of the emulator and of this process over the run."""
-    from gemini_vision.runner import RunSettings, run_task
-    from gemini_vision.tasks import TaskSpec
+    from gemini_vision.adapters.runner import RunSettings, run_task
+    from gemini_vision.tasks.spec import TaskSpec
 
     settings = RunSettings(
         api_key=KEY, base_url=emu.base_url, concurrency=concurrency, use_cache=False

@@ -21,8 +21,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from gemini_vision import scenes
-from gemini_vision.emulator import vision
+from gemini_vision.demo import scenes
+from gemini_vision.emulator.model import vision
 
 
 def received(scene: scenes.Scene, rng: random.Random, max_side: int) -> Image.Image:

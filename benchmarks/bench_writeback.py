@@ -2,7 +2,7 @@
 
 Real answers first: the emulator (own process) segments ``--images`` generated scenes through
 the engine. Those parsed answers are then handed, ``--samples`` times over, to the writer that
-:func:`gemini_vision.runner.run_task` uses - which turns each answer into ``fo.Detections``
+:func:`gemini_vision.adapters.runner.run_task` uses - which turns each answer into ``fo.Detections``
 with instance masks in the displayed frame (decoding each PNG mask) and writes them in bulk
 with ``set_values(..., key_field="id")``, plus the per-sample error field - in batches of
 ``--batch`` outcomes, as the engine hands them over. Timed: the writer calls only.
@@ -31,16 +31,16 @@ from typing import Any
 
 from _common import KEY, EmulatorProcess, drop_database, make_dataset
 
-from gemini_vision.tasks import TaskKind
+from gemini_vision.tasks.spec import TaskKind
 
 _KIND = TaskKind.SEGMENT
 
 
 def segment(base_url: str, paths: list[Path]) -> list[Any]:
     """The engine's outcomes for ``paths`` (segmentation, default settings)."""
-    from gemini_vision.client import AsyncGeminiClient
-    from gemini_vision.pipeline import Engine, EngineSettings, ItemOutcome, WorkItem
-    from gemini_vision.tasks import TaskSpec
+    from gemini_vision.api.client import AsyncGeminiClient
+    from gemini_vision.engine.pipeline import Engine, EngineSettings, ItemOutcome, WorkItem
+    from gemini_vision.tasks.spec import TaskSpec
 
     outcomes: dict[str, ItemOutcome] = {}
 
@@ -58,7 +58,7 @@ def segment(base_url: str, paths: list[Path]) -> list[Any]:
 
 def conversion_rate(outcomes: list[Any]) -> float:
     """Samples per second of ``labels.to_label`` alone (answers -> ``fo.Detections``)."""
-    from gemini_vision.labels import to_label
+    from gemini_vision.adapters.labels import to_label
 
     started = time.perf_counter()
     for outcome in outcomes:
@@ -102,9 +102,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="conversion threads")
     args = parser.parse_args()
 
-    from gemini_vision import scenes
-    from gemini_vision.tasks import TaskSpec
-    from gemini_vision.writer import LabelWriter
+    from gemini_vision.adapters.writer import LabelWriter
+    from gemini_vision.demo import scenes
+    from gemini_vision.tasks.spec import TaskSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = []

@@ -8,8 +8,9 @@ from typing import Any
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from ..plugin import runner
-from ..plugin.errors import ConfigurationError
+from gemini_vision.adapters import runner
+from gemini_vision.errors import ConfigurationError
+
 from . import forms
 
 

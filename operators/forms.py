@@ -15,11 +15,11 @@ from typing import Any
 import fiftyone as fo
 import fiftyone.operators.types as types
 
-from ..plugin import runner
-from ..plugin.catalog import DEFAULT_MODEL, model_spec
-from ..plugin.errors import ConfigurationError, GeminiVisionError
-from ..plugin.images import DEFAULT_MAX_SIDE
-from ..plugin.tasks import TaskKind, TaskSpec
+from gemini_vision.adapters import runner
+from gemini_vision.catalog import DEFAULT_MODEL, model_spec
+from gemini_vision.errors import ConfigurationError, GeminiVisionError
+from gemini_vision.images.prepare import DEFAULT_MAX_SIDE
+from gemini_vision.tasks.spec import TaskKind, TaskSpec
 
 #: above this many target samples the App proposes delegated execution by default
 DELEGATION_THRESHOLD = int(os.environ.get("GEMINI_VISION_DELEGATION_THRESHOLD", "100"))

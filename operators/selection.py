@@ -7,8 +7,9 @@ from typing import Any
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from ..plugin import runner
-from ..plugin.errors import ConfigurationError
+from gemini_vision.adapters import runner
+from gemini_vision.errors import ConfigurationError
+
 from . import forms
 
 #: a multi-image prompt is one request: keep it to a size a user can reason about

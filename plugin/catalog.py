@@ -1,28 +1,45 @@
-"""What we know about Gemini models: family, capabilities, thinking controls and list prices.
+"""Every published number about Gemini models, in one place: families and capabilities,
+thinking controls, list prices, quotas by tier and the token rules for images and text.
 
 The live API is the source of truth for which models exist (``models.list``); this table adds
-what the API does not say: whether a model can segment, how its thinking is controlled, and
-what it costs. Unknown model ids fall back to their family, guessed from the id.
+what the API does not say: whether a model can segment, how its thinking is controlled, what it
+costs and what a tier may send. Unknown model ids fall back to their family, guessed from the id.
 
-Prices are USD per million tokens for the standard tier (paid tier, prompts ≤ 200k tokens), as
-published on ai.google.dev/pricing; thinking tokens are billed as output. The Batch API costs
-half. They change: :func:`price_for` accepts overrides, and everything shown to users says
-"estimated".
+- Prices are USD per million tokens for the standard tier (paid tier, prompts ≤ 200k tokens),
+  as published on Google's "Gemini Developer API pricing" page; thinking tokens are billed as
+  output. The Batch API costs half. Prices change: :func:`price_for` accepts overrides, and
+  everything shown to users says "estimated".
+- Quotas (requests and input tokens per minute) per model line and tier are those of Google's
+  "Rate limits" page; free-tier numbers vary by account (AI Studio shows yours).
+- Token rules (Google's "Understand and count tokens" guide): on Gemini 2.x an image costs 258
+  tokens when both sides are ≤ 384 px, else 258 per 768×768 tile; ``mediaResolution`` on 2.x:
+  LOW = 64, MEDIUM and HIGH = 256; Gemini 3 bills an image by its media resolution whatever its
+  size (LOW 280, MEDIUM 560, HIGH 1120 - the default for images - ULTRA_HIGH 2240); text is
+  about four characters per token. These are estimates; ``countTokens`` and ``usageMetadata``
+  are exact.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 __all__ = [
     "DEFAULT_MODEL",
     "FALLBACK_MODELS",
+    "TIERS",
+    "TIER_LIMITS",
     "ModelSpec",
     "Price",
+    "estimate_image_tokens",
+    "estimate_text_tokens",
+    "model_line",
     "model_spec",
+    "normalize_media_resolution",
     "normalize_model_id",
     "price_for",
+    "tier_quota",
 ]
 
 DEFAULT_MODEL = "gemini-2.5-flash"
@@ -158,3 +175,85 @@ def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price:
     if overrides and model_id in overrides:
         return overrides[model_id]
     return model_spec(model_id).price
+
+
+# --------------------------------------------------------------------------------------------
+# quotas by tier
+
+#: tiers of the Gemini API (``free`` = no billing; ``tier1`` = billing linked; ...)
+TIERS = ("free", "tier1", "tier2", "tier3")
+
+#: (RPM, input TPM) per model line and tier, as last published by Google. ``None``: not
+#: published - the rate limiter adapts to 429s instead.
+TIER_LIMITS: dict[str, dict[str, tuple[int | None, int | None]]] = {
+    "flash": {
+        "free": (10, 250_000),
+        "tier1": (1_000, 1_000_000),
+        "tier2": (2_000, 3_000_000),
+        "tier3": (10_000, 8_000_000),
+    },
+    "flash-lite": {"free": (15, 250_000), "tier1": (4_000, 4_000_000)},
+    "pro": {"free": (5, 250_000), "tier1": (150, 2_000_000)},
+}
+
+
+def model_line(model: str) -> str:
+    """The quota line of ``model``: ``flash``, ``flash-lite`` or ``pro``."""
+    model = normalize_model_id(model)
+    if "flash-lite" in model:
+        return "flash-lite"
+    return "pro" if "pro" in model else "flash"
+
+
+def tier_quota(model: str, tier: str) -> tuple[int | None, int | None]:
+    """(requests, input tokens) per minute that ``tier`` grants ``model`` (None: unpublished).
+
+    ``tier`` is one of :data:`TIERS`, spelt loosely (``"Tier 1"``, ``"tier_1"``)."""
+    name = tier.lower().replace(" ", "").replace("_", "")
+    if name not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}")
+    return TIER_LIMITS[model_line(model)].get(name, (None, None))
+
+
+# --------------------------------------------------------------------------------------------
+# token rules
+
+TOKENS_PER_TILE = 258
+TILE_SIDE = 768
+SMALL_IMAGE_SIDE = 384
+
+_GEMINI2_RESOLUTION_TOKENS = {"LOW": 64, "MEDIUM": 256, "HIGH": 256}
+_GEMINI3_RESOLUTION_TOKENS = {"LOW": 280, "MEDIUM": 560, "HIGH": 1120, "ULTRA_HIGH": 2240}
+
+
+def normalize_media_resolution(value: str | None) -> str | None:
+    """``"media_resolution_low"``, ``"low"`` or ``"MEDIA_RESOLUTION_LOW"`` → ``"LOW"``."""
+    if value is None:
+        return None
+    level = value.strip().upper().removeprefix("MEDIA_RESOLUTION_")
+    return None if level in ("", "UNSPECIFIED") else level
+
+
+def estimate_image_tokens(
+    width: int,
+    height: int,
+    *,
+    model: str = "gemini-2.5-flash",
+    media_resolution: str | None = None,
+) -> int:
+    """Prompt tokens one image of ``width`` × ``height`` pixels costs on ``model``."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    level = normalize_media_resolution(media_resolution)
+    if model_spec(model).media_resolution_tokens:
+        return _GEMINI3_RESOLUTION_TOKENS.get(level or "HIGH", _GEMINI3_RESOLUTION_TOKENS["HIGH"])
+    if level in _GEMINI2_RESOLUTION_TOKENS:
+        return _GEMINI2_RESOLUTION_TOKENS[level]
+    if width <= SMALL_IMAGE_SIDE and height <= SMALL_IMAGE_SIDE:
+        return TOKENS_PER_TILE
+    return math.ceil(width / TILE_SIDE) * math.ceil(height / TILE_SIDE) * TOKENS_PER_TILE
+
+
+def estimate_text_tokens(text: str) -> int:
+    """About one token per four characters (never zero for non-empty text)."""
+    return math.ceil(len(text) / 4) if text else 0

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from gemini_vision.client import AsyncGeminiClient, GeminiClient
+from gemini_vision.api.client import AsyncGeminiClient, GeminiClient
 
 #: recognisable, key-shaped (39 chars, "AIza" prefix) and fake
 KEY = "AIzaSyFAKE_gemini_vision_test_key_00042"

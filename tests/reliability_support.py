@@ -17,7 +17,7 @@ from typing import Any
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from gemini_vision import scenes
+from gemini_vision.demo import scenes
 
 
 def base_images(count: int, *, size: tuple[int, int] = (160, 120), seed: int = 0) -> list[Any]:

@@ -40,9 +40,9 @@ def main(argv: list[str]) -> int:
         service.execute_operation(service.get(ObjectId(args.op_id)))
         return 0
 
-    from gemini_vision.batch import BatchSettings
-    from gemini_vision.runner import RunSettings, run_task
-    from gemini_vision.tasks import TaskSpec
+    from gemini_vision.adapters.runner import RunSettings, run_task
+    from gemini_vision.engine.batch import BatchSettings
+    from gemini_vision.tasks.spec import TaskSpec
 
     dataset = fo.load_dataset(args.dataset)
     settings = RunSettings(

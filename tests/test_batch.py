@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from reliability_support import write_variants
 
-from gemini_vision.batch import BatchRecord, BatchRunner, BatchSettings, MemoryJournal
-from gemini_vision.cache import MemoryCache
-from gemini_vision.client import AsyncGeminiClient
+from gemini_vision.api.client import AsyncGeminiClient
 from gemini_vision.emulator import Emulator, EmulatorConfig
-from gemini_vision.pipeline import EngineReport, EngineSettings, ItemOutcome, WorkItem
-from gemini_vision.tasks import TaskSpec
+from gemini_vision.engine.batch import BatchRecord, BatchRunner, BatchSettings, MemoryJournal
+from gemini_vision.engine.cache import MemoryCache
+from gemini_vision.engine.pipeline import EngineReport, EngineSettings, ItemOutcome, WorkItem
+from gemini_vision.tasks.spec import TaskSpec
 
 MODEL = "gemini-2.5-flash"
 KEY = "test-key-batch-0001"

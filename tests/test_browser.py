@@ -181,7 +181,7 @@ def scene_dataset(tmp_path: Path) -> Iterator[Any]:
     them. HEIC is left out: Chromium cannot decode it, so its thumbnail would be an error."""
     import fiftyone as fo
 
-    from gemini_vision.synthetic import DEFAULT_FORMATS, make_scene_dataset
+    from gemini_vision.adapters.synthetic import DEFAULT_FORMATS, make_scene_dataset
 
     formats = [f for f in DEFAULT_FORMATS if f.suffix != ".heic"]
     name = f"gemini-vision-browser-{uuid.uuid4().hex[:8]}"

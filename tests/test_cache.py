@@ -5,8 +5,8 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from gemini_vision.cache import CachedAnswer, MemoryCache, SqliteCache, request_cache_key
-from gemini_vision.wire import Content, GenerateContentRequest, GenerationConfig, Part
+from gemini_vision.api.wire import Content, GenerateContentRequest, GenerationConfig, Part
+from gemini_vision.engine.cache import CachedAnswer, MemoryCache, SqliteCache, request_cache_key
 
 
 def request(image: bytes, prompt: str = "Caption this image.", temperature: float = 0.5):

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from client_fakes import BASE, KEY, Script, answer, make_async_client, make_client
 
-from gemini_vision import errors, wire
-from gemini_vision.client import AsyncGeminiClient, GeminiClient, answer_text, model_path
+from gemini_vision import errors
+from gemini_vision.api import wire
+from gemini_vision.api.client import AsyncGeminiClient, GeminiClient, answer_text, model_path
 
 REQUEST = wire.GenerateContentRequest(
     contents=[

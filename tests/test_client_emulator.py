@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from gemini_vision import errors, wire
-from gemini_vision.client import AsyncGeminiClient, GeminiClient, answer_text
+from gemini_vision import errors
+from gemini_vision.api import wire
+from gemini_vision.api.client import AsyncGeminiClient, GeminiClient, answer_text
+from gemini_vision.api.retry import RetryPolicy
 from gemini_vision.emulator import Emulator, EmulatorConfig
-from gemini_vision.retry import RetryPolicy
 
 KEY = "AIzaSyEMULATOR_client_test_key_000000042"
 MODEL = "gemini-2.5-flash"

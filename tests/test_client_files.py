@@ -22,8 +22,9 @@ from client_fakes import (
     make_client,
 )
 
-from gemini_vision import errors, wire
-from gemini_vision.files import file_is_usable, fits_inline, inline_size
+from gemini_vision import errors
+from gemini_vision.api import wire
+from gemini_vision.api.files import file_is_usable, fits_inline, inline_size
 
 SESSION = f"{BASE}/upload/v1beta/files?upload_id=u-1&upload_protocol=resumable"
 

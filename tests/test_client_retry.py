@@ -18,8 +18,9 @@ from client_fakes import (
     quota_details,
 )
 
-from gemini_vision import errors, wire
-from gemini_vision.retry import RetryPolicy
+from gemini_vision import errors
+from gemini_vision.api import wire
+from gemini_vision.api.retry import RetryPolicy
 
 REQUEST = wire.GenerateContentRequest(contents=[wire.Content(parts=[wire.Part.from_text("hi")])])
 NO_JITTER = RetryPolicy(jitter=0.0)
@@ -239,7 +240,7 @@ def test_stats_count_requests_retries_and_statuses() -> None:
 
 def test_retries_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     client = make_client(Script([*failing(503), ok()]), retry=NO_JITTER)
-    with caplog.at_level("INFO", logger="gemini_vision.retry"):
+    with caplog.at_level("INFO", logger="gemini_vision.api.retry"):
         client.generate_content("gemini-2.5-flash", REQUEST)
     assert "Retrying POST https://gemini.test/v1beta/models/gemini-2.5-flash:generateContent" in (
         caplog.text

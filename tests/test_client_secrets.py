@@ -24,10 +24,10 @@ from client_fakes import (
     quota_details,
 )
 
-from gemini_vision import wire
-from gemini_vision.client import AsyncGeminiClient, GeminiClient
+from gemini_vision.api import wire
+from gemini_vision.api.client import AsyncGeminiClient, GeminiClient
+from gemini_vision.api.retry import RetryPolicy
 from gemini_vision.errors import GeminiVisionError
-from gemini_vision.retry import RetryPolicy
 
 REQUEST = wire.GenerateContentRequest(contents=[wire.Content(parts=[wire.Part.from_text("hi")])])
 SESSION = f"{BASE}/upload/v1beta/files?upload_id=s1"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from gemini_vision.config import (
+from gemini_vision.api.config import (
     DEFAULT_BASE_URL,
     ClientConfig,
     resolve_api_key,
@@ -114,7 +114,7 @@ def test_resolve_base_url_rejects_bad_urls(url: str) -> None:
 
 
 def test_plain_http_to_a_remote_host_warns(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="gemini_vision.config"):
+    with caplog.at_level(logging.WARNING, logger="gemini_vision.api.config"):
         resolve_base_url("http://127.0.0.1:8000")
         assert not caplog.records
         resolve_base_url("http://gemini.example.com")

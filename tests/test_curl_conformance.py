@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gemini_vision import scenes
+from gemini_vision.demo import scenes
 from gemini_vision.emulator import Emulator, EmulatorConfig
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")

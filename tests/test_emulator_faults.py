@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from gemini_vision.emulator import Emulator, EmulatorConfig
-from gemini_vision.emulator.faults import fence, malform, wrap_in_prose
-from gemini_vision.emulator.responder import Reply
+from gemini_vision.emulator.model.responder import Reply
+from gemini_vision.emulator.server.faults import fence, malform, wrap_in_prose
 
 KEY = "fault-key"
 MODEL = "gemini-2.5-flash"

@@ -25,9 +25,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from gemini_vision.catalog import estimate_image_tokens, estimate_text_tokens
 from gemini_vision.emulator import Emulator, EmulatorConfig
-from gemini_vision.emulator.responder import Reply
-from gemini_vision.tokens import estimate_image_tokens, estimate_text_tokens
+from gemini_vision.emulator.model.responder import Reply
 
 KEY = "test-key-123"
 MODEL = "gemini-2.5-flash"

@@ -20,10 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from gemini_vision import scenes, wire
-from gemini_vision.emulator import responder
-from gemini_vision.emulator.intent import read_intent
-from gemini_vision.emulator.schema_fit import fit, map_to_enum
+from gemini_vision.api import wire
+from gemini_vision.demo import scenes
+from gemini_vision.emulator.model import responder
+from gemini_vision.emulator.model.intent import read_intent
+from gemini_vision.emulator.model.schema_fit import fit, map_to_enum
 
 COOKBOOK_DETECT = (
     "Detect the all of the prominent items in the image. The box_2d should be "
@@ -379,7 +380,7 @@ def test_detailed_caption_is_a_paragraph(scene: scenes.Scene) -> None:
     ],
 )
 def test_short_answers_to_questions(scene: scenes.Scene, question: str, expect) -> None:
-    from gemini_vision.emulator.language import number_word
+    from gemini_vision.emulator.model.language import number_word
 
     reply = _ask(scene, question)
     wanted = expect(scene)
@@ -564,7 +565,7 @@ def test_any_prompt_and_schema_gets_a_text_answer(
 
 
 def test_vision_results_are_reused_for_the_same_pixels(monkeypatch, scene: scenes.Scene) -> None:
-    from gemini_vision.emulator import vision
+    from gemini_vision.emulator.model import vision
 
     calls = []
     real = vision.analyze

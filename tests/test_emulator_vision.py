@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from gemini_vision import scenes
-from gemini_vision.emulator import vision
-from gemini_vision.scenes import SceneSpec, ShapeSpec
+from gemini_vision.demo import scenes
+from gemini_vision.demo.scenes import SceneSpec, ShapeSpec
+from gemini_vision.emulator.model import vision
 
 
 def _received(scene: scenes.Scene, rng: random.Random, max_side: int) -> Image.Image:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gemini_vision import exif
 from gemini_vision import geometry as g
+from gemini_vision.images import exif
 
 
 def png_bytes(im: Image.Image) -> bytes:
@@ -399,7 +399,7 @@ def test_exif_known_rotations() -> None:
 
 
 def test_gemini_layout_and_filtered_pngs_decode_to_the_same_pixels() -> None:
-    from gemini_vision.emulator.png import encode_gray_png
+    from gemini_vision.emulator.model.png import encode_gray_png
 
     rng = np.random.default_rng(3)
     gray = (rng.random((64, 80)) > 0.5).astype(np.uint8) * 255
@@ -413,7 +413,7 @@ def test_gemini_layout_and_filtered_pngs_decode_to_the_same_pixels() -> None:
 
 
 def test_a_damaged_png_mask_is_a_value_error() -> None:
-    from gemini_vision.emulator.png import encode_gray_png
+    from gemini_vision.emulator.model.png import encode_gray_png
 
     data = encode_gray_png(np.zeros((16, 16), np.uint8))
     with pytest.raises(ValueError):

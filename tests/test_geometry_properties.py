@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from gemini_vision import exif
 from gemini_vision import geometry as g
-from gemini_vision.images import prepare_image
+from gemini_vision.images import exif
+from gemini_vision.images.prepare import prepare_image
 
 any_number = st.floats(allow_nan=False, allow_infinity=True) | st.integers(-(10**9), 10**9)
 coord = st.integers(0, 1000)

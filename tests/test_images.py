@@ -16,14 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from gemini_vision.catalog import estimate_image_tokens
 from gemini_vision.errors import ImageError
-from gemini_vision.images import (
-    DEFAULT_MAX_SIDE,
-    PreparedImage,
-    image_size,
-    prepare_image,
-)
-from gemini_vision.tokens import estimate_image_tokens
+from gemini_vision.images.prepare import DEFAULT_MAX_SIDE, PreparedImage, image_size, prepare_image
 
 
 def smooth_rgb(width: int, height: int) -> np.ndarray:

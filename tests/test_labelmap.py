@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gemini_vision.errors import ConfigurationError
-from gemini_vision.labelmap import LabelMapper, clean_label, normalize, singular
+from gemini_vision.parsing.labelmap import LabelMapper, clean_label, normalize, singular
 
 CLASSES = ["cupcake", "box", "berry", "leaf", "traffic light", "light", "couch", "person", "knife"]
 

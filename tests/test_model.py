@@ -11,15 +11,15 @@ pytestmark = pytest.mark.fiftyone
 
 fo = pytest.importorskip("fiftyone")
 
-from gemini_vision.emulator import Emulator  # noqa: E402
-from gemini_vision.evaluation import evaluate  # noqa: E402
-from gemini_vision.model import GeminiModel  # noqa: E402
-from gemini_vision.synthetic import (  # noqa: E402
+from gemini_vision.adapters.evaluation import evaluate  # noqa: E402
+from gemini_vision.adapters.model import GeminiModel  # noqa: E402
+from gemini_vision.adapters.synthetic import (  # noqa: E402
     DEFAULT_FORMATS,
     GT_CLASSIFICATION,
     GT_DETECTIONS,
     make_scene_dataset,
 )
+from gemini_vision.emulator import Emulator  # noqa: E402
 
 # apply_model decodes every image with OpenCV before calling the model, which cannot read HEIC
 FORMATS = [f for f in DEFAULT_FORMATS if f.suffix != ".heic"]

@@ -22,13 +22,13 @@ foo = pytest.importorskip("fiftyone.operators")
 
 from fiftyone.operators.delegated import DelegatedOperationService  # noqa: E402
 
-from gemini_vision.emulator import Emulator  # noqa: E402
-from gemini_vision.synthetic import (  # noqa: E402
+from gemini_vision.adapters.synthetic import (  # noqa: E402
     GT_CLASSIFICATION,
     GT_DETECTIONS,
     GT_SEGMENTATION,
     make_scene_dataset,
 )
+from gemini_vision.emulator import Emulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "@gemini-vision/gemini"

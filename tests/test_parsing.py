@@ -10,8 +10,8 @@ import zlib
 import pytest
 
 from gemini_vision.errors import ParseError
-from gemini_vision.lenient_json import PartialList, extract_json, scan_json
-from gemini_vision.parsing import (
+from gemini_vision.parsing.json_scan import PartialList, extract_json, scan_json
+from gemini_vision.parsing.spatial import (
     PARSER_VERSION,
     ParsedObject,
     dedupe,

@@ -12,13 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gemini_vision.errors import ParseError
-from gemini_vision.parsing import (
+from gemini_vision.parsing.spatial import (
     parse_classification,
     parse_detections,
     parse_free_text,
     parse_points,
 )
-from gemini_vision.tasks import TaskKind, TaskSpec, interpret_answer
+from gemini_vision.tasks.spec import TaskKind, TaskSpec, interpret_answer
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

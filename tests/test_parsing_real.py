@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from gemini_vision.errors import ParseError
-from gemini_vision.lenient_json import extract_json
-from gemini_vision.parsing import parse_detections, parse_free_text, parse_points
-from gemini_vision.tasks import TaskKind, TaskSpec, interpret_answer
+from gemini_vision.parsing.json_scan import extract_json
+from gemini_vision.parsing.spatial import parse_detections, parse_free_text, parse_points
+from gemini_vision.tasks.spec import TaskKind, TaskSpec, interpret_answer
 
 DATA = Path(__file__).parent / "data" / "real-gemini"
 SAMPLES = {

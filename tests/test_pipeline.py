@@ -14,10 +14,11 @@ import httpx
 import pytest
 from reliability_support import write_variants
 
-from gemini_vision.cache import MemoryCache
-from gemini_vision.client import AsyncGeminiClient
+from gemini_vision.api.client import AsyncGeminiClient
+from gemini_vision.api.retry import RetryPolicy
 from gemini_vision.emulator import Emulator, EmulatorConfig
-from gemini_vision.pipeline import (
+from gemini_vision.engine.cache import MemoryCache
+from gemini_vision.engine.pipeline import (
     Engine,
     EngineReport,
     EngineSettings,
@@ -25,10 +26,9 @@ from gemini_vision.pipeline import (
     WorkItem,
     run_coroutine_sync,
 )
-from gemini_vision.ratelimit import RateLimiter
-from gemini_vision.retry import RetryPolicy
-from gemini_vision.tasks import TaskSpec
-from gemini_vision.uploads import MemoryUploads
+from gemini_vision.engine.ratelimit import RateLimiter
+from gemini_vision.engine.uploads import MemoryUploads
+from gemini_vision.tasks.spec import TaskSpec
 
 MODEL = "gemini-2.5-flash"
 KEY = "test-key-pipeline-0001"

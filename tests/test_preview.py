@@ -11,12 +11,14 @@ pytestmark = pytest.mark.fiftyone
 
 fo = pytest.importorskip("fiftyone")
 
-from gemini_vision.catalog import price_for  # noqa: E402
-from gemini_vision.preview import preview_cost  # noqa: E402
-from gemini_vision.prompts import prompt_text  # noqa: E402
-from gemini_vision.runner import RunSettings  # noqa: E402
-from gemini_vision.tasks import TaskSpec  # noqa: E402
-from gemini_vision.tokens import estimate_text_tokens  # noqa: E402
+from gemini_vision.adapters.preview import preview_cost  # noqa: E402
+from gemini_vision.adapters.runner import RunSettings  # noqa: E402
+from gemini_vision.catalog import (  # noqa: E402
+    estimate_text_tokens,
+    price_for,
+)
+from gemini_vision.tasks.prompts import prompt_text  # noqa: E402
+from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gemini_vision.ratelimit import RateLimiter, RateLimitSettings
+from gemini_vision.engine.ratelimit import RateLimiter, RateLimitSettings
 
 
 class VirtualClock:

@@ -17,8 +17,8 @@ fo = pytest.importorskip("fiftyone")
 
 import fiftyone.core.odm as foo_odm  # noqa: E402
 
-from gemini_vision.claims import LockBusy, WorkClaims  # noqa: E402
-from gemini_vision.work_source import claimed_items, iter_pages  # noqa: E402
+from gemini_vision.adapters.claims import LockBusy, WorkClaims  # noqa: E402
+from gemini_vision.adapters.work_source import claimed_items, iter_pages  # noqa: E402
 
 
 @pytest.fixture

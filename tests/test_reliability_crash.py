@@ -25,10 +25,10 @@ import fiftyone.core.odm as foo_odm  # noqa: E402
 from fiftyone.operators.delegated import DelegatedOperationService  # noqa: E402
 from reliability_support import make_dataset, sha256_of, write_variants  # noqa: E402
 
+from gemini_vision.adapters.mongo import BATCHES  # noqa: E402
+from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
 from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
-from gemini_vision.runner import RunSettings, run_task  # noqa: E402
-from gemini_vision.store import BATCHES  # noqa: E402
-from gemini_vision.tasks import TaskSpec  # noqa: E402
+from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 
 WORKER = Path(__file__).resolve().parent / "reliability_worker.py"
 KEY = "test-key-crash-0001"
@@ -133,7 +133,7 @@ def test_a_killed_batch_worker_is_resumed_without_submitting_twice(dataset: Any)
 
 
 def _fast_batch() -> Any:
-    from gemini_vision.batch import BatchSettings
+    from gemini_vision.engine.batch import BatchSettings
 
     return BatchSettings(poll_interval=0.1, max_poll_interval=0.2)
 

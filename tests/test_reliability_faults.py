@@ -19,11 +19,11 @@ fo = pytest.importorskip("fiftyone")
 
 from reliability_support import make_dataset, sha256_of, write_variants  # noqa: E402
 
+from gemini_vision.adapters.runner import RunSettings, describe_summary, run_task  # noqa: E402
+from gemini_vision.api.retry import RetryPolicy  # noqa: E402
 from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
-from gemini_vision.emulator.responder import Reply, respond  # noqa: E402
-from gemini_vision.retry import RetryPolicy  # noqa: E402
-from gemini_vision.runner import RunSettings, describe_summary, run_task  # noqa: E402
-from gemini_vision.tasks import TaskSpec  # noqa: E402
+from gemini_vision.emulator.model.responder import Reply, respond  # noqa: E402
+from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 
 N = 500
 KEY = "test-key-faults-0001"

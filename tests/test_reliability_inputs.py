@@ -20,9 +20,9 @@ pytestmark = pytest.mark.fiftyone
 
 fo = pytest.importorskip("fiftyone")
 
+from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
 from gemini_vision.emulator import Emulator  # noqa: E402
-from gemini_vision.runner import RunSettings, run_task  # noqa: E402
-from gemini_vision.tasks import TaskSpec  # noqa: E402
+from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 
 KEY = "test-key-inputs-0001"
 

@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from gemini_vision.ratelimit import TIER_LIMITS, RateLimiter, RateLimitSettings
+from gemini_vision.catalog import TIER_LIMITS
+from gemini_vision.engine.ratelimit import RateLimiter, RateLimitSettings
 
 
 class VirtualClock:

@@ -17,12 +17,8 @@ foo = pytest.importorskip("fiftyone.operators")
 
 from fiftyone.operators.executor import ExecutionContext, Executor  # noqa: E402
 
+from gemini_vision.adapters.synthetic import GT_CLASSIFICATION, GT_DETECTIONS, make_scene_dataset  # noqa: E402
 from gemini_vision.emulator import Emulator  # noqa: E402
-from gemini_vision.synthetic import (  # noqa: E402
-    GT_CLASSIFICATION,
-    GT_DETECTIONS,
-    make_scene_dataset,
-)
 
 PLUGIN = "@gemini-vision/gemini"
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageOps
 from scipy import ndimage
 
-from gemini_vision import scenes
-from gemini_vision.scenes import SceneSpec, ShapeSpec
+from gemini_vision.demo import scenes
+from gemini_vision.demo.scenes import SceneSpec, ShapeSpec
 
 
 @pytest.fixture(scope="module")

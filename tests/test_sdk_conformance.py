@@ -2,7 +2,7 @@
 
 The SDK is the judge of fidelity: if it can upload, generate, count, list, page, batch and
 raise its own typed errors against the emulator, the wire forms match what it expects from
-the real service. Images are synthetic scenes with exact ground truth (gemini_vision.scenes).
+the real service. Images are synthetic scenes with exact ground truth (gemini_vision.demo.scenes).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from google import genai
 from google.genai import errors, types
 from PIL import Image
 
-from gemini_vision import scenes
+from gemini_vision.catalog import estimate_image_tokens, estimate_text_tokens
+from gemini_vision.demo import scenes
 from gemini_vision.emulator import Emulator, EmulatorConfig
-from gemini_vision.tokens import estimate_image_tokens, estimate_text_tokens
 
 MODEL = "gemini-2.5-flash"
 CAPTION = "Caption this image."

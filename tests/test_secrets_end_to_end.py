@@ -26,15 +26,15 @@ foo = pytest.importorskip("fiftyone.operators")
 import fiftyone.core.odm as foo_odm  # noqa: E402
 from fiftyone.operators.delegated import DelegatedOperationService  # noqa: E402
 
-from gemini_vision import runs  # noqa: E402
-from gemini_vision.client import AsyncGeminiClient, GeminiClient  # noqa: E402
+from gemini_vision.adapters import runs  # noqa: E402
+from gemini_vision.adapters.mongo import MongoUploads  # noqa: E402
+from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
+from gemini_vision.api.client import AsyncGeminiClient, GeminiClient  # noqa: E402
+from gemini_vision.api.retry import RetryPolicy  # noqa: E402
+from gemini_vision.api.wire import Content, GenerateContentRequest, Part  # noqa: E402
 from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
-from gemini_vision.pipeline import Engine, EngineSettings, WorkItem  # noqa: E402
-from gemini_vision.retry import RetryPolicy  # noqa: E402
-from gemini_vision.runner import RunSettings, run_task  # noqa: E402
-from gemini_vision.store import MongoUploads  # noqa: E402
-from gemini_vision.tasks import TaskSpec  # noqa: E402
-from gemini_vision.wire import Content, GenerateContentRequest, Part  # noqa: E402
+from gemini_vision.engine.pipeline import Engine, EngineSettings, WorkItem  # noqa: E402
+from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 
 #: recognisable, and not shaped like a Google key (so no generic key pattern can hide a leak)
 FAKE_KEY = "gvFAKEKEY-7c41e9d0b3a2-do-not-store"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gemini_vision.engine.outcomes import stop_message
 from gemini_vision.errors import AuthenticationError, QuotaExhaustedError
-from gemini_vision.outcomes import stop_message
 
 
 def quota(quota_id: str, value: str = "250") -> QuotaExhaustedError:

@@ -20,12 +20,12 @@ pytestmark = pytest.mark.fiftyone
 
 fo = pytest.importorskip("fiftyone")
 
+from gemini_vision.adapters.evaluation import evaluate  # noqa: E402
+from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
+from gemini_vision.adapters.synthetic import GT_DETECTIONS, make_scene_dataset  # noqa: E402
 from gemini_vision.emulator import Emulator  # noqa: E402
-from gemini_vision.emulator.responder import Reply, respond  # noqa: E402
-from gemini_vision.evaluation import evaluate  # noqa: E402
-from gemini_vision.runner import RunSettings, run_task  # noqa: E402
-from gemini_vision.synthetic import GT_DETECTIONS, make_scene_dataset  # noqa: E402
-from gemini_vision.tasks import TaskKind, TaskSpec  # noqa: E402
+from gemini_vision.emulator.model.responder import Reply, respond  # noqa: E402
+from gemini_vision.tasks.spec import TaskKind, TaskSpec  # noqa: E402
 
 
 def _fenced(items: list[dict[str, Any]]) -> str:

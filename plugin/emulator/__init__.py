@@ -3,10 +3,17 @@
 ``from gemini_vision.emulator import Emulator, EmulatorConfig``; see :class:`Emulator` for use
 and :class:`EmulatorConfig` for every knob. ``python -m gemini_vision.emulator --port 0``
 serves from the command line.
+
+::
+
+    config   every knob (latency, quotas, fault rates, answer styles) and the model table
+    server/  the protocol half: HTTP, routes, bodies, errors, Files and Batch APIs, faults
+    model/   the "model" half: what it sees in the pixels and what it says about them
+
+Nothing here imports FiftyOne.
 """
 
-from .config import EmulatorConfig
-from .server import Emulator
-from .state import EmulatorStats
+from gemini_vision.emulator.config import EmulatorConfig
+from gemini_vision.emulator.server import Emulator, EmulatorStats
 
 __all__ = ["Emulator", "EmulatorConfig", "EmulatorStats"]

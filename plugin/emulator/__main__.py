@@ -14,8 +14,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from .config import EmulatorConfig
-from .server import Emulator
+from gemini_vision.emulator.config import EmulatorConfig
+from gemini_vision.emulator.server.http import Emulator
 
 __all__ = ["build_parser", "config_from_args", "main"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..catalog import FALLBACK_MODELS
+from gemini_vision.catalog import FALLBACK_MODELS
 
 __all__ = ["DEFAULT_MODELS", "EmulatorConfig", "QuotaLimit", "quota_limit_for"]
 

@@ -1,0 +1,1 @@
+"""The FiftyOne side: the only modules that import ``fiftyone``, ``pymongo`` or ``bson``."""

@@ -1,0 +1,58 @@
+"""The Gemini REST API: clients, wire models, configuration, retries and the Files API.
+
+::
+
+    config       where the key and base URL come from (argument, secret, environment)
+    wire         pydantic models of the REST envelope, shared with the emulator
+    operations   every API call as a generator of effects: URLs, headers, bodies, checks (no I/O)
+    retry        the effects, error mapping (HTTP status -> exception) and the retry loop
+    files        the Files API: resumable upload, waiting for ACTIVE, inline-or-upload
+    client       GeminiClient (httpx.Client) and AsyncGeminiClient (httpx.AsyncClient)
+    transport    an httpx transport spreading many requests over small connection pools
+    model_list   the models a user can pick (live ``models.list``, cached, with a fallback)
+
+Nothing here imports FiftyOne.
+"""
+
+from gemini_vision.api import wire
+from gemini_vision.api.client import (
+    AsyncGeminiClient,
+    ClientOptions,
+    GeminiClient,
+    answer_text,
+)
+from gemini_vision.api.config import (
+    API_KEY_NAMES,
+    BASE_URL_NAME,
+    DEFAULT_BASE_URL,
+    ClientConfig,
+    SecretSource,
+    resolve_api_key,
+    resolve_base_url,
+)
+from gemini_vision.api.files import fits_inline
+from gemini_vision.api.model_list import list_models
+from gemini_vision.api.operations import model_path
+from gemini_vision.api.retry import ClientStats, RetryPolicy
+from gemini_vision.api.transport import ShardedTransport
+
+__all__ = [
+    "API_KEY_NAMES",
+    "BASE_URL_NAME",
+    "DEFAULT_BASE_URL",
+    "AsyncGeminiClient",
+    "ClientConfig",
+    "ClientOptions",
+    "ClientStats",
+    "GeminiClient",
+    "RetryPolicy",
+    "SecretSource",
+    "ShardedTransport",
+    "answer_text",
+    "fits_inline",
+    "list_models",
+    "model_path",
+    "resolve_api_key",
+    "resolve_base_url",
+    "wire",
+]

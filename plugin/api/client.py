@@ -1,0 +1,445 @@
+"""GeminiClient and AsyncGeminiClient: the Gemini REST API over httpx, with typed errors.
+
+Both clients are thin shells around one :class:`~gemini_vision.api.operations.Operations`, which
+describes every call as a generator of effects (see :mod:`gemini_vision.api.retry`): URL building,
+headers, body serialisation, retries, error mapping and response checks are written once.
+The sync client performs the effects with ``httpx.Client`` and ``time.sleep``; the async one
+with ``httpx.AsyncClient`` and ``asyncio.sleep``.
+
+The API key only ever travels in the ``x-goog-api-key`` header of requests to the API itself.
+Upload-chunk requests go to the session URL the server returned and carry no key. Redirects
+are not followed, because httpx would forward the key header to another host.
+
+Example::
+
+    with GeminiClient() as client:  # key from GEMINI_API_KEY / GOOGLE_API_KEY
+        request = wire.GenerateContentRequest(contents=[wire.Content(parts=[...])])
+        text = answer_text(client.generate_content("gemini-2.5-flash", request))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypedDict, TypeVar
+
+import httpx
+from typing_extensions import Unpack
+
+from gemini_vision.api import wire
+from gemini_vision.api.config import (
+    DEFAULT_API_VERSION,
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+    SecretSource,
+)
+from gemini_vision.api.files import UploadSource
+from gemini_vision.api.operations import Operations, model_path
+from gemini_vision.api.retry import ClientStats, Effect, Op, RetryLoop, RetryPolicy, Sleep
+from gemini_vision.errors import BlockedResponseError, InvalidResponseError, TruncatedResponseError
+
+__all__ = [
+    "AsyncGeminiClient",
+    "ClientOptions",
+    "ClientStats",
+    "GeminiClient",
+    "RetryPolicy",
+    "answer_text",
+    "model_path",
+]
+
+T = TypeVar("T")
+
+
+def answer_text(response: wire.GenerateContentResponse) -> str:
+    """The answer of the first candidate, thought parts excluded.
+
+    Raises BlockedResponseError (the prompt was blocked, or the answer stopped for a policy
+    reason such as SAFETY), TruncatedResponseError (MAX_TOKENS; ``raw_text`` keeps the partial
+    answer, possibly empty) or InvalidResponseError (no candidate, or no text).
+    """
+    feedback = response.prompt_feedback
+    block = wire.enum_value(feedback.block_reason) if feedback else None
+    if feedback is not None and block:
+        detail = f" ({feedback.block_reason_message})" if feedback.block_reason_message else ""
+        raise BlockedResponseError(
+            f"Gemini blocked the prompt: {block}{detail}", block_reason=block
+        )
+    if not response.candidates:
+        raise InvalidResponseError("Gemini returned no candidates and no block reason")
+    candidate = response.candidates[0]
+    reason = wire.enum_value(candidate.finish_reason)
+    text = candidate.text
+    if reason in wire.BLOCKING_FINISH_REASONS:
+        raise BlockedResponseError(
+            f"Gemini withheld the answer: finishReason {reason}",
+            block_reason=reason,
+            raw_text=text or None,
+        )
+    if reason == "MAX_TOKENS":
+        raise TruncatedResponseError(
+            "The answer hit the output token limit (finishReason MAX_TOKENS; thinking tokens "
+            "count too): raise max_output_tokens or lower the thinking budget",
+            raw_text=text,
+        )
+    if not text:
+        thoughts = " (only thought parts)" if candidate.thoughts else ""
+        raise InvalidResponseError(f"Gemini's answer has no text{thoughts}; finishReason {reason}")
+    return text
+
+
+class _Driver:
+    """Runs an Op: hands its effects to ``perform`` and feeds back results or errors."""
+
+    def __init__(self, op: Op[T]) -> None:
+        self._op = op
+        self._outcome: Any = None
+        self.result: Any = None
+
+    def next_effect(self) -> Effect | None:
+        """The op's next effect, or None when it has returned (see ``result``)."""
+        outcome, self._outcome = self._outcome, None
+        try:
+            if isinstance(outcome, BaseException):
+                return self._op.throw(outcome)
+            return self._op.send(outcome)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None
+
+    def resume(self, outcome: Any) -> None:
+        """What the last effect produced: a response, None after a sleep, or an httpx error."""
+        self._outcome = outcome
+
+
+class ClientOptions(TypedDict, total=False):
+    """Keyword options shared by both clients (see :class:`GeminiClient`)."""
+
+    base_url: str | None
+    api_version: str
+    timeout: float | httpx.Timeout
+    retry: RetryPolicy | None
+    secrets: SecretSource | None
+    on_rate_limited: Callable[[float | None], None] | None
+    inline_limit_bytes: int | None
+    upload_chunk_size: int | None
+    rng: random.Random | None
+
+
+class _ClientBase:
+    """Configuration, statistics and the shared operations; subclasses only send and sleep."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        secrets: SecretSource | None = None,
+        on_rate_limited: Callable[[float | None], None] | None = None,
+        inline_limit_bytes: int | None = None,
+        upload_chunk_size: int | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = ClientConfig.resolve(
+            api_key,
+            secrets=secrets,
+            base_url=base_url,
+            api_version=api_version,
+            timeout=timeout,
+            inline_limit_bytes=inline_limit_bytes,
+            upload_chunk_size=upload_chunk_size,
+        )
+        #: counters over the client's life: requests, retries, by_status, rate_limited, ...
+        self.stats = ClientStats()
+        loop = RetryLoop(
+            retry or RetryPolicy(),
+            self.stats,
+            secrets=(self.config.api_key,),
+            on_rate_limited=on_rate_limited,
+            rng=rng,
+        )
+        self._ops = Operations(self.config, loop)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._ops.loop.policy
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.config.base_url!r}, "
+            f"api_version={self.config.api_version!r}, api_key='***')"
+        )
+
+
+class GeminiClient(_ClientBase):
+    """Synchronous Gemini client (thread-safe; share one per process).
+
+    - ``api_key``: else ``secrets`` (FiftyOne's ``ctx.secrets``), else the environment
+      (GEMINI_API_KEY, GOOGLE_API_KEY); without one, ConfigurationError says how to set it;
+    - ``base_url``: else GOOGLE_GEMINI_BASE_URL, else the public endpoint; ``api_version``;
+    - ``timeout``: seconds, or an ``httpx.Timeout`` (default 120 s read, 10 s connect);
+    - ``retry``: a :class:`RetryPolicy`; ``on_rate_limited(retry_after)`` hears every 429;
+    - ``inline_limit_bytes`` (image_part) and ``upload_chunk_size`` (uploads), in bytes;
+    - ``sleep``, ``transport`` / ``http_client`` and ``rng`` (jitter) are injectable.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        super().__init__(api_key, **options)
+        self._http = http_client or httpx.Client(transport=transport, follow_redirects=False)
+        self._owns_http = http_client is None
+        self._sleep = sleep
+
+    def close(self) -> None:
+        """Closes the connection pool (only if this client created it)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> GeminiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, Sleep):
+            return self._sleep(effect.seconds)
+        try:
+            return self._http.send(effect.request)
+        except httpx.RequestError as exc:
+            return exc
+
+    def _run(self, op: Op[T]) -> T:
+        driver = _Driver(op)
+        while (effect := driver.next_effect()) is not None:
+            driver.resume(self._perform(effect))
+        return driver.result
+
+    def generate_content(
+        self, model: str, request: wire.GenerateContentRequest
+    ) -> wire.GenerateContentResponse:
+        """``models/{model}:generateContent``; ``.retries_taken`` says how many retries it took."""
+        return self._run(self._ops.generate_content(model, request))
+
+    def count_tokens(
+        self, model: str, request: wire.GenerateContentRequest | wire.CountTokensRequest
+    ) -> wire.CountTokensResponse:
+        """``models/{model}:countTokens`` (a GenerateContentRequest counts system text too)."""
+        return self._run(self._ops.count_tokens(model, request))
+
+    def get_model(self, model: str) -> wire.ModelInfo:
+        return self._run(self._ops.get_model(model))
+
+    def list_models(
+        self, *, page_size: int = 100, limit: int | None = None
+    ) -> list[wire.ModelInfo]:
+        """Every model (all pages), or the first ``limit``."""
+        return self._run(self._ops.list_models(page_size, limit))
+
+    def upload_file(
+        self,
+        source: UploadSource,
+        *,
+        mime_type: str | None = None,
+        display_name: str | None = None,
+        chunk_size: int | None = None,
+    ) -> wire.File:
+        """Resumable upload of bytes, a path or a binary file; the File may be PROCESSING."""
+        op = self._ops.upload_file(source, mime_type, display_name, chunk_size)
+        return self._run(op)
+
+    def get_file(self, name: str) -> wire.File:
+        return self._run(self._ops.get_file(name))
+
+    def list_files(self, *, page_size: int = 100, limit: int | None = None) -> list[wire.File]:
+        return self._run(self._ops.list_files(page_size, limit))
+
+    def delete_file(self, name: str) -> None:
+        self._run(self._ops.delete(name, "files"))
+
+    def wait_until_active(
+        self, file: str | wire.File, *, timeout: float = 300.0, poll_interval: float = 2.0
+    ) -> wire.File:
+        """Polls until ACTIVE (seconds); ImageError if FAILED, APITimeoutError on timeout."""
+        return self._run(self._ops.wait_until_active(file, timeout, poll_interval))
+
+    def image_part(
+        self,
+        data: bytes,
+        mime_type: str,
+        *,
+        other_request_bytes: int = 0,
+        display_name: str | None = None,
+    ) -> wire.Part:
+        """Inline part if the request stays under ``inline_limit_bytes``, else upload + file part.
+
+        ``other_request_bytes``: size of the rest of the request (text, other inline images).
+        """
+        op = self._ops.image_part(data, mime_type, other_request_bytes, display_name)
+        return self._run(op)
+
+    def download_file(self, name: str) -> bytes:
+        """Content of a generated file, e.g. a batch's ``responsesFile``."""
+        return self._run(self._ops.download_file(name))
+
+    def create_batch(
+        self,
+        model: str,
+        requests: Sequence[tuple[str, wire.GenerateContentRequest]] | None = None,
+        *,
+        file_name: str | None = None,
+        display_name: str | None = None,
+    ) -> wire.BatchOperation:
+        """A batch from inline ``(key, request)`` pairs or an uploaded JSONL ``file_name``."""
+        return self._run(self._ops.create_batch(model, requests, file_name, display_name))
+
+    def get_batch(self, name: str) -> wire.BatchOperation:
+        return self._run(self._ops.get_batch(name))
+
+    def list_batches(
+        self, *, page_size: int = 100, limit: int | None = None
+    ) -> list[wire.BatchOperation]:
+        return self._run(self._ops.list_batches(page_size, limit))
+
+    def cancel_batch(self, name: str) -> None:
+        self._run(self._ops.cancel_batch(name))
+
+    def delete_batch(self, name: str) -> None:
+        self._run(self._ops.delete(name, "batches"))
+
+
+class AsyncGeminiClient(_ClientBase):
+    """Asynchronous twin of :class:`GeminiClient` (same arguments; ``sleep`` is async)."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        super().__init__(api_key, **options)
+        self._http = http_client or httpx.AsyncClient(transport=transport, follow_redirects=False)
+        self._owns_http = http_client is None
+        self._sleep = sleep
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncGeminiClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, Sleep):
+            return await self._sleep(effect.seconds)
+        try:
+            return await self._http.send(effect.request)
+        except httpx.RequestError as exc:
+            return exc
+
+    async def _run(self, op: Op[T]) -> T:
+        driver = _Driver(op)
+        while (effect := driver.next_effect()) is not None:
+            driver.resume(await self._perform(effect))
+        return driver.result
+
+    async def generate_content(
+        self, model: str, request: wire.GenerateContentRequest
+    ) -> wire.GenerateContentResponse:
+        return await self._run(self._ops.generate_content(model, request))
+
+    async def count_tokens(
+        self, model: str, request: wire.GenerateContentRequest | wire.CountTokensRequest
+    ) -> wire.CountTokensResponse:
+        return await self._run(self._ops.count_tokens(model, request))
+
+    async def get_model(self, model: str) -> wire.ModelInfo:
+        return await self._run(self._ops.get_model(model))
+
+    async def list_models(
+        self, *, page_size: int = 100, limit: int | None = None
+    ) -> list[wire.ModelInfo]:
+        return await self._run(self._ops.list_models(page_size, limit))
+
+    async def upload_file(
+        self,
+        source: UploadSource,
+        *,
+        mime_type: str | None = None,
+        display_name: str | None = None,
+        chunk_size: int | None = None,
+    ) -> wire.File:
+        op = self._ops.upload_file(source, mime_type, display_name, chunk_size)
+        return await self._run(op)
+
+    async def get_file(self, name: str) -> wire.File:
+        return await self._run(self._ops.get_file(name))
+
+    async def list_files(
+        self, *, page_size: int = 100, limit: int | None = None
+    ) -> list[wire.File]:
+        return await self._run(self._ops.list_files(page_size, limit))
+
+    async def delete_file(self, name: str) -> None:
+        await self._run(self._ops.delete(name, "files"))
+
+    async def wait_until_active(
+        self, file: str | wire.File, *, timeout: float = 300.0, poll_interval: float = 2.0
+    ) -> wire.File:
+        return await self._run(self._ops.wait_until_active(file, timeout, poll_interval))
+
+    async def image_part(
+        self,
+        data: bytes,
+        mime_type: str,
+        *,
+        other_request_bytes: int = 0,
+        display_name: str | None = None,
+    ) -> wire.Part:
+        op = self._ops.image_part(data, mime_type, other_request_bytes, display_name)
+        return await self._run(op)
+
+    async def download_file(self, name: str) -> bytes:
+        return await self._run(self._ops.download_file(name))
+
+    async def create_batch(
+        self,
+        model: str,
+        requests: Sequence[tuple[str, wire.GenerateContentRequest]] | None = None,
+        *,
+        file_name: str | None = None,
+        display_name: str | None = None,
+    ) -> wire.BatchOperation:
+        return await self._run(self._ops.create_batch(model, requests, file_name, display_name))
+
+    async def get_batch(self, name: str) -> wire.BatchOperation:
+        return await self._run(self._ops.get_batch(name))
+
+    async def list_batches(
+        self, *, page_size: int = 100, limit: int | None = None
+    ) -> list[wire.BatchOperation]:
+        return await self._run(self._ops.list_batches(page_size, limit))
+
+    async def cancel_batch(self, name: str) -> None:
+        await self._run(self._ops.cancel_batch(name))
+
+    async def delete_batch(self, name: str) -> None:
+        await self._run(self._ops.delete(name, "batches"))

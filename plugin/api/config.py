@@ -1,0 +1,236 @@
+"""Where the client's settings come from: API key, base URL, timeouts and size limits.
+
+Order of precedence, for both the key and the base URL: an explicit argument, then the
+``secrets`` mapping (FiftyOne passes ``ctx.secrets``), then the process environment.
+
+The key is held in a :class:`pydantic.SecretStr`, so it never shows up in a ``repr``, a log
+line or a traceback's locals; the client reads it only to fill the ``x-goog-api-key`` header.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from gemini_vision.errors import ConfigurationError
+
+__all__ = [
+    "API_KEY_NAMES",
+    "BASE_URL_NAME",
+    "DEFAULT_API_VERSION",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_BATCH_INLINE_LIMIT_BYTES",
+    "DEFAULT_INLINE_LIMIT_BYTES",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_UPLOAD_CHUNK_SIZE",
+    "ClientConfig",
+    "SecretSource",
+    "resolve_api_key",
+    "resolve_base_url",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_API_VERSION = "v1beta"
+
+#: secret / environment names searched for the API key, in order
+API_KEY_NAMES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+#: secret / environment name of a base-URL override (the official SDK reads the same name)
+BASE_URL_NAME = "GOOGLE_GEMINI_BASE_URL"
+
+#: vision calls on large images with thinking can take a minute or more; connecting cannot
+DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+#: a generateContent body (base64-inflated) above this goes through the Files API instead;
+#: the service accepts 100 MB since 2026-01, but 20 MB is what every older doc promises
+DEFAULT_INLINE_LIMIT_BYTES = 20_000_000
+#: batch creation with inlined requests is limited to 20 MB in total (use a JSONL file above)
+DEFAULT_BATCH_INLINE_LIMIT_BYTES = 20_000_000
+#: resumable-upload chunk size used by the official SDK and Google's curl sample (8 MiB)
+DEFAULT_UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
+
+MISSING_KEY_HELP = (
+    "No Gemini API key found. Pass api_key=..., set the GEMINI_API_KEY (or GOOGLE_API_KEY) "
+    "environment variable, or add GEMINI_API_KEY as a FiftyOne plugin secret. Get a key at "
+    "https://aistudio.google.com/apikey. To work offline, start the local emulator "
+    "(`python -m gemini_vision.emulator --port 0`), set GOOGLE_GEMINI_BASE_URL to the URL it "
+    "prints, and use any non-empty key: the emulator accepts them all."
+)
+
+_API_VERSION = re.compile(r"^v\d+(?:alpha|beta)?\d*$")
+_HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
+
+
+class SecretSource(Protocol):
+    """Anything indexable by name: a dict, ``os.environ``, or FiftyOne's ``ctx.secrets``."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _get(source: SecretSource, name: str) -> str | None:
+    # FiftyOne's SecretsDictionary has no .get() and answers None for unknown names; its
+    # first lookup of a lazily resolved secret may hand back the resolver's object.
+    try:
+        value = source[name]
+    except LookupError:
+        return None
+    if value is not None and not isinstance(value, str):
+        value = getattr(value, "value", None)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _lookup(names: tuple[str, ...], secrets: SecretSource | None) -> str | None:
+    """The first non-blank value among ``names`` in ``secrets``, then in the environment."""
+    for source in (secrets or {}, os.environ):
+        for name in names:
+            value = _get(source, name)
+            if value is not None:
+                return value
+    return None
+
+
+def resolve_api_key(
+    explicit: str | None = None, secrets: SecretSource | None = None
+) -> str | None:
+    """The API key: ``explicit``, else secrets then env ``GEMINI_API_KEY``/``GOOGLE_API_KEY``.
+
+    Blank values count as missing; surrounding whitespace (a pasted newline) is stripped.
+    Returns None when no key is configured anywhere.
+    """
+    if explicit is not None and explicit.strip():
+        return explicit.strip()
+    return _lookup(API_KEY_NAMES, secrets)
+
+
+def resolve_base_url(explicit: str | None = None, secrets: SecretSource | None = None) -> str:
+    """The service root without a version (``https://host[:port][/prefix]``, no trailing /).
+
+    A trailing API version (``.../v1beta``) is dropped: the client adds its own to every path.
+
+    ``explicit``, else ``GOOGLE_GEMINI_BASE_URL`` from secrets then env, else
+    :data:`DEFAULT_BASE_URL`. Raises ConfigurationError for a URL that is not http(s).
+    """
+    url = (explicit or "").strip() or _lookup((BASE_URL_NAME,), secrets) or DEFAULT_BASE_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"Invalid Gemini base URL {url!r}: expected http(s)://host[:port], e.g. "
+            f"{DEFAULT_BASE_URL} or the URL printed by the local emulator."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"Gemini base URL {url!r} must not have a query or fragment.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        # The key travels in a header; over plain HTTP anyone on the path can read it.
+        logger.warning("Gemini base URL %s is plain http on a non-local host", url)
+    root, _, last = url.rstrip("/").rpartition("/")
+    if _API_VERSION.fullmatch(last) and urlsplit(root).hostname:
+        # "http://host:port/v1beta" copied from a REST example: the version is added per call
+        return root
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _as_timeout(value: float | httpx.Timeout) -> httpx.Timeout:
+    if isinstance(value, httpx.Timeout):
+        return value
+    if value <= 0:
+        raise ConfigurationError(f"timeout must be positive seconds, got {value!r}")
+    return httpx.Timeout(float(value), connect=min(float(value), DEFAULT_TIMEOUT.connect or 10.0))
+
+
+@dataclass(frozen=True, repr=False)
+class ClientConfig:
+    """Resolved, validated settings shared by the sync and async clients.
+
+    Sizes are bytes; timeouts are seconds (an ``httpx.Timeout`` with connect/read/write/pool).
+    """
+
+    api_key: SecretStr
+    base_url: str = DEFAULT_BASE_URL
+    api_version: str = DEFAULT_API_VERSION
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES
+    batch_inline_limit_bytes: int = DEFAULT_BATCH_INLINE_LIMIT_BYTES
+    upload_chunk_size: int = DEFAULT_UPLOAD_CHUNK_SIZE
+
+    def __post_init__(self) -> None:
+        key = self.api_key.get_secret_value()
+        if not key:
+            raise ConfigurationError(MISSING_KEY_HELP)
+        if not _HEADER_SAFE.fullmatch(key):
+            # Never echo the value: it may be a real key with a stray character in it.
+            raise ConfigurationError(
+                "The Gemini API key contains spaces or non-ASCII characters and cannot be sent; "
+                "check the value of GEMINI_API_KEY / GOOGLE_API_KEY or the plugin secret."
+            )
+        if not _API_VERSION.fullmatch(self.api_version):
+            raise ConfigurationError(
+                f"Invalid API version {self.api_version!r}: expected e.g. v1beta, v1 or v1alpha."
+            )
+        for name in ("inline_limit_bytes", "batch_inline_limit_bytes", "upload_chunk_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be a positive number of bytes")
+
+    @classmethod
+    def resolve(
+        cls,
+        api_key: str | None = None,
+        *,
+        secrets: SecretSource | None = None,
+        base_url: str | None = None,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        inline_limit_bytes: int | None = None,
+        batch_inline_limit_bytes: int | None = None,
+        upload_chunk_size: int | None = None,
+    ) -> ClientConfig:
+        """Builds a config from arguments, ``secrets`` and the environment.
+
+        Sizes left as None take their defaults. Raises ConfigurationError (with
+        instructions) when no API key is found.
+        """
+        key = resolve_api_key(api_key, secrets)
+        if key is None:
+            raise ConfigurationError(MISSING_KEY_HELP)
+        return cls(
+            api_key=SecretStr(key),
+            base_url=resolve_base_url(base_url, secrets),
+            api_version=api_version,
+            timeout=_as_timeout(timeout),
+            inline_limit_bytes=_or(inline_limit_bytes, DEFAULT_INLINE_LIMIT_BYTES),
+            batch_inline_limit_bytes=_or(
+                batch_inline_limit_bytes, DEFAULT_BATCH_INLINE_LIMIT_BYTES
+            ),
+            upload_chunk_size=_or(upload_chunk_size, DEFAULT_UPLOAD_CHUNK_SIZE),
+        )
+
+    @property
+    def api_root(self) -> str:
+        """``{base_url}/{api_version}``: the prefix of every REST resource path."""
+        return f"{self.base_url}/{self.api_version}"
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientConfig(base_url={self.base_url!r}, api_version={self.api_version!r}, "
+            f"api_key='***')"
+        )

@@ -1,0 +1,10 @@
+"""The emulator's protocol half: HTTP, routing, authentication, request bodies, error bodies,
+the Files API, the Batch API, quotas and fault injection, and generateContent's envelope.
+
+What the answers *say* comes from :mod:`gemini_vision.emulator.model`.
+"""
+
+from gemini_vision.emulator.server.http import Emulator
+from gemini_vision.emulator.server.state import EmulatorStats
+
+__all__ = ["Emulator", "EmulatorStats"]

@@ -1,0 +1,413 @@
+"""generateContent semantics: media decoding, token accounting, thinking, the answer envelope.
+
+The vision responder (``responder.respond``) writes the model's *text*; this module wraps it
+the way the API does: ``candidates[].content.parts``, ``finishReason``, ``usageMetadata`` with
+``total = prompt + candidates + thoughts`` and zero counters omitted, ``modelVersion`` and
+``responseId``; thought parts only with ``includeThoughts``; thinking tokens count against
+``maxOutputTokens`` (→ ``MAX_TOKENS``, answer cut at ~4 characters per token).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import random
+import re
+import string
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from gemini_vision.api import wire
+from gemini_vision.catalog import estimate_image_tokens, estimate_text_tokens, model_spec
+from gemini_vision.emulator.model import responder
+from gemini_vision.emulator.server.faults import fence, malform, wrap_in_prose
+from gemini_vision.emulator.server.rpc import ApiError
+from gemini_vision.emulator.server.state import FileStore
+
+try:  # HEIC/HEIF are among the formats Gemini accepts
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
+    pass
+
+__all__ = [
+    "Answer",
+    "Media",
+    "ReplyCache",
+    "collect_media",
+    "generate",
+    "load_pixels",
+    "prompt_usage",
+    "stream_chunks",
+]
+
+logger = logging.getLogger(__name__)
+
+Respond = Callable[..., responder.Reply]
+
+SUPPORTED_IMAGE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}
+)
+_FILE_REF = re.compile(r"(?:^|/)files/([a-z0-9-]+)$")
+_UNPROCESSABLE = (
+    "Unable to process input image. Please retry or report in"
+    " https://developers.generativeai.google/guide/troubleshooting"
+)
+_THINKING_RANGES = {
+    "MINIMAL": (0, 40),
+    "LOW": (150, 450),
+    "MEDIUM": (400, 1200),
+    "HIGH": (800, 2400),
+}
+_DYNAMIC_THINKING = (300, 1500)
+_SAFETY_CATEGORIES = (
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+)
+_ID_CHARS = string.ascii_letters + string.digits + "-_"
+
+
+@dataclass
+class Media:
+    """One image of the prompt, with the sha256 hex of the bytes the client sent."""
+
+    data: bytes
+    mime_type: str
+    sha256: str
+    image: Image.Image
+    media_resolution: str | None = None
+
+
+def _file_id(uri: str) -> str | None:
+    match = _FILE_REF.search(uri.split("?", 1)[0])
+    return match.group(1) if match else None
+
+
+def _inline_bytes(blob: wire.Blob, where: str) -> bytes:
+    try:
+        return blob.to_bytes()
+    except ValueError:
+        raise ApiError.invalid_payload(
+            f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES), Base64 decoding failed"
+            f' for "{blob.data[:40]}"',
+            f"{where}.inline_data.data",
+        ) from None
+
+
+def _part_media(part: wire.Part, where: str, files: FileStore) -> tuple[bytes, str] | None:
+    """The bytes and MIME type a part carries, or None for a part without media."""
+    if part.inline_data is not None:
+        return _inline_bytes(part.inline_data, where), part.inline_data.mime_type
+    if part.file_data is not None:
+        file_id = _file_id(part.file_data.file_uri)
+        if file_id is None:
+            raise ApiError.invalid_argument(
+                f"Cannot fetch content from the provided URL: {part.file_data.file_uri}"
+            )
+        stored = files.get(file_id)
+        if stored is None:
+            raise ApiError.file_permission(file_id)
+        if stored.state() != "ACTIVE":
+            raise ApiError.file_not_active(file_id)
+        return stored.data, stored.mime_type
+    return None
+
+
+def collect_media(request: wire.GenerateContentRequest, files: FileStore) -> list[Media]:
+    """The images of ``request`` in prompt order, opened with PIL (headers read, pixels not:
+    see :func:`load_pixels`).
+
+    Raises the API's 400/403 for bad base64, unknown or inactive files, unsupported MIME
+    types and bytes that are not an image.
+    """
+    global_resolution = None
+    if request.generation_config is not None:
+        global_resolution = request.generation_config.media_resolution
+    media: list[Media] = []
+    for i, content in enumerate(request.contents):
+        for j, part in enumerate(content.parts):
+            found = _part_media(part, f"contents[{i}].parts[{j}]", files)
+            if found is None:
+                continue
+            data, mime_type = found
+            if mime_type.lower() not in SUPPORTED_IMAGE_TYPES:
+                raise ApiError.invalid_argument(f"Unsupported MIME type: {mime_type}")
+            try:
+                image = Image.open(io.BytesIO(data))
+            except Exception:
+                raise ApiError.invalid_argument(_UNPROCESSABLE) from None
+            level = part.media_resolution.level if part.media_resolution else None
+            media.append(
+                Media(
+                    data=data,
+                    mime_type=mime_type,
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    image=image,
+                    media_resolution=level or global_resolution,
+                )
+            )
+    return media
+
+
+def load_pixels(media: list[Media]) -> None:
+    """Decodes every image; 400 for bytes whose header looked fine but whose pixels do not."""
+    for item in media:
+        try:
+            item.image.load()
+        except Exception:
+            raise ApiError.invalid_argument(_UNPROCESSABLE) from None
+
+
+def _texts(request: wire.GenerateContentRequest) -> list[str]:
+    contents = list(request.contents)
+    if request.system_instruction is not None:
+        contents.append(request.system_instruction)
+    return [part.text for content in contents for part in content.parts if part.text]
+
+
+def prompt_usage(
+    request: wire.GenerateContentRequest, media: list[Media], model: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """Prompt tokens and their per-modality details (zero modalities left out)."""
+    text_tokens = sum(estimate_text_tokens(text) for text in _texts(request))
+    image_tokens = sum(
+        estimate_image_tokens(
+            m.image.width, m.image.height, model=model, media_resolution=m.media_resolution
+        )
+        for m in media
+    )
+    details = [
+        {"modality": modality, "tokenCount": count}
+        for modality, count in (("TEXT", text_tokens), ("IMAGE", image_tokens))
+        if count
+    ]
+    return text_tokens + image_tokens, details
+
+
+def answer_seed(request: wire.GenerateContentRequest, model: str, seed: int) -> int:
+    """Same request, model and seed → same answer."""
+    digest = hashlib.sha256(f"{seed}:{model}:".encode())
+    digest.update(request.model_dump_json(by_alias=True, exclude_none=True).encode())
+    return int.from_bytes(digest.digest()[:8], "big")
+
+
+class ReplyCache:
+    """Replies by (request, model, seed, candidate index), least recently used dropped first.
+
+    The responder is a pure function of those, so a repeated request (a retry after a 429 or
+    503, the same image sent again) is answered without looking at the pixels again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._replies: OrderedDict[tuple[int, int], responder.Reply] = OrderedDict()
+
+    def get(self, key: tuple[int, int]) -> responder.Reply | None:
+        with self._lock:
+            reply = self._replies.get(key)
+            if reply is not None:
+                self._replies.move_to_end(key)
+            return reply
+
+    def put(self, key: tuple[int, int], reply: responder.Reply, capacity: int) -> None:
+        with self._lock:
+            self._replies[key] = reply
+            while len(self._replies) > max(capacity, 0):
+                self._replies.popitem(last=False)
+
+
+def _thinking_tokens(
+    request: wire.GenerateContentRequest, model: str, rng: random.Random, scale: float
+) -> int:
+    spec = model_spec(model)
+    if spec.thinking_control is None or scale <= 0:
+        return 0
+    config = request.generation_config
+    thinking = config.thinking_config if config else None
+    budget = thinking.thinking_budget if thinking else None
+    level = thinking.thinking_level if thinking else None
+    if budget == 0:
+        return 0
+    if level is None and spec.thinking_control == "level" and budget is None:
+        level = "HIGH"  # Gemini 3 thinks at "high" unless told otherwise
+    low, high = _THINKING_RANGES.get((level or "").upper(), _DYNAMIC_THINKING)
+    tokens = round(rng.uniform(low, high) * scale)
+    return min(tokens, budget) if budget and budget > 0 else tokens
+
+
+def _thought_summary(kind: str, image_count: int) -> str:
+    subject = "the image" if image_count == 1 else f"the {image_count} images"
+    goals = {
+        "detect": "locate each prominent object and estimate its bounding box",
+        "segment": "outline each object and build its mask inside its box",
+        "point": "find a representative point on each requested object",
+        "caption": "describe what is shown concisely",
+    }
+    goal = goals.get(kind, "answer the question")
+    return f"**Analyzing {subject}**\n\nI'm examining {subject} to {goal}."
+
+
+def _safety_ratings(blocked_category: str) -> list[dict[str, Any]]:
+    return [
+        {"category": c, "probability": "HIGH", "blocked": True}
+        if c == blocked_category
+        else {"category": c, "probability": "NEGLIGIBLE"}
+        for c in _SAFETY_CATEGORIES
+    ]
+
+
+def response_id(rng: random.Random) -> str:
+    return "".join(rng.choice(_ID_CHARS) for _ in range(23))
+
+
+@dataclass
+class Answer:
+    """A complete GenerateContentResponse body and its ``usageMetadata``."""
+
+    body: dict[str, Any]
+    usage: dict[str, Any]
+
+
+def _usage(prompt: int, details: list[dict[str, Any]], candidates: int, thoughts: int) -> dict:
+    usage: dict[str, Any] = {"promptTokenCount": prompt}
+    if candidates:
+        usage["candidatesTokenCount"] = candidates
+    usage["totalTokenCount"] = prompt + candidates + thoughts
+    if details:
+        usage["promptTokensDetails"] = details
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    return usage
+
+
+def _apply_text_fault(text: str, fault: str | None, kind: str, rng: random.Random) -> str:
+    if fault == "malformed":
+        return malform(text, rng)
+    if fault == "fenced":
+        return fence(text)
+    if fault == "prose":
+        return wrap_in_prose(text, kind, rng)
+    return text
+
+
+def generate(
+    request: wire.GenerateContentRequest,
+    model: str,
+    media: list[Media],
+    *,
+    seed: int,
+    thinking_scale: float = 1.0,
+    fault: str | None = None,
+    fault_rng: random.Random | None = None,
+    respond: Respond | None = None,
+    cache: ReplyCache | None = None,
+    cache_size: int = 0,
+) -> Answer:
+    """Answers a validated request. ``fault`` is a content fault of :mod:`.faults`.
+
+    ``respond`` writes the model's text (default: the vision responder); ``cache`` keeps up
+    to ``cache_size`` of its replies.
+    """
+    respond = respond or responder.respond
+    cache = cache if cache_size > 0 else None
+    request_seed = answer_seed(request, model, seed)
+    if cache is None or cache.get((request_seed, 0)) is None:
+        load_pixels(media)  # a cached request had decodable images the first time
+    fault_rng = fault_rng or random.Random(seed)
+    prompt, details = prompt_usage(request, media, model)
+    envelope = {"modelVersion": model, "responseId": response_id(fault_rng)}
+    if fault == "safety":
+        usage = _usage(prompt, details, 0, 0)
+        feedback = {
+            "blockReason": "SAFETY",
+            "safetyRatings": _safety_ratings("HARM_CATEGORY_DANGEROUS_CONTENT"),
+        }
+        return Answer({"promptFeedback": feedback, "usageMetadata": usage, **envelope}, usage)
+
+    rng = random.Random(request_seed)
+    config = request.generation_config or wire.GenerationConfig()
+    thinking = config.thinking_config
+    thoughts = _thinking_tokens(request, model, rng, thinking_scale)
+    images = [m.image for m in media]
+    candidates: list[dict[str, Any]] = []
+    candidate_tokens = 0
+    for index in range(max(config.candidate_count or 1, 1)):
+        reply_rng = random.Random(rng.getrandbits(64))
+        reply = cache.get((request_seed, index)) if cache else None
+        if reply is None:
+            reply = respond(request, images, model=model, rng=reply_rng)
+            if cache:
+                cache.put((request_seed, index), reply, cache_size)
+        if fault == "safety_finish":
+            candidates.append(
+                {
+                    "finishReason": "SAFETY",
+                    "index": index,
+                    "safetyRatings": _safety_ratings("HARM_CATEGORY_HARASSMENT"),
+                }
+            )
+            thoughts = 0
+            continue
+        text = _apply_text_fault(reply.text, fault, reply.kind, fault_rng)
+        finish = "STOP"
+        if fault == "max_tokens" and text:
+            text = text[: max(1, int(len(text) * fault_rng.uniform(0.3, 0.9)))]
+            finish = "MAX_TOKENS"
+        limit = config.max_output_tokens
+        if limit is not None and thoughts + estimate_text_tokens(text) > limit:
+            thoughts = min(thoughts, limit)
+            text = text[: (limit - thoughts) * 4]
+            finish = "MAX_TOKENS"
+        parts: list[dict[str, Any]] = []
+        if thinking and thinking.include_thoughts and thoughts:
+            parts.append({"text": _thought_summary(reply.kind, len(media)), "thought": True})
+        if text:
+            parts.append({"text": text})
+        content: dict[str, Any] = {"parts": parts, "role": "model"} if parts else {"role": "model"}
+        candidates.append({"content": content, "finishReason": finish, "index": index})
+        candidate_tokens += estimate_text_tokens(text)
+    usage = _usage(prompt, details, candidate_tokens, thoughts)
+    return Answer({"candidates": candidates, "usageMetadata": usage, **envelope}, usage)
+
+
+def stream_chunks(body: dict[str, Any], pieces: int = 4) -> list[dict[str, Any]]:
+    """The SSE chunks of a complete response: text deltas, then finishReason + usage.
+
+    A blocked prompt, or several candidates, stream as one chunk.
+    """
+    candidates = body.get("candidates") or []
+    if len(candidates) != 1:
+        return [body]
+    candidate = candidates[0]
+    envelope: dict[str, Any] = {k: body[k] for k in ("modelVersion", "responseId") if k in body}
+    parts = candidate.get("content", {}).get("parts", [])
+    thought_parts = [p for p in parts if p.get("thought")]
+    text = "".join(p["text"] for p in parts if not p.get("thought"))
+    size = max(32, -(-len(text) // pieces))
+    deltas = [text[i : i + size] for i in range(0, len(text), size)] or [""]
+    chunks: list[dict[str, Any]] = []
+    if thought_parts:
+        chunks.append(_chunk(thought_parts, envelope))
+    for delta in deltas[:-1]:
+        chunks.append(_chunk([{"text": delta}], envelope))
+    last = _chunk([{"text": deltas[-1]}] if deltas[-1] else [], envelope)
+    last["candidates"][0]["finishReason"] = candidate.get("finishReason", "STOP")
+    if "safetyRatings" in candidate:
+        last["candidates"][0]["safetyRatings"] = candidate["safetyRatings"]
+    last["usageMetadata"] = body.get("usageMetadata", {})
+    chunks.append(last)
+    return chunks
+
+
+def _chunk(parts: list[dict[str, Any]], envelope: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = {"parts": parts, "role": "model"} if parts else {"role": "model"}
+    return {"candidates": [{"content": content, "index": 0}], **envelope}

@@ -1,0 +1,1 @@
+"""The engine: many work items through image preparation, Gemini and parsing, concurrently."""

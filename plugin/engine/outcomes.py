@@ -1,0 +1,280 @@
+"""What the engine hands back: work items, their outcomes, progress, the run's report, and how
+one response is judged (answer, blocked, or worth asking again).
+
+Shared by the online engine (:mod:`.pipeline`) and Batch mode (:mod:`.batch`). Pure: no
+FiftyOne, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gemini_vision.api import wire
+from gemini_vision.api.client import answer_text
+from gemini_vision.engine.requests import ImageInfo
+from gemini_vision.errors import (
+    AuthenticationError,
+    BlockedResponseError,
+    GeminiVisionError,
+    InvalidResponseError,
+    NotFoundError,
+    ParseError,
+    QuotaExhaustedError,
+    TruncatedResponseError,
+)
+from gemini_vision.tasks import spec as tasks_mod
+
+__all__ = [
+    "EngineReport",
+    "ImageInfo",
+    "ItemOutcome",
+    "Progress",
+    "Verdict",
+    "WorkItem",
+    "failed_outcome",
+    "one_line",
+    "read_response",
+    "stop_message",
+]
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One unit of work: a key the sink understands (a sample id) and an image source (a path,
+    an http(s) URL, or the file's bytes)."""
+
+    key: str
+    source: str | bytes
+
+
+@dataclass
+class ItemOutcome:
+    key: str
+    status: Literal["ok", "failed"]
+    answer: Any = None
+    image: ImageInfo | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached: bool = False
+    error: str | None = None
+    error_type: str | None = None
+    raw_text: str | None = None
+    cache_key: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    #: why a usable answer is known to be incomplete (cut off at the output limit, or broken
+    #: JSON whose complete items were kept), else None
+    incomplete: str | None = None
+    #: what the sink will store, built from ``answer`` by the engine's ``convert`` hook
+    converted: Any = None
+
+
+@dataclass
+class Progress:
+    total: int | None = None
+    done: int = 0
+    ok: int = 0
+    failed: int = 0
+    cached: int = 0
+    #: labelled from an answer known to be incomplete (see ``ItemOutcome.incomplete``)
+    incomplete: int = 0
+    #: segmentation objects written with a box but no usable mask (see ``mask_error``)
+    objects_without_mask: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+    stopped_reason: str | None = None
+    #: the stop came from an error every request would hit (key, model, quota)
+    refused: bool = False
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def fraction(self) -> float | None:
+        return None if not self.total else min(1.0, self.done / self.total)
+
+    def record(self, outcome: ItemOutcome, errors: Counter[str], *, masks: bool = False) -> None:
+        """Counts one finished item (its failure kind into ``errors``); ``masks``: the task
+        asks for masks, so objects without a usable one are counted."""
+        self.done += 1
+        self.input_tokens += outcome.input_tokens
+        self.output_tokens += outcome.output_tokens
+        if outcome.status == "ok":
+            self.ok += 1
+            self.cached += int(outcome.cached)
+            self.incomplete += outcome.incomplete is not None
+            if masks:
+                self.objects_without_mask += sum(
+                    o.mask is None or o.mask.kind not in ("png", "polygon")
+                    for o in getattr(outcome.answer, "objects", ())
+                )
+        else:
+            self.failed += 1
+            errors[outcome.error_type or "Error"] += 1
+
+    def label(self) -> str:
+        total = f"/{self.total}" if self.total else ""
+        return f"{self.done}{total} samples · {self.ok} labelled · {self.failed} failed" + (
+            f" · {self.cached} from cache" if self.cached else ""
+        )
+
+
+@dataclass
+class EngineReport:
+    progress: Progress
+    errors: Counter[str]
+    retries: int
+    rate_limited: int
+    duration_seconds: float
+    cost_usd: float
+    requests: int = 0
+    parse_retries: int = 0
+    uploaded_files: int = 0
+    reused_uploads: int = 0
+    #: mode-specific figures (e.g. batch jobs), merged into :meth:`to_dict`
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.progress
+        return self.extra | {
+            "processed": p.done,
+            "labelled": p.ok,
+            "incomplete": p.incomplete,
+            "objects_without_mask": p.objects_without_mask,
+            "failed": p.failed,
+            "from_cache": p.cached,
+            "input_tokens": p.input_tokens,
+            "output_tokens": p.output_tokens,
+            "cost_usd": round(self.cost_usd, 6),
+            "requests": self.requests,
+            "retries": self.retries,
+            "parse_retries": self.parse_retries,
+            "rate_limited": self.rate_limited,
+            "uploaded_files": self.uploaded_files,
+            "reused_uploads": self.reused_uploads,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "stopped_reason": p.stopped_reason,
+            "errors": dict(self.errors.most_common(20)),
+        }
+
+
+@dataclass
+class Verdict:
+    """What one response means: an answer, or an error, and whether asking again may help.
+
+    ``partial``: a usable answer that is known to be incomplete (cut at the output limit, or
+    garbled JSON whose complete items were kept); worth asking again once, never cached.
+    ``at_output_limit``: the model stopped at ``maxOutputTokens`` (ask again with more room)."""
+
+    answer: Any = None
+    raw_text: str | None = None
+    error: GeminiVisionError | None = None
+    ask_again: bool = False
+    warnings: list[str] = field(default_factory=list)
+    partial: bool = False
+    at_output_limit: bool = False
+
+    @property
+    def size(self) -> int:
+        """How many objects a partial answer kept (to keep the better of two)."""
+        return len(getattr(self.answer, "objects", ()) or ())
+
+
+def read_response(task: tasks_mod.TaskSpec, response: wire.GenerateContentResponse) -> Verdict:
+    """Judges a response: a usable answer, blocked (final), or malformed/truncated (ask again).
+
+    A truncated or garbled structured answer keeps its complete items when it has some."""
+    try:
+        text = answer_text(response)
+    except TruncatedResponseError as exc:
+        salvaged = _salvage(task, exc.raw_text)
+        if salvaged is not None:
+            kept = len(salvaged.objects)
+            note = f"answer cut off at the output limit; kept its {kept} complete object(s)"
+            return Verdict(
+                salvaged,
+                exc.raw_text,
+                warnings=[note],
+                ask_again=True,
+                partial=True,
+                at_output_limit=True,
+            )
+        return Verdict(raw_text=exc.raw_text, error=exc, ask_again=True, at_output_limit=True)
+    except BlockedResponseError as exc:
+        return Verdict(raw_text=exc.raw_text, error=exc)
+    except InvalidResponseError as exc:
+        return Verdict(error=exc, ask_again=True)
+    try:
+        answer = tasks_mod.interpret_answer(task, text)
+    except ParseError as exc:
+        return Verdict(raw_text=text, error=exc, ask_again=True)
+    if getattr(answer, "truncated", False) or getattr(answer, "lost_items", 0):
+        kept = len(getattr(answer, "objects", ()))
+        note = f"answer cut short or garbled; kept its {kept} complete object(s)"
+        return Verdict(answer, text, warnings=[note], ask_again=True, partial=True)
+    return Verdict(answer, text)
+
+
+def stop_message(exc: GeminiVisionError) -> str:
+    """Why the run stopped and what to do, for ``stopped_reason``."""
+    saved = "Everything finished so far is saved"
+    if isinstance(exc, QuotaExhaustedError):
+        if exc.status_code == 402:
+            return f"Prepaid credit used up ({exc.reason}). {saved}; add credit and run again."
+        if any("PerDay" in quota for quota in exc.quota_ids):
+            return (
+                f"Per-day quota exhausted ({exc.reason}). {saved}; run again after the quota "
+                "resets (midnight Pacific time) to continue."
+            )
+        return (
+            f"This key has no quota for the model ({exc.reason}). {saved}; choose another "
+            "model, or enable billing for this one, and run again."
+        )
+    if isinstance(exc, AuthenticationError):
+        if exc.status == "FAILED_PRECONDITION":
+            return (
+                f"The Gemini API refused this account ({exc.reason}); the free tier may not be "
+                "available where you are: enable billing, then run again."
+            )
+        return f"The API key was refused ({exc.reason}); fix the key and run again."
+    if isinstance(exc, NotFoundError):
+        return f"The model was not found ({exc.reason}); choose another model and run again."
+    return f"{exc.reason}. Unfinished samples were left untouched; run again to continue."
+
+
+def failed_outcome(
+    key: str, exc: GeminiVisionError, base: ItemOutcome | None = None
+) -> ItemOutcome:
+    """``base`` (or a new outcome for ``key``) failed with ``exc``'s one-line reason."""
+    outcome = base or ItemOutcome(key, "failed")
+    return dataclasses.replace(
+        outcome,
+        status="failed",
+        answer=None,
+        error=one_line(exc.reason),
+        error_type=type(exc).__name__,
+        raw_text=getattr(exc, "raw_text", None) or outcome.raw_text,
+    )
+
+
+def one_line(text: str, limit: int = 1000) -> str:
+    """``text`` on one line (server messages span several), at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _salvage(task: tasks_mod.TaskSpec, partial: str | None) -> Any:
+    """The complete items of a truncated structured answer, or None if there are none."""
+    if not partial:
+        return None
+    try:
+        answer = tasks_mod.interpret_answer(task, partial)
+    except ParseError:
+        return None
+    objects = getattr(answer, "objects", None)
+    return answer if objects else None

@@ -1,0 +1,34 @@
+"""Images in, the bytes Gemini sees out: what Gemini sees is what the FiftyOne App shows.
+
+::
+
+    sources   where bytes come from: a path, the bytes themselves, an http(s) URL (capped)
+    exif      EXIF orientations 1-8 as explicit transforms between stored and displayed frames
+    prepare   load, apply EXIF, convert, downscale and encode; sizes without decoding
+
+Nothing here imports FiftyOne.
+"""
+
+from gemini_vision.images.exif import EXIF_TO_DISPLAY, exif_display_size
+from gemini_vision.images.prepare import (
+    DEFAULT_MAX_SIDE,
+    SUPPORTED_MIME_TYPES,
+    PreparedImage,
+    image_size,
+    prepare_image,
+    register_heif,
+)
+from gemini_vision.images.sources import ImageSource, read_source
+
+__all__ = [
+    "DEFAULT_MAX_SIDE",
+    "EXIF_TO_DISPLAY",
+    "SUPPORTED_MIME_TYPES",
+    "ImageSource",
+    "PreparedImage",
+    "exif_display_size",
+    "image_size",
+    "prepare_image",
+    "read_source",
+    "register_heif",
+]
