@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+from support import ROOT
+from support.datasets import DatasetFactory
 
 os.environ.setdefault("FIFTYONE_DATABASE_NAME", f"gemini_vision_test_{uuid.uuid4().hex[:12]}")
 os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
@@ -48,6 +46,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     except ConnectionError as exc:  # the shared mongod may already be shutting down
         name = os.environ["FIFTYONE_DATABASE_NAME"]
         print(f"\nnote: could not drop test database {name}: {exc}")
+
+
+@pytest.fixture(scope="session")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatasetFactory]:
+    """Builds FiftyOne datasets (scenes with ground truth, image files, given samples, clones);
+    every one of them is deleted when the session ends. Fixtures of any scope use it; a test
+    that changes a shared dataset works on ``datasets.clone(shared)``."""
+    factory = DatasetFactory(tmp_path_factory.mktemp("datasets"))
+    yield factory
+    factory.close()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the README's App screenshots (docs/images/*.png) from the browser test.
 
-Runs tests/test_browser.py, which drives the real FiftyOne App in headless Chromium against the
+Runs tests/operators/test_browser.py, which drives the real FiftyOne App in headless Chromium against the
 emulator, and copies the screenshots it took once every check passed:
 
 - docs/images/operator-form.png  the "Gemini: detect objects" form on two selected samples
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         GEMINI_VISION_SCREENSHOTS=str(args.out.resolve()),
         GEMINI_VISION_REQUIRE_BROWSER="1",
     )
-    command = [python, "-m", "pytest", "tests/test_browser.py", "-q"]
+    command = [python, "-m", "pytest", "tests/operators/test_browser.py", "-q"]
     completed = subprocess.run(command, cwd=ROOT, env=env, check=False)
     if completed.returncode == 0:
         print(f"screenshots written to {args.out}")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.datasets import DatasetFactory
 
 pytestmark = pytest.mark.fiftyone
 
@@ -109,11 +110,8 @@ def test_live_workers_are_counted_for_sharing_the_quota(collection: Any) -> None
 
 
 @pytest.fixture
-def dataset() -> Iterator[Any]:
-    ds = fo.Dataset()
-    ds.add_samples([fo.Sample(filepath=f"/tmp/claims/{i}.png") for i in range(300)])
-    yield ds
-    ds.delete()
+def dataset(datasets: DatasetFactory) -> Any:
+    return datasets.samples(fo.Sample(filepath=f"/tmp/claims/{i}.png") for i in range(300))
 
 
 def test_pages_cover_a_view_once_in_id_order(dataset: Any) -> None:

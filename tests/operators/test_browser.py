@@ -26,19 +26,20 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import support
+from support.datasets import DatasetFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.fiftyone]
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = support.ROOT
 BROWSER_DIR = ROOT / "tests" / "browser"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 OPERATOR_URI = "@gemini-vision/gemini/detect_objects"
@@ -176,21 +177,13 @@ def _tail(path: Path, lines: int = 60) -> str:
 
 
 @pytest.fixture
-def scene_dataset(tmp_path: Path) -> Iterator[Any]:
+def scene_dataset(datasets: DatasetFactory) -> Any:
     """Six generated scenes with ground truth, persistent so the App server's process sees
     them. HEIC is left out: Chromium cannot decode it, so its thumbnail would be an error."""
-    import fiftyone as fo
-
-    from gemini_vision.adapters.synthetic import DEFAULT_FORMATS, make_scene_dataset
+    from gemini_vision.adapters.synthetic import DEFAULT_FORMATS
 
     formats = [f for f in DEFAULT_FORMATS if f.suffix != ".heic"]
-    name = f"gemini-vision-browser-{uuid.uuid4().hex[:8]}"
-    dataset = make_scene_dataset(
-        tmp_path / "images", count=6, name=name, persistent=True, formats=formats
-    )
-    yield dataset
-    if fo.dataset_exists(name):
-        fo.delete_dataset(name)
+    return datasets.scenes(6, persistent=True, formats=formats)
 
 
 def _check_form(result: dict[str, Any]) -> None:

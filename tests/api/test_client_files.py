@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from client_fakes import (
+from support.fakes import (
     BASE,
     KEY,
     Script,

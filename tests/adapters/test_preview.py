@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.datasets import DatasetFactory
 
 pytestmark = pytest.mark.fiftyone
 
@@ -22,9 +22,8 @@ from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def dataset() -> Iterator[Any]:
-    ds = fo.Dataset()
-    ds.add_samples(
+def dataset(datasets: DatasetFactory) -> Any:
+    ds = datasets.samples(
         fo.Sample(
             filepath=f"/nonexistent/photo_{i}.jpg",
             metadata=fo.ImageMetadata(width=4000, height=3000),
@@ -34,8 +33,7 @@ def dataset() -> Iterator[Any]:
     first = ds.first()
     first["done"] = "a caption already there"  # one sample is finished
     first.save()
-    yield ds
-    ds.delete()
+    return ds
 
 
 def preview(dataset: Any, task: TaskSpec, model: str = "gemini-2.5-flash") -> Any:

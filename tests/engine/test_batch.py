@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import write_variants
+from support.datasets import write_variants
 
 from gemini_vision.api.client import AsyncGeminiClient
 from gemini_vision.emulator import Emulator, EmulatorConfig

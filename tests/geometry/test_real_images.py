@@ -18,16 +18,16 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
+import support
 from PIL import Image, ImageOps
 
 from gemini_vision import geometry
 from gemini_vision.parsing.spatial import parse_detections
 
-DATA = Path(__file__).parent / "data" / "real-gemini"
+DATA = support.DATA / "real-gemini"
 SAMPLES = {
     row["id"]: row
     for row in (

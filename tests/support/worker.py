@@ -1,8 +1,8 @@
 """A worker process for the crash and scale-out tests (run as a script, killed at will).
 
-``python reliability_worker.py run DATASET FIELD --mode online|batch [--concurrency N]
+``python tests/support/worker.py run DATASET FIELD --mode online|batch [--concurrency N]
 [--lease S]``: runs detection over the persistent dataset with ``run_task``.
-``python reliability_worker.py delegated OP_ID``: executes one queued delegated operation, as a
+``python tests/support/worker.py delegated OP_ID``: executes one queued delegated operation, as a
 ``fiftyone delegated launch`` worker would.
 
 The environment carries the database name, the emulator's base URL and the (fake) key.

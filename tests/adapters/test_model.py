@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.datasets import DatasetFactory
 
 pytestmark = pytest.mark.fiftyone
 
@@ -17,7 +18,6 @@ from gemini_vision.adapters.synthetic import (  # noqa: E402
     DEFAULT_FORMATS,
     GT_CLASSIFICATION,
     GT_DETECTIONS,
-    make_scene_dataset,
 )
 from gemini_vision.emulator import Emulator  # noqa: E402
 
@@ -26,10 +26,8 @@ FORMATS = [f for f in DEFAULT_FORMATS if f.suffix != ".heic"]
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    ds = make_scene_dataset(tmp_path_factory.mktemp("model"), count=6, seed=900, formats=FORMATS)
-    yield ds
-    ds.delete()
+def dataset(datasets: DatasetFactory) -> Any:
+    return datasets.scenes(6, seed=900, formats=FORMATS)
 
 
 @pytest.fixture(scope="module")

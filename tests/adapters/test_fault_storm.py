@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ pytestmark = [pytest.mark.fiftyone, pytest.mark.slow]
 
 fo = pytest.importorskip("fiftyone")
 
-from reliability_support import make_dataset, sha256_of, write_variants  # noqa: E402
+from support.datasets import DatasetFactory, sha256_of, write_variants  # noqa: E402
 
 from gemini_vision.adapters.runner import RunSettings, describe_summary, run_task  # noqa: E402
 from gemini_vision.api.retry import RetryPolicy  # noqa: E402
@@ -40,11 +39,9 @@ FAULTS = {
 
 
 @pytest.fixture
-def dataset(tmp_path: Path) -> Iterator[Any]:
+def dataset(tmp_path: Path, datasets: DatasetFactory) -> Any:
     files = write_variants(tmp_path / "imgs", N, bases=20, seed=70, salt=uuid.uuid4().hex)
-    ds = make_dataset(files)
-    yield ds
-    ds.delete()
+    return datasets.files(files)
 
 
 def settings(emu: Emulator) -> RunSettings:
@@ -122,50 +119,48 @@ def test_a_faulty_server_leaves_every_sample_labelled_or_explained(dataset: Any)
         assert counts[i] <= clean.get(bases[i], counts[i])
 
 
-def test_a_per_day_quota_stops_the_run_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
+def test_a_per_day_quota_stops_the_run_cleanly_and_a_rerun_continues(
+    tmp_path: Path, datasets: DatasetFactory
+) -> None:
     files = write_variants(tmp_path / "imgs", 60, bases=6, seed=90, salt=uuid.uuid4().hex)
-    dataset = make_dataset(files)
-    try:
-        with Emulator(EmulatorConfig(rpd=30, latency=0.01)) as emu:
-            first = run_task(dataset, TaskSpec(kind="detect"), "pred", settings=settings(emu))
-            reason = first.report["stopped_reason"] or ""
-            assert "Per-day quota exhausted" in reason and "run again" in reason
-            dataset.reload()
-            labelled = set(dataset.exists("pred").values("id"))
-            assert len(labelled) == first.report["labelled"] == 30
-            assert dataset.exists("pred_error").count() == 0  # the rest is untouched
-            emu.reset()  # a new day
-            second = run_task(dataset, TaskSpec(kind="detect"), "pred", settings=settings(emu))
-            assert second.skipped == 30 and second.report["labelled"] == 30
-            assert second.report["stopped_reason"] is None
-            assert emu.stats.count("generateContent") == 30  # nothing finished asked again
+    dataset = datasets.files(files)
+    with Emulator(EmulatorConfig(rpd=30, latency=0.01)) as emu:
+        first = run_task(dataset, TaskSpec(kind="detect"), "pred", settings=settings(emu))
+        reason = first.report["stopped_reason"] or ""
+        assert "Per-day quota exhausted" in reason and "run again" in reason
         dataset.reload()
-        assert dataset.exists("pred").count() == 60
-    finally:
-        dataset.delete()
+        labelled = set(dataset.exists("pred").values("id"))
+        assert len(labelled) == first.report["labelled"] == 30
+        assert dataset.exists("pred_error").count() == 0  # the rest is untouched
+        emu.reset()  # a new day
+        second = run_task(dataset, TaskSpec(kind="detect"), "pred", settings=settings(emu))
+        assert second.skipped == 30 and second.report["labelled"] == 30
+        assert second.report["stopped_reason"] is None
+        assert emu.stats.count("generateContent") == 30  # nothing finished asked again
+    dataset.reload()
+    assert dataset.exists("pred").count() == 60
 
 
-def test_answers_cut_off_at_the_output_limit_are_written_and_marked(tmp_path: Path) -> None:
+def test_answers_cut_off_at_the_output_limit_are_written_and_marked(
+    tmp_path: Path, datasets: DatasetFactory
+) -> None:
     files = write_variants(tmp_path / "imgs", 6, bases=3, seed=95, salt=uuid.uuid4().hex)
-    dataset = make_dataset(files)
-    try:
-        with Emulator(EmulatorConfig(max_tokens_rate=1.0)) as emu:
-            summary = run_task(dataset, TaskSpec(kind="detect"), "cut", settings=settings(emu))
-        report = summary.report
-        assert report["labelled"] == report["incomplete"] == 6 and report["failed"] == 0
-        dataset.reload()
-        assert dataset.exists("cut.incomplete").count() == 6  # as the README says to find them
-        marks = dataset.values("cut.incomplete")
-        assert all(m and "cut off at the output limit" in m for m in marks), marks
-        assert dataset.count("cut.detections") > 0 and dataset.exists("cut_error").count() == 0
-        assert "6 answer(s) were cut short (at the output limit" in describe_summary(
-            summary.to_dict()
-        )
-    finally:
-        dataset.delete()
+    dataset = datasets.files(files)
+    with Emulator(EmulatorConfig(max_tokens_rate=1.0)) as emu:
+        summary = run_task(dataset, TaskSpec(kind="detect"), "cut", settings=settings(emu))
+    report = summary.report
+    assert report["labelled"] == report["incomplete"] == 6 and report["failed"] == 0
+    dataset.reload()
+    assert dataset.exists("cut.incomplete").count() == 6  # as the README says to find them
+    marks = dataset.values("cut.incomplete")
+    assert all(m and "cut off at the output limit" in m for m in marks), marks
+    assert dataset.count("cut.detections") > 0 and dataset.exists("cut_error").count() == 0
+    assert "6 answer(s) were cut short (at the output limit" in describe_summary(summary.to_dict())
 
 
-def test_objects_without_a_usable_mask_are_counted_and_explained(tmp_path: Path) -> None:
+def test_objects_without_a_usable_mask_are_counted_and_explained(
+    tmp_path: Path, datasets: DatasetFactory
+) -> None:
     def first_mask_cut(request: Any, images: Any, *, model: str, rng: Any) -> Reply:
         reply = respond(request, images, model=model, rng=rng)
         if reply.kind != "segment":
@@ -175,15 +170,12 @@ def test_objects_without_a_usable_mask_are_counted_and_explained(tmp_path: Path)
         return Reply(json.dumps(items), reply.kind)
 
     files = write_variants(tmp_path / "imgs", 4, bases=4, seed=96, salt=uuid.uuid4().hex)
-    dataset = make_dataset(files)
-    try:
-        with Emulator(respond=first_mask_cut) as emu:
-            summary = run_task(dataset, TaskSpec(kind="segment"), "seg", settings=settings(emu))
-        assert summary.report["labelled"] == 4 and summary.report["objects_without_mask"] == 4
-        dataset.reload()
-        reasons = [r for d in dataset.values("seg.detections.mask_error") for r in d if r]
-        assert len(reasons) == 4 and all("mask" in r for r in reasons), reasons
-        text = describe_summary(summary.to_dict())
-        assert "4 object(s) came without a usable mask" in text and "seg.detections" in text
-    finally:
-        dataset.delete()
+    dataset = datasets.files(files)
+    with Emulator(respond=first_mask_cut) as emu:
+        summary = run_task(dataset, TaskSpec(kind="segment"), "seg", settings=settings(emu))
+    assert summary.report["labelled"] == 4 and summary.report["objects_without_mask"] == 4
+    dataset.reload()
+    reasons = [r for d in dataset.values("seg.detections.mask_error") for r in d if r]
+    assert len(reasons) == 4 and all("mask" in r for r in reasons), reasons
+    text = describe_summary(summary.to_dict())
+    assert "4 object(s) came without a usable mask" in text and "seg.detections" in text

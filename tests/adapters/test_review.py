@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.datasets import DatasetFactory
 
 pytestmark = [pytest.mark.fiftyone, pytest.mark.usefixtures("plugin_env")]
 
@@ -17,22 +18,20 @@ foo = pytest.importorskip("fiftyone.operators")
 
 from fiftyone.operators.executor import ExecutionContext, Executor  # noqa: E402
 
-from gemini_vision.adapters.synthetic import GT_CLASSIFICATION, GT_DETECTIONS, make_scene_dataset  # noqa: E402
+from gemini_vision.adapters.synthetic import GT_CLASSIFICATION, GT_DETECTIONS  # noqa: E402
 from gemini_vision.emulator import Emulator  # noqa: E402
 
 PLUGIN = "@gemini-vision/gemini"
 
 
 @pytest.fixture(scope="module")
-def scene_dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    dataset = make_scene_dataset(tmp_path_factory.mktemp("review"), count=4, seed=4242)
-    yield dataset
-    dataset.delete()
+def scene_dataset(datasets: DatasetFactory) -> Any:
+    return datasets.scenes(4, seed=4242)
 
 
 @pytest.fixture
-def dataset(scene_dataset: Any) -> Iterator[Any]:
-    clone = scene_dataset.clone()
+def dataset(scene_dataset: Any, datasets: DatasetFactory) -> Iterator[Any]:
+    clone = datasets.clone(scene_dataset)
     yield clone
     clone.delete()
 

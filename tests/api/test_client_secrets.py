@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from client_fakes import (
+from support.fakes import (
     BASE,
     KEY,
     answer,

@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +23,23 @@ foo = pytest.importorskip("fiftyone.operators")
 
 import fiftyone.core.odm as foo_odm  # noqa: E402
 from fiftyone.operators.delegated import DelegatedOperationService  # noqa: E402
-from reliability_support import make_dataset, sha256_of, write_variants  # noqa: E402
+from support import SUPPORT  # noqa: E402
+from support.datasets import DatasetFactory, sha256_of, write_variants  # noqa: E402
 
 from gemini_vision.adapters.mongo import BATCHES  # noqa: E402
 from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
 from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
 from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 
-WORKER = Path(__file__).resolve().parent / "reliability_worker.py"
+WORKER = SUPPORT / "worker.py"
 KEY = "test-key-crash-0001"
 PLUGIN = "@gemini-vision/gemini"
 
 
 @pytest.fixture
-def dataset(tmp_path: Path) -> Iterator[Any]:
+def dataset(tmp_path: Path, datasets: DatasetFactory) -> Any:
     files = write_variants(tmp_path / "imgs", 150, bases=15, seed=40, salt=uuid.uuid4().hex)
-    ds = make_dataset(files, name=f"crash-{uuid.uuid4().hex[:8]}", persistent=True)
-    yield ds
-    ds.delete()
+    return datasets.files(files, persistent=True)
 
 
 def spawn(emu: Emulator, *args: str) -> subprocess.Popen[bytes]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from reliability_support import base_images, png_bytes
+from support.datasets import DatasetFactory, base_images, png_bytes
 
 pytestmark = pytest.mark.fiftyone
 
@@ -93,12 +92,9 @@ def write_inputs(directory: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def dataset(tmp_path: Path) -> Iterator[Any]:
+def dataset(tmp_path: Path, datasets: DatasetFactory) -> Any:
     files = write_inputs(tmp_path / "inputs")
-    ds = fo.Dataset()
-    ds.add_samples([fo.Sample(filepath=str(p), kind=k) for k, p in files.items()], progress=False)
-    yield ds
-    ds.delete()
+    return datasets.samples(fo.Sample(filepath=str(p), kind=k) for k, p in files.items())
 
 
 def test_each_bad_input_fails_alone_with_a_clear_reason_and_odd_ones_are_converted(

@@ -13,7 +13,9 @@ from typing import Any
 import bson
 import numpy as np
 import pytest
+import support
 import yaml
+from support.datasets import DatasetFactory
 
 pytestmark = [pytest.mark.fiftyone, pytest.mark.usefixtures("plugin_env")]
 
@@ -26,25 +28,22 @@ from gemini_vision.adapters.synthetic import (  # noqa: E402
     GT_CLASSIFICATION,
     GT_DETECTIONS,
     GT_SEGMENTATION,
-    make_scene_dataset,
 )
 from gemini_vision.emulator import Emulator  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = support.ROOT
 PLUGIN = "@gemini-vision/gemini"
 GT_FIELDS = (GT_DETECTIONS, GT_SEGMENTATION, GT_CLASSIFICATION)
 
 
 @pytest.fixture(scope="module")
-def scene_dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    dataset = make_scene_dataset(tmp_path_factory.mktemp("scenes"), count=8, seed=100)
-    yield dataset
-    dataset.delete()
+def scene_dataset(datasets: DatasetFactory) -> Any:
+    return datasets.scenes(8, seed=100)
 
 
 @pytest.fixture
-def dataset(scene_dataset: Any) -> Iterator[Any]:
-    clone = scene_dataset.clone()
+def dataset(scene_dataset: Any, datasets: DatasetFactory) -> Iterator[Any]:
+    clone = datasets.clone(scene_dataset)
     yield clone
     clone.delete()
 

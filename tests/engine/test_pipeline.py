@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from reliability_support import write_variants
+from support.datasets import write_variants
 
 from gemini_vision.api.client import AsyncGeminiClient
 from gemini_vision.api.retry import RetryPolicy

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+import support
 
 from gemini_vision.errors import ParseError
 from gemini_vision.parsing.json_scan import extract_json
 from gemini_vision.parsing.spatial import parse_detections, parse_free_text, parse_points
 from gemini_vision.tasks.spec import TaskKind, TaskSpec, interpret_answer
 
-DATA = Path(__file__).parent / "data" / "real-gemini"
+DATA = support.DATA / "real-gemini"
 SAMPLES = {
     row["id"]: row
     for row in (

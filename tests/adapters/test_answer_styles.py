@@ -20,9 +20,11 @@ pytestmark = pytest.mark.fiftyone
 
 fo = pytest.importorskip("fiftyone")
 
+from support.datasets import DatasetFactory  # noqa: E402
+
 from gemini_vision.adapters.evaluation import evaluate  # noqa: E402
 from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
-from gemini_vision.adapters.synthetic import GT_DETECTIONS, make_scene_dataset  # noqa: E402
+from gemini_vision.adapters.synthetic import GT_DETECTIONS  # noqa: E402
 from gemini_vision.emulator import Emulator  # noqa: E402
 from gemini_vision.emulator.model.responder import Reply, respond  # noqa: E402
 from gemini_vision.tasks.spec import TaskKind, TaskSpec  # noqa: E402
@@ -107,10 +109,8 @@ def restyled(request: Any, images: Any, *, model: str, rng: random.Random) -> Re
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    ds = make_scene_dataset(tmp_path_factory.mktemp("styled"), count=16, seed=500)
-    yield ds
-    ds.delete()
+def dataset(datasets: DatasetFactory) -> Any:
+    return datasets.scenes(16, seed=500)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from client_fakes import KEY, Script, error_body, make_client, quota_details
+from support.fakes import KEY, Script, error_body, make_client, quota_details
 
 from gemini_vision import errors
 from gemini_vision.api.retry import RetryPolicy, error_from_response, parse_retry_delay

@@ -7,7 +7,7 @@ import random
 
 import httpx
 import pytest
-from client_fakes import (
+from support.fakes import (
     AsyncSleeps,
     Script,
     Sleeps,

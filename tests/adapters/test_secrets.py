@@ -10,13 +10,12 @@ import base64
 import logging
 import traceback
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import bson
 import pytest
-from reliability_support import make_dataset, write_variants
+from support.datasets import DatasetFactory, write_variants
 
 pytestmark = [pytest.mark.fiftyone, pytest.mark.slow]
 
@@ -43,12 +42,11 @@ FAST_RETRY = RetryPolicy(initial_delay=0.01, max_delay=0.05, jitter=0.01, max_at
 
 
 @pytest.fixture
-def dataset(tmp_path: Path) -> Iterator[Any]:
+def dataset(tmp_path: Path, datasets: DatasetFactory) -> Any:
     files = write_variants(tmp_path / "imgs", 12, bases=4, seed=5, salt=uuid.uuid4().hex)
-    ds = make_dataset(files, name=f"secrets-{uuid.uuid4().hex[:8]}", persistent=True)
+    ds = datasets.files(files, persistent=True)
     ds.add_sample(fo.Sample(filepath=str(tmp_path / "missing.png"), base=-1))
-    yield ds
-    ds.delete()
+    return ds
 
 
 def operator(name: str, dataset: Any, delegated: bool = False, **params: Any) -> Any:

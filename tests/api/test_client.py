@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from client_fakes import BASE, KEY, Script, answer, make_async_client, make_client
+from support.fakes import BASE, KEY, Script, answer, make_async_client, make_client
 
 from gemini_vision import errors
 from gemini_vision.api import wire
