@@ -18,8 +18,8 @@ import fiftyone.operators.types as types
 from gemini_vision.adapters import runner
 from gemini_vision.catalog import DEFAULT_MODEL, model_spec
 from gemini_vision.errors import ConfigurationError, GeminiVisionError
-from gemini_vision.images.prepare import DEFAULT_MAX_SIDE
-from gemini_vision.tasks.spec import TaskKind, TaskSpec
+from gemini_vision.images import DEFAULT_MAX_SIDE
+from gemini_vision.tasks import TaskKind, TaskSpec
 
 #: above this many target samples the App proposes delegated execution by default
 DELEGATION_THRESHOLD = int(os.environ.get("GEMINI_VISION_DELEGATION_THRESHOLD", "100"))

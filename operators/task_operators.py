@@ -9,7 +9,7 @@ import fiftyone.operators.types as types
 
 from gemini_vision.adapters import runner
 from gemini_vision.errors import ConfigurationError
-from gemini_vision.tasks.spec import TaskKind
+from gemini_vision.tasks import TaskKind
 
 from . import execution, forms
 

@@ -34,7 +34,7 @@ from gemini_vision.adapters.synthetic import (
 )
 from gemini_vision.catalog import DEFAULT_MODEL, price_for
 from gemini_vision.emulator import Emulator
-from gemini_vision.tasks.spec import TaskKind, TaskSpec
+from gemini_vision.tasks import TaskKind, TaskSpec
 
 DATASET_NAME = "gemini-vision-demo"
 

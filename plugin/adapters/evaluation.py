@@ -16,7 +16,7 @@ import numpy as np
 from fiftyone import ViewField as F
 
 from gemini_vision.errors import ConfigurationError
-from gemini_vision.tasks.spec import TaskKind
+from gemini_vision.tasks import TaskKind
 
 __all__ = [
     "EVALUABLE_TYPES",

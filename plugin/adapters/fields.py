@@ -9,7 +9,7 @@ import fiftyone as fo
 
 from gemini_vision.adapters import runs
 from gemini_vision.errors import ConfigurationError
-from gemini_vision.tasks.spec import TaskKind
+from gemini_vision.tasks import TaskKind
 
 __all__ = [
     "OUTPUT_TYPES",

@@ -15,9 +15,14 @@ import fiftyone as fo
 import numpy as np
 
 from gemini_vision import geometry
-from gemini_vision.parsing.results import ParsedObject, ParseResult
-from gemini_vision.parsing.text import ClassificationResult, ClassPrediction, TextAnswer
-from gemini_vision.tasks.spec import TaskKind
+from gemini_vision.parsing import (
+    ClassificationResult,
+    ClassPrediction,
+    ParsedObject,
+    ParseResult,
+    TextAnswer,
+)
+from gemini_vision.tasks import TaskKind
 
 __all__ = ["semantic_segmentation", "to_label"]
 

@@ -31,8 +31,8 @@ from gemini_vision.adapters.labels import to_label
 from gemini_vision.adapters.runner import RunSettings, _engine
 from gemini_vision.catalog import DEFAULT_MODEL
 from gemini_vision.engine.pipeline import ItemOutcome, WorkItem, run_coroutine_sync
-from gemini_vision.images.prepare import DEFAULT_MAX_SIDE
-from gemini_vision.tasks.spec import TaskKind, TaskSpec
+from gemini_vision.images import DEFAULT_MAX_SIDE
+from gemini_vision.tasks import TaskKind, TaskSpec
 
 __all__ = ["GeminiModel", "GeminiModelConfig"]
 

@@ -19,9 +19,8 @@ from gemini_vision.catalog import (
     price_for,
 )
 from gemini_vision.errors import ImageError
-from gemini_vision.images.prepare import image_size
-from gemini_vision.tasks.prompts import prompt_text
-from gemini_vision.tasks.spec import TaskKind, TaskSpec, generation_defaults
+from gemini_vision.images import image_size
+from gemini_vision.tasks import TaskKind, TaskSpec, generation_defaults, prompt_text
 
 __all__ = ["CostPreview", "preview_cost"]
 

@@ -48,11 +48,13 @@ from gemini_vision.adapters.mongo import (
 from gemini_vision.adapters.preview import CostPreview, preview_cost
 from gemini_vision.adapters.work_source import claimed_items
 from gemini_vision.adapters.writer import LabelWriter, semantic_classes
-from gemini_vision.api.client import AsyncGeminiClient
-from gemini_vision.api.config import resolve_api_key
-from gemini_vision.api.model_list import list_models
-from gemini_vision.api.retry import RetryPolicy
-from gemini_vision.api.transport import ShardedTransport
+from gemini_vision.api import (
+    AsyncGeminiClient,
+    RetryPolicy,
+    ShardedTransport,
+    list_models,
+    resolve_api_key,
+)
 from gemini_vision.catalog import DEFAULT_MODEL, price_for
 from gemini_vision.engine.batch import BatchRunner, BatchSettings
 from gemini_vision.engine.cache import ResponseCache
@@ -67,8 +69,8 @@ from gemini_vision.engine.pipeline import (
 )
 from gemini_vision.engine.ratelimit import RateLimiter, RateLimitSettings
 from gemini_vision.errors import ConfigurationError, RunStoppedError
-from gemini_vision.images.prepare import DEFAULT_MAX_SIDE
-from gemini_vision.tasks.spec import TaskKind, TaskSpec
+from gemini_vision.images import DEFAULT_MAX_SIDE
+from gemini_vision.tasks import TaskKind, TaskSpec
 
 __all__ = [
     "EVALUABLE_TYPES",

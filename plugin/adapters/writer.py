@@ -24,7 +24,7 @@ from gemini_vision.adapters.labels import semantic_segmentation, to_label
 from gemini_vision.engine.outcomes import ItemOutcome
 from gemini_vision.errors import ConfigurationError
 from gemini_vision.geometry import class_index_map
-from gemini_vision.tasks.spec import TaskSpec
+from gemini_vision.tasks import TaskSpec
 
 __all__ = ["LabelWriter", "Labels", "semantic_classes"]
 

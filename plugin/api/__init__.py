@@ -30,7 +30,7 @@ from gemini_vision.api.config import (
     resolve_api_key,
     resolve_base_url,
 )
-from gemini_vision.api.files import fits_inline
+from gemini_vision.api.files import file_is_usable, fits_inline
 from gemini_vision.api.model_list import list_models
 from gemini_vision.api.operations import model_path
 from gemini_vision.api.retry import ClientStats, RetryPolicy
@@ -49,6 +49,7 @@ __all__ = [
     "SecretSource",
     "ShardedTransport",
     "answer_text",
+    "file_is_usable",
     "fits_inline",
     "list_models",
     "model_path",

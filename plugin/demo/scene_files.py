@@ -14,7 +14,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from gemini_vision.images.exif import EXIF_TO_DISPLAY
+from gemini_vision.images import EXIF_TO_DISPLAY
 
 __all__ = ["encode_image", "save_scene", "stored_pixels"]
 

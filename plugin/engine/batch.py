@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gemini_vision.api import wire
-from gemini_vision.api.client import AsyncGeminiClient
+from gemini_vision import tasks as tasks_mod
+from gemini_vision.api import AsyncGeminiClient, wire
 from gemini_vision.catalog import price_for
 from gemini_vision.engine.batch_jobs import (
     BatchJournal,
@@ -61,7 +61,6 @@ from gemini_vision.engine.pipeline import (
 from gemini_vision.engine.requests import PreparedRequest, RequestBuilder
 from gemini_vision.engine.uploads import UploadRegistry
 from gemini_vision.errors import GeminiVisionError
-from gemini_vision.tasks import spec as tasks_mod
 
 __all__ = ["BatchJournal", "BatchRecord", "BatchRunner", "BatchSettings", "MemoryJournal"]
 

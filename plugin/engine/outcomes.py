@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gemini_vision.api import wire
-from gemini_vision.api.client import answer_text
+from gemini_vision import tasks as tasks_mod
+from gemini_vision.api import answer_text, wire
 from gemini_vision.engine.requests import ImageInfo
 from gemini_vision.errors import (
     AuthenticationError,
@@ -26,7 +26,6 @@ from gemini_vision.errors import (
     QuotaExhaustedError,
     TruncatedResponseError,
 )
-from gemini_vision.tasks import spec as tasks_mod
 
 __all__ = [
     "EngineReport",

@@ -35,8 +35,9 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gemini_vision.api import wire
-from gemini_vision.api.client import AsyncGeminiClient
+from gemini_vision import images as images_mod
+from gemini_vision import tasks as tasks_mod
+from gemini_vision.api import AsyncGeminiClient, wire
 from gemini_vision.catalog import model_spec, price_for
 from gemini_vision.engine.cache import ResponseCache, answer_from_response
 from gemini_vision.engine.outcomes import (
@@ -62,8 +63,6 @@ from gemini_vision.errors import (
     QuotaExhaustedError,
     RateLimitError,
 )
-from gemini_vision.images import prepare as images_mod
-from gemini_vision.tasks import spec as tasks_mod
 
 __all__ = [
     "Engine",

@@ -22,13 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from gemini_vision.api import wire
-from gemini_vision.api.client import AsyncGeminiClient
-from gemini_vision.api.files import fits_inline
+from gemini_vision import images as images_mod
+from gemini_vision import tasks as tasks_mod
+from gemini_vision.api import AsyncGeminiClient, fits_inline, wire
 from gemini_vision.engine.cache import request_cache_key
 from gemini_vision.engine.uploads import UploadRecord, UploadRegistry, upload_namespace
-from gemini_vision.images import prepare as images_mod
-from gemini_vision.tasks import spec as tasks_mod
 
 A = TypeVar("A")
 R = TypeVar("R")

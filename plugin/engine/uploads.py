@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from gemini_vision.api import wire
-from gemini_vision.api.files import file_is_usable
+from gemini_vision.api import file_is_usable, wire
 
 __all__ = ["MemoryUploads", "UploadRecord", "UploadRegistry", "upload_namespace"]
 

@@ -33,11 +33,12 @@ from typing import Any
 from gemini_vision.api import wire
 from gemini_vision.catalog import DEFAULT_MODEL, ModelSpec, model_spec, normalize_media_resolution
 from gemini_vision.errors import ConfigurationError
-from gemini_vision.parsing.labelmap import LabelMapper, clean_label
-from gemini_vision.parsing.results import ParseResult
-from gemini_vision.parsing.spatial import (
+from gemini_vision.parsing import (
     ClassificationResult,
+    LabelMapper,
+    ParseResult,
     TextAnswer,
+    clean_label,
     parse_classification,
     parse_detections,
     parse_free_text,
