@@ -35,7 +35,7 @@ def child(name: str, base_url: str) -> None:
     """One measured run (in its own process)."""
     import fiftyone as fo
 
-    from gemini_vision.adapters.runner import RunSettings, run_task
+    from gemini_vision import RunSettings, run_task
     from gemini_vision.tasks.spec import TaskSpec
 
     dataset = fo.load_dataset(name)

@@ -25,7 +25,7 @@ from _common import KEY, EmulatorProcess, drop_database, make_dataset, responses
 
 
 def run(emu: EmulatorProcess, dataset: object, field: str, rpm: float | None) -> dict:
-    from gemini_vision.adapters.runner import RunSettings, run_task
+    from gemini_vision import RunSettings, run_task
     from gemini_vision.tasks.spec import TaskSpec
 
     emu.reset()

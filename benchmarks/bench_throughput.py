@@ -52,7 +52,7 @@ def engine_rate(
 ) -> tuple[float, dict, float, float]:
     """Samples per second of one run_task, its report, and the CPU busy fraction (of one
     core) of the emulator and of this process over the run."""
-    from gemini_vision.adapters.runner import RunSettings, run_task
+    from gemini_vision import RunSettings, run_task
     from gemini_vision.tasks.spec import TaskSpec
 
     settings = RunSettings(

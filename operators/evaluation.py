@@ -8,7 +8,7 @@ from typing import Any
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from gemini_vision.adapters import runner
+from gemini_vision import adapters
 from gemini_vision.errors import ConfigurationError
 
 from . import forms
@@ -30,12 +30,12 @@ class EvaluateAgainstGroundTruth(foo.Operator):
     def resolve_input(self, ctx: Any) -> types.Property:
         inputs = types.Object()
         collection = forms.target_input(ctx, inputs, action="Evaluate")
-        choices = forms.field_choices(collection, runner.EVALUABLE_TYPES)
+        choices = forms.field_choices(collection, adapters.EVALUABLE_TYPES)
         if len(choices) < 2:
             message = "Evaluation needs a prediction field and a ground-truth field"
             forms.invalid(inputs, "no_fields", types.Warning(label=message), message)
             return types.Property(inputs)
-        ours = runner.plugin_fields(ctx.dataset)
+        ours = adapters.plugin_fields(ctx.dataset)
         ordered = [f for f in choices if f in ours] + [f for f in choices if f not in ours]
         # Python callers may name the predictions `label_field`, as for the task operators
         alias = forms.text_param(ctx, "label_field")
@@ -55,7 +55,7 @@ class EvaluateAgainstGroundTruth(foo.Operator):
         eval_key = forms.text_param(ctx, "eval_key") or f"eval_{pred}"
         if pred and gt:
             try:  # refuse in the form what the run would refuse: other label kinds, key in use
-                runner.check_evaluation(ctx.dataset, pred, gt, eval_key)
+                adapters.check_evaluation(ctx.dataset, pred, gt, eval_key)
             except ConfigurationError as exc:
                 forms.invalid(inputs, "evaluation_error", types.Warning(label=str(exc)), str(exc))
         inputs.bool(
@@ -82,7 +82,7 @@ class EvaluateAgainstGroundTruth(foo.Operator):
                 "evaluate_against_ground_truth needs `pred_field` (the predictions; "
                 "`label_field` also works) and `gt_field` (the ground truth)"
             )
-        metrics = runner.evaluate(
+        metrics = adapters.evaluate(
             forms.target_collection(ctx),
             pred_field,
             gt_field,

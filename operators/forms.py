@@ -15,7 +15,7 @@ from typing import Any
 import fiftyone as fo
 import fiftyone.operators.types as types
 
-from gemini_vision.adapters import runner
+from gemini_vision import adapters
 from gemini_vision.catalog import DEFAULT_MODEL, model_spec
 from gemini_vision.errors import ConfigurationError, GeminiVisionError
 from gemini_vision.images import DEFAULT_MAX_SIDE
@@ -45,7 +45,7 @@ class TaskJob:
     collection: Any
     task: TaskSpec
     label_field: str
-    settings: runner.RunSettings
+    settings: adapters.RunSettings
     semantic_field: str | None
     gt_field: str | None
     eval_key: str | None
@@ -75,20 +75,20 @@ def _classes(ctx: Any, collection: Any) -> tuple[str, ...] | None:
     # "circle": the ground truth's classes are the vocabulary a user means
     field = ctx.params.get("classes_field") or (None if classes else ctx.params.get("gt_field"))
     if field:
-        classes = list(classes or []) + runner.classes_from_field(collection, field)
+        classes = list(classes or []) + adapters.classes_from_field(collection, field)
     cleaned = tuple(dict.fromkeys(c.strip() for c in classes if c.strip()))
     return cleaned or None
 
 
-def run_settings(ctx: Any) -> runner.RunSettings:
+def run_settings(ctx: Any) -> adapters.RunSettings:
     """The run settings of ``ctx.params``; secrets come from ``ctx.secrets``, never params."""
     params = ctx.params
     side = params.get("max_image_side", DEFAULT_MAX_SIDE)
-    return runner.RunSettings(
+    return adapters.RunSettings(
         model=text_param(ctx, "model") or DEFAULT_MODEL,
         max_image_side=int(side) if side else None,
         overwrite=bool(params.get("overwrite", False)),
-        concurrency=int(params.get("concurrency") or runner.RunSettings.concurrency),
+        concurrency=int(params.get("concurrency") or adapters.RunSettings.concurrency),
         requests_per_minute=params.get("requests_per_minute") or None,
         tokens_per_minute=params.get("tokens_per_minute") or None,
         tier=params.get("tier") or None,
@@ -186,7 +186,7 @@ def collection_ok(inputs: types.Object, collection: Any) -> bool:
     """Whether the operator can work on ``collection``; if not, says why and blocks execution
     (videos, grouped datasets, patches views...)."""
     try:
-        runner.check_collection(collection)
+        adapters.check_collection(collection)
     except ConfigurationError as exc:
         invalid(inputs, "collection_error", types.Error(label=str(exc)), str(exc))
         return False
@@ -210,7 +210,7 @@ def target_collection(ctx: Any) -> Any:
 
 
 def model_input(ctx: Any, inputs: types.Object, kind: TaskKind | None = None) -> str:
-    models = runner.list_models(secrets=ctx.secrets)
+    models = adapters.list_models(secrets=ctx.secrets)
     dropdown = types.AutocompleteView(label="Model", description="Gemini model to call")
     for model in models:
         dropdown.add_choice(model, label=model)
@@ -261,7 +261,7 @@ def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
     )
     label_field = text_param(ctx, "label_field") or default
     try:
-        runner.check_output_field(
+        adapters.check_output_field(
             ctx.dataset,
             label_field,
             kind,
@@ -276,7 +276,7 @@ def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
 def evaluation_inputs(ctx: Any, inputs: types.Object, collection: Any, kind: TaskKind) -> None:
     if kind not in (TaskKind.DETECT, TaskKind.SEGMENT, TaskKind.CLASSIFY, TaskKind.POINT):
         return
-    choices = field_choices(collection, runner.ground_truth_types(kind))
+    choices = field_choices(collection, adapters.ground_truth_types(kind))
     if not choices:
         return
     field_dropdown(
@@ -323,7 +323,7 @@ def run_inputs(inputs: types.Object) -> None:
     inputs.int(
         "concurrency",
         label="Requests in flight",
-        default=runner.RunSettings.concurrency,
+        default=adapters.RunSettings.concurrency,
         min=1,
         max=256,
     )
@@ -359,7 +359,7 @@ def cost_preview(ctx: Any, inputs: types.Object, job_or_error: TaskJob | Excepti
         return
     job = job_or_error
     try:
-        preview = runner.preview_cost(job.collection, job.task, job.label_field, job.settings)
+        preview = adapters.preview_cost(job.collection, job.task, job.label_field, job.settings)
     except GeminiVisionError as exc:
         inputs.view("cost_error", types.Warning(label=f"Cost preview unavailable: {exc}"))
         return
@@ -383,7 +383,7 @@ def cost_preview(ctx: Any, inputs: types.Object, job_or_error: TaskJob | Excepti
 
 
 def api_key_notice(ctx: Any, inputs: types.Object) -> None:
-    if runner.has_api_key(ctx.secrets):
+    if adapters.has_api_key(ctx.secrets):
         return
     inputs.view(
         "api_key_notice",
@@ -398,4 +398,4 @@ def api_key_notice(ctx: Any, inputs: types.Object) -> None:
 
 
 def count_to_process(collection: Any, label_field: str, overwrite: bool) -> int:
-    return runner.samples_to_process(collection, label_field, overwrite).count()
+    return adapters.samples_to_process(collection, label_field, overwrite).count()

@@ -7,7 +7,7 @@ from typing import Any
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from gemini_vision.adapters import runner
+from gemini_vision import adapters
 from gemini_vision.errors import ConfigurationError
 
 from . import forms
@@ -64,7 +64,7 @@ class AskAboutSelection(foo.Operator):
             )
         question = forms.text_param(ctx, "question") or forms.text_param(ctx, "prompt")
         question = question or DEFAULT_QUESTION
-        result = runner.ask_about_samples(collection, question, settings=forms.run_settings(ctx))
+        result = adapters.ask_about_samples(collection, question, settings=forms.run_settings(ctx))
         if not ctx.delegated:
             ctx.ops.reload_dataset()
         return result

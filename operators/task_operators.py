@@ -7,7 +7,7 @@ from typing import Any
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from gemini_vision.adapters import runner
+from gemini_vision import adapters
 from gemini_vision.errors import ConfigurationError
 from gemini_vision.tasks import TaskKind
 
@@ -80,7 +80,7 @@ class GeminiTaskOperator(foo.Operator):
         job = forms.task_job(ctx, self.kind)
 
         def run(report: Any) -> dict[str, Any]:
-            summary = runner.run_task(
+            summary = adapters.run_task(
                 job.collection,
                 job.task,
                 job.label_field,
@@ -92,7 +92,7 @@ class GeminiTaskOperator(foo.Operator):
             )
             return summary.to_dict()
 
-        return execution.run(ctx, run, runner.describe_summary, runner.summary_variant)
+        return execution.run(ctx, run, adapters.describe_summary, adapters.summary_variant)
 
 
 class DetectObjects(GeminiTaskOperator):

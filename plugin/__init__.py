@@ -40,10 +40,11 @@ _LAZY = {
     "AsyncGeminiClient": "gemini_vision.api",
     "GeminiClient": "gemini_vision.api",
     "GeminiModel": "gemini_vision.adapters.model",
-    "RunSettings": "gemini_vision.adapters.runner",
+    "RunSettings": "gemini_vision.settings",
+    "RunSummary": "gemini_vision.adapters.summary",
     "TaskKind": "gemini_vision.tasks",
     "TaskSpec": "gemini_vision.tasks",
-    "ask_about_samples": "gemini_vision.adapters.runner",
+    "ask_about_samples": "gemini_vision.adapters.ask",
     "evaluate": "gemini_vision.adapters.evaluation",
     "run_task": "gemini_vision.adapters.runner",
 }

@@ -7,6 +7,7 @@
     ├── ImageError                    a sample's image cannot be read or converted
     ├── ParseError                    model text that yields nothing usable (keeps .raw_text)
     ├── RunStoppedError               a run stopped before labelling anything (key, model, quota)
+    ├── LockBusyError                 another worker is changing the same dataset field right now
     ├── TransportError                no HTTP response at all (retryable)
     │   ├── APITimeoutError
     │   └── APIConnectionError
@@ -43,6 +44,7 @@ __all__ = [
     "GeminiVisionError",
     "ImageError",
     "InvalidResponseError",
+    "LockBusyError",
     "NotFoundError",
     "ParseError",
     "PermissionDeniedError",
@@ -112,6 +114,11 @@ class ParseError(GeminiVisionError):
 class RunStoppedError(GeminiVisionError):
     """A run stopped before it could label anything, for a reason no sample can get past (a
     refused key, an unknown model, an exhausted quota). The message says what to do."""
+
+
+class LockBusyError(GeminiVisionError):
+    """Another live worker holds a lock this run needs (it is changing the same output field
+    of the same dataset). The message says which and what to do."""
 
 
 class TransportError(GeminiVisionError):

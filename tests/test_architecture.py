@@ -13,11 +13,11 @@ import ast
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 import support
+import tomllib
 
 PLUGIN = support.ROOT / "plugin"
 OPERATORS = support.ROOT / "operators"

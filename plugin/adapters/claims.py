@@ -35,6 +35,8 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from gemini_vision.errors import LockBusyError
+
 __all__ = ["LockBusy", "WorkClaims", "claim_group"]
 
 logger = logging.getLogger(__name__)
@@ -44,8 +46,8 @@ RETENTION = timedelta(days=1)
 _LEASED, _DONE, _LOCK = "leased", "done", "lock"
 
 
-class LockBusy(Exception):
-    """Another live worker holds the lock."""
+#: the error :meth:`WorkClaims.exclusive` raises when another live worker holds the lock
+LockBusy = LockBusyError
 
 
 def claim_group(*parts: str) -> str:
@@ -230,12 +232,16 @@ class WorkClaims:
     def exclusive(self, name: str, *, wait: float | None = 60.0) -> Iterator[None]:
         """Holds the group's lock ``name`` (one worker at a time; renewed by the heartbeat, so
         a crashed holder's lock expires). Waits up to ``wait`` seconds (None: not at all)
-        for it, then raises :class:`LockBusy`."""
+        for it, then raises :class:`~gemini_vision.errors.LockBusyError`."""
         lock_id = f"{self.group}#{name}"
         deadline = time.monotonic() + (wait or 0.0)
         while not self._try_lock(lock_id):
             if wait is None or time.monotonic() >= deadline:
-                raise LockBusy(f"another worker holds '{name}' of {self.group}")
+                raise LockBusyError(
+                    f"another worker is changing the same field right now (it holds the "
+                    f"'{name}' lock of {self.group} for up to {self.lease.total_seconds():.0f} s "
+                    "more); wait for it to finish, or run again in a few minutes"
+                )
             time.sleep(0.05)
         try:
             yield

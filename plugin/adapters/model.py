@@ -28,10 +28,10 @@ import numpy as np
 from PIL import Image
 
 from gemini_vision.adapters.labels import to_label
-from gemini_vision.adapters.runner import RunSettings, _engine
 from gemini_vision.catalog import DEFAULT_MODEL
-from gemini_vision.engine.pipeline import ItemOutcome, WorkItem, run_coroutine_sync
+from gemini_vision.engine import ItemOutcome, WorkItem, open_engine, run_coroutine_sync
 from gemini_vision.images import DEFAULT_MAX_SIDE
+from gemini_vision.settings import RunSettings
 from gemini_vision.tasks import TaskKind, TaskSpec
 
 __all__ = ["GeminiModel", "GeminiModelConfig"]
@@ -120,10 +120,10 @@ class GeminiModel(fom.SamplesMixin, fom.Model):
             _source(arg, samples[i] if samples is not None else None) for i, arg in enumerate(args)
         ]
         outcomes: dict[str, ItemOutcome] = {}
-        engine, client = _engine(self.task, self.settings, None, None)
+        engine = open_engine(self.task, self.settings)
 
         async def go() -> None:
-            async with client:
+            async with engine.client:
                 await engine.run(
                     [WorkItem(str(i), source) for i, source in enumerate(sources)],
                     lambda batch: outcomes.update((o.key, o) for o in batch),

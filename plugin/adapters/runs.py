@@ -25,6 +25,7 @@ __all__ = [
     "RUN_METHOD",
     "check_writable",
     "load_summary",
+    "plugin_fields",
     "plugin_label_fields",
     "record_run",
     "run_key_for",
@@ -135,3 +136,8 @@ def load_summary(dataset: fo.Dataset, label_field: str) -> dict[str, Any] | None
     if results is None:
         return None
     return {"latest": getattr(results, "latest", None), "history": getattr(results, "history", [])}
+
+
+def plugin_fields(dataset: fo.Dataset) -> set[str]:
+    """The label fields the plugin created on ``dataset``."""
+    return set(plugin_label_fields(dataset))

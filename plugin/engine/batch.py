@@ -47,20 +47,19 @@ from gemini_vision.engine.batch_jobs import (
     parse_line,
 )
 from gemini_vision.engine.cache import ResponseCache, answer_from_response
-from gemini_vision.engine.pipeline import (
+from gemini_vision.engine.outcomes import (
     EngineReport,
-    EngineSettings,
-    ImageInfo,
     ItemOutcome,
     Progress,
     WorkItem,
     failed_outcome,
-    read_response,
-    take,
 )
-from gemini_vision.engine.requests import PreparedRequest, RequestBuilder
+from gemini_vision.engine.pipeline import take
+from gemini_vision.engine.requests import ImageInfo, PreparedRequest, RequestBuilder
 from gemini_vision.engine.uploads import UploadRegistry
+from gemini_vision.engine.verdicts import read_response
 from gemini_vision.errors import GeminiVisionError
+from gemini_vision.settings import RunSettings
 
 __all__ = ["BatchJournal", "BatchRecord", "BatchRunner", "BatchSettings", "MemoryJournal"]
 
@@ -93,8 +92,7 @@ class BatchRunner:
         self,
         client: AsyncGeminiClient,
         task: tasks_mod.TaskSpec,
-        settings: EngineSettings,
-        batch: BatchSettings,
+        settings: RunSettings,
         *,
         journal: BatchJournal,
         group: str,
@@ -107,21 +105,18 @@ class BatchRunner:
         self.client = client
         self.task = task
         self.settings = settings
-        self.batch = batch
+        self.batch = batch = settings.batch or BatchSettings()
         self.journal = journal
         self.group = group
         self.cache = cache
         self.on_progress = on_progress
         self._sleep = sleep
-        self.builder = RequestBuilder(
+        self.builder = RequestBuilder.from_settings(
             task,
-            model=settings.model,
-            client=client,
-            max_image_side=settings.max_image_side,
-            request_options=settings.request_options,
-            inline_limit_bytes=settings.inline_limit_bytes,
+            settings,
+            client,
             uploads=uploads,
-            prepare_workers=max(settings.prepare_workers, batch.prepare_concurrency),
+            prepare_workers=max(settings.tuning.prepare_workers, batch.prepare_concurrency),
         )
         self.progress = Progress()
         self.errors: Counter[str] = Counter()
@@ -198,7 +193,7 @@ class BatchRunner:
                     if len(chunk) >= self.batch.max_requests_per_job:
                         records.append(await self._submit(chunk))
                         chunk = JobChunk(self.batch.inline_limit_bytes)
-                if len(ready) >= self.settings.write_batch_size:
+                if len(ready) >= self.settings.tuning.write_batch_size:
                     await self._deliver(ready, sink)
                     ready = []
             if len(chunk):
@@ -350,7 +345,7 @@ class BatchRunner:
             if entry is None:
                 continue
             ready.extend(await self._outcomes(str(line["key"]), entry, line))
-            if len(ready) >= self.settings.write_batch_size:
+            if len(ready) >= self.settings.tuning.write_batch_size:
                 await self._deliver(ready, sink)
                 ready = []
         reason = (

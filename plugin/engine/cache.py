@@ -5,20 +5,17 @@ by the SHA-256 of its bytes, plus the model id: the same pixels, prompt, schema 
 the same key, whatever the sample or the dataset. Reruns, crash recoveries and re-parses with a
 better parser therefore cost nothing. Only usable answers are stored (never errors).
 
-Stores: :class:`MemoryCache` (tests), :class:`SqliteCache` (one machine, several processes) and,
-in the FiftyOne adapter, a MongoDB-backed store shared by every delegated-operation worker.
+Stores: :class:`MemoryCache` (tests, one-off runs) and, in the FiftyOne adapters, a store in
+FiftyOne's MongoDB database shared by every delegated-operation worker.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from gemini_vision.api.wire import GenerateContentRequest
@@ -27,7 +24,7 @@ __all__ = [
     "CachedAnswer",
     "MemoryCache",
     "ResponseCache",
-    "SqliteCache",
+    "answer_from_response",
     "request_cache_key",
 ]
 
@@ -108,47 +105,6 @@ class MemoryCache:
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-def default_cache_path() -> Path:
-    """``$GEMINI_VISION_CACHE_DIR`` or ``$XDG_CACHE_HOME/gemini_vision`` or ``~/.cache/...``."""
-    base = os.environ.get("GEMINI_VISION_CACHE_DIR")
-    if base:
-        return Path(base) / "responses.sqlite"
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "gemini_vision" / "responses.sqlite"
-
-
-class SqliteCache:
-    """A SQLite file: durable after each put (a killed process loses nothing it stored)."""
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        with self._connect() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, body TEXT NOT NULL)"
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
-
-    def get(self, key: str) -> CachedAnswer | None:
-        row = self._connect().execute("SELECT body FROM answers WHERE key = ?", (key,)).fetchone()
-        return CachedAnswer.from_dict(json.loads(row[0])) if row else None
-
-    def put(self, key: str, answer: CachedAnswer) -> None:
-        self._connect().execute(
-            "INSERT OR REPLACE INTO answers (key, body) VALUES (?, ?)",
-            (key, json.dumps(answer.to_dict(), ensure_ascii=False)),
-        )
 
 
 def answer_from_response(text: str, response: Any) -> CachedAnswer:

@@ -1,8 +1,8 @@
-"""What the engine hands back: work items, their outcomes, progress, the run's report, and how
-one response is judged (answer, blocked, or worth asking again).
+"""What the engine hands back: work items, their outcomes, progress, the run's report, and why
+a run stopped.
 
-Shared by the online engine (:mod:`.pipeline`) and Batch mode (:mod:`.batch`). Pure: no
-FiftyOne, no I/O.
+Shared by the online engine (:mod:`gemini_vision.engine.pipeline`) and Batch mode
+(:mod:`gemini_vision.engine.batch`). No FiftyOne, no I/O.
 """
 
 from __future__ import annotations
@@ -13,18 +13,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gemini_vision import tasks as tasks_mod
-from gemini_vision.api import answer_text, wire
 from gemini_vision.engine.requests import ImageInfo
 from gemini_vision.errors import (
     AuthenticationError,
-    BlockedResponseError,
     GeminiVisionError,
-    InvalidResponseError,
     NotFoundError,
-    ParseError,
     QuotaExhaustedError,
-    TruncatedResponseError,
 )
 
 __all__ = [
@@ -32,11 +26,9 @@ __all__ = [
     "ImageInfo",
     "ItemOutcome",
     "Progress",
-    "Verdict",
     "WorkItem",
     "failed_outcome",
     "one_line",
-    "read_response",
     "stop_message",
 ]
 
@@ -69,6 +61,8 @@ class ItemOutcome:
     incomplete: str | None = None
     #: what the sink will store, built from ``answer`` by the engine's ``convert`` hook
     converted: Any = None
+    #: the error behind a failure (not stored: ``error`` and ``error_type`` say it in words)
+    exception: GeminiVisionError | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -162,63 +156,6 @@ class EngineReport:
         }
 
 
-@dataclass
-class Verdict:
-    """What one response means: an answer, or an error, and whether asking again may help.
-
-    ``partial``: a usable answer that is known to be incomplete (cut at the output limit, or
-    garbled JSON whose complete items were kept); worth asking again once, never cached.
-    ``at_output_limit``: the model stopped at ``maxOutputTokens`` (ask again with more room)."""
-
-    answer: Any = None
-    raw_text: str | None = None
-    error: GeminiVisionError | None = None
-    ask_again: bool = False
-    warnings: list[str] = field(default_factory=list)
-    partial: bool = False
-    at_output_limit: bool = False
-
-    @property
-    def size(self) -> int:
-        """How many objects a partial answer kept (to keep the better of two)."""
-        return len(getattr(self.answer, "objects", ()) or ())
-
-
-def read_response(task: tasks_mod.TaskSpec, response: wire.GenerateContentResponse) -> Verdict:
-    """Judges a response: a usable answer, blocked (final), or malformed/truncated (ask again).
-
-    A truncated or garbled structured answer keeps its complete items when it has some."""
-    try:
-        text = answer_text(response)
-    except TruncatedResponseError as exc:
-        salvaged = _salvage(task, exc.raw_text)
-        if salvaged is not None:
-            kept = len(salvaged.objects)
-            note = f"answer cut off at the output limit; kept its {kept} complete object(s)"
-            return Verdict(
-                salvaged,
-                exc.raw_text,
-                warnings=[note],
-                ask_again=True,
-                partial=True,
-                at_output_limit=True,
-            )
-        return Verdict(raw_text=exc.raw_text, error=exc, ask_again=True, at_output_limit=True)
-    except BlockedResponseError as exc:
-        return Verdict(raw_text=exc.raw_text, error=exc)
-    except InvalidResponseError as exc:
-        return Verdict(error=exc, ask_again=True)
-    try:
-        answer = tasks_mod.interpret_answer(task, text)
-    except ParseError as exc:
-        return Verdict(raw_text=text, error=exc, ask_again=True)
-    if getattr(answer, "truncated", False) or getattr(answer, "lost_items", 0):
-        kept = len(getattr(answer, "objects", ()))
-        note = f"answer cut short or garbled; kept its {kept} complete object(s)"
-        return Verdict(answer, text, warnings=[note], ask_again=True, partial=True)
-    return Verdict(answer, text)
-
-
 def stop_message(exc: GeminiVisionError) -> str:
     """Why the run stopped and what to do, for ``stopped_reason``."""
     saved = "Everything finished so far is saved"
@@ -258,6 +195,7 @@ def failed_outcome(
         error=one_line(exc.reason),
         error_type=type(exc).__name__,
         raw_text=getattr(exc, "raw_text", None) or outcome.raw_text,
+        exception=exc,
     )
 
 
@@ -265,15 +203,3 @@ def one_line(text: str, limit: int = 1000) -> str:
     """``text`` on one line (server messages span several), at most ``limit`` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _salvage(task: tasks_mod.TaskSpec, partial: str | None) -> Any:
-    """The complete items of a truncated structured answer, or None if there are none."""
-    if not partial:
-        return None
-    try:
-        answer = tasks_mod.interpret_answer(task, partial)
-    except ParseError:
-        return None
-    objects = getattr(answer, "objects", None)
-    return answer if objects else None

@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gemini_vision.catalog import tier_quota
+from gemini_vision.settings import RunSettings
 
 __all__ = ["LimiterStats", "RateLimitSettings", "RateLimiter"]
 
@@ -78,6 +79,16 @@ class RateLimitSettings:
             raise ValueError("min_rate_fraction and backoff_factor must be in (0, 1]")
 
     @classmethod
+    def from_run(cls, settings: RunSettings) -> RateLimitSettings:
+        """The quotas a run paces itself under: its tier's, or the ones it names."""
+        return cls.for_tier(
+            settings.model,
+            settings.tier,
+            requests_per_minute=settings.requests_per_minute,
+            tokens_per_minute=settings.tokens_per_minute,
+        )
+
+    @classmethod
     def for_tier(
         cls,
         model: str,
@@ -86,7 +97,7 @@ class RateLimitSettings:
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
     ) -> RateLimitSettings:
-        """The published quotas of ``model`` on ``tier`` (see :data:`gemini_vision.catalog.TIER_LIMITS`); explicit
+        """The published quotas of ``model`` on ``tier`` (``catalog.TIER_LIMITS``); explicit
         ``requests_per_minute`` / ``tokens_per_minute`` win over the table."""
         rpm, tpm = tier_quota(model, tier) if tier else (None, None)
         return cls(

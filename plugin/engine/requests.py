@@ -1,6 +1,7 @@
 """What we send for one work item: prepared images, the request, its cache key, its parts.
 
-Shared by the online engine (:mod:`.pipeline`) and Batch mode (:mod:`.batch`):
+Shared by the online engine (:mod:`gemini_vision.engine.pipeline`) and Batch mode
+(:mod:`gemini_vision.engine.batch`):
 
 - images are prepared in a thread pool, never on the event loop (decoding and resizing take
   milliseconds to seconds);
@@ -27,6 +28,7 @@ from gemini_vision import tasks as tasks_mod
 from gemini_vision.api import AsyncGeminiClient, fits_inline, wire
 from gemini_vision.engine.cache import request_cache_key
 from gemini_vision.engine.uploads import UploadRecord, UploadRegistry, upload_namespace
+from gemini_vision.settings import RunSettings
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -107,6 +109,29 @@ class RequestBuilder:
             max_workers=max(1, prepare_workers), thread_name_prefix="gemini-prepare"
         )
         self._upload_locks: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    def from_settings(
+        cls,
+        task: tasks_mod.TaskSpec,
+        settings: RunSettings,
+        client: AsyncGeminiClient,
+        *,
+        uploads: UploadRegistry | None = None,
+        prepare_workers: int | None = None,
+    ) -> RequestBuilder:
+        """The builder of a run with ``settings`` (model, image size, request options, the
+        inline limit and its thread pool's size)."""
+        return cls(
+            task,
+            model=settings.model,
+            client=client,
+            max_image_side=settings.max_image_side,
+            request_options=settings.request_options,
+            inline_limit_bytes=settings.tuning.inline_limit_bytes,
+            uploads=uploads,
+            prepare_workers=prepare_workers or settings.tuning.prepare_workers,
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

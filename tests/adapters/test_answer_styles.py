@@ -22,8 +22,8 @@ fo = pytest.importorskip("fiftyone")
 
 from support.datasets import DatasetFactory  # noqa: E402
 
+from gemini_vision import RunSettings, run_task  # noqa: E402
 from gemini_vision.adapters.evaluation import evaluate  # noqa: E402
-from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
 from gemini_vision.adapters.synthetic import GT_DETECTIONS  # noqa: E402
 from gemini_vision.emulator import Emulator  # noqa: E402
 from gemini_vision.emulator.model.responder import Reply, respond  # noqa: E402

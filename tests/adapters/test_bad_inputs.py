@@ -19,7 +19,7 @@ pytestmark = pytest.mark.fiftyone
 
 fo = pytest.importorskip("fiftyone")
 
-from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
+from gemini_vision import RunSettings, run_task  # noqa: E402
 from gemini_vision.emulator import Emulator  # noqa: E402
 from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 

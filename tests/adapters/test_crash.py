@@ -26,8 +26,8 @@ from fiftyone.operators.delegated import DelegatedOperationService  # noqa: E402
 from support import SUPPORT  # noqa: E402
 from support.datasets import DatasetFactory, sha256_of, write_variants  # noqa: E402
 
+from gemini_vision import RunSettings, run_task  # noqa: E402
 from gemini_vision.adapters.mongo import BATCHES  # noqa: E402
-from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
 from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
 from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 

@@ -18,7 +18,8 @@ fo = pytest.importorskip("fiftyone")
 
 from support.datasets import DatasetFactory, sha256_of, write_variants  # noqa: E402
 
-from gemini_vision.adapters.runner import RunSettings, describe_summary, run_task  # noqa: E402
+from gemini_vision import RunSettings, run_task  # noqa: E402
+from gemini_vision.adapters import describe_summary  # noqa: E402
 from gemini_vision.api.retry import RetryPolicy  # noqa: E402
 from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
 from gemini_vision.emulator.model.responder import Reply, respond  # noqa: E402

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.fiftyone
 
 fo = pytest.importorskip("fiftyone")
 
+from gemini_vision import RunSettings  # noqa: E402
 from gemini_vision.adapters.preview import preview_cost  # noqa: E402
-from gemini_vision.adapters.runner import RunSettings  # noqa: E402
 from gemini_vision.catalog import (  # noqa: E402
     estimate_text_tokens,
     price_for,

@@ -15,6 +15,7 @@ from typing import Any
 
 import bson
 import pytest
+from support import run_settings
 from support.datasets import DatasetFactory, write_variants
 
 pytestmark = [pytest.mark.fiftyone, pytest.mark.slow]
@@ -25,14 +26,14 @@ foo = pytest.importorskip("fiftyone.operators")
 import fiftyone.core.odm as foo_odm  # noqa: E402
 from fiftyone.operators.delegated import DelegatedOperationService  # noqa: E402
 
+from gemini_vision import RunSettings, run_task  # noqa: E402
 from gemini_vision.adapters import runs  # noqa: E402
 from gemini_vision.adapters.mongo import MongoUploads  # noqa: E402
-from gemini_vision.adapters.runner import RunSettings, run_task  # noqa: E402
 from gemini_vision.api.client import AsyncGeminiClient, GeminiClient  # noqa: E402
 from gemini_vision.api.retry import RetryPolicy  # noqa: E402
 from gemini_vision.api.wire import Content, GenerateContentRequest, Part  # noqa: E402
 from gemini_vision.emulator import Emulator, EmulatorConfig  # noqa: E402
-from gemini_vision.engine.pipeline import Engine, EngineSettings, WorkItem  # noqa: E402
+from gemini_vision.engine import Engine, WorkItem  # noqa: E402
 from gemini_vision.tasks.spec import TaskSpec  # noqa: E402
 
 #: recognisable, and not shaped like a Google key (so no generic key pattern can hide a leak)
@@ -175,7 +176,7 @@ def test_the_key_is_never_stored_logged_or_shown(
 
 async def _upload_run(emu: Emulator, paths: list[str]) -> None:
     async with AsyncGeminiClient(FAKE_KEY, base_url=emu.base_url) as client:
-        settings = EngineSettings(model="gemini-2.5-flash", inline_limit_bytes=1024)
+        settings = run_settings(model="gemini-2.5-flash", inline_limit_bytes=1024)
         engine = Engine(client, TaskSpec(kind="detect"), settings, uploads=MongoUploads())
         report = await engine.run(
             [WorkItem(str(i), p) for i, p in enumerate(paths)], lambda b: None

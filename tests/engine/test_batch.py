@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import run_settings
 from support.datasets import write_variants
 
 from gemini_vision.api.client import AsyncGeminiClient
 from gemini_vision.emulator import Emulator, EmulatorConfig
+from gemini_vision.engine import EngineReport, ItemOutcome, WorkItem
 from gemini_vision.engine.batch import BatchRecord, BatchRunner, BatchSettings, MemoryJournal
 from gemini_vision.engine.cache import MemoryCache
-from gemini_vision.engine.pipeline import EngineReport, EngineSettings, ItemOutcome, WorkItem
 from gemini_vision.tasks.spec import TaskSpec
 
 MODEL = "gemini-2.5-flash"
@@ -73,8 +74,7 @@ def run_batch(
             runner = BatchRunner(
                 client,
                 TaskSpec(kind="detect"),
-                EngineSettings(model=MODEL, **settings),
-                batch,
+                run_settings(model=MODEL, batch=batch, **settings),
                 journal=journal,
                 group="dataset/field",
                 cache=cache,

@@ -1,12 +1,9 @@
-"""The response cache is content-addressed and durable across processes."""
+"""The response cache is content-addressed: same pixels, prompt, settings and model, same key."""
 
 from __future__ import annotations
 
-import multiprocessing
-from pathlib import Path
-
 from gemini_vision.api.wire import Content, GenerateContentRequest, GenerationConfig, Part
-from gemini_vision.engine.cache import CachedAnswer, MemoryCache, SqliteCache, request_cache_key
+from gemini_vision.engine.cache import CachedAnswer, MemoryCache, request_cache_key
 
 
 def request(image: bytes, prompt: str = "Caption this image.", temperature: float = 0.5):
@@ -41,19 +38,3 @@ def test_memory_cache_round_trip() -> None:
     assert cache.get("k") is None
     cache.put("k", answer())
     assert cache.get("k") == answer()
-
-
-def _writer(path: str) -> None:
-    SqliteCache(path).put("from-child", answer("written by another process"))
-
-
-def test_sqlite_cache_is_shared_between_processes(tmp_path: Path) -> None:
-    path = tmp_path / "cache.sqlite"
-    cache = SqliteCache(path)
-    cache.put("k", answer())
-    child = multiprocessing.get_context("spawn").Process(target=_writer, args=(str(path),))
-    child.start()
-    child.join(30)
-    assert child.exitcode == 0
-    assert cache.get("from-child") == answer("written by another process")
-    assert SqliteCache(path).get("k") == answer()

@@ -12,22 +12,23 @@ from typing import Any
 
 import httpx
 import pytest
+from support import run_settings
 from support.datasets import write_variants
 
 from gemini_vision.api.client import AsyncGeminiClient
 from gemini_vision.api.retry import RetryPolicy
 from gemini_vision.emulator import Emulator, EmulatorConfig
-from gemini_vision.engine.cache import MemoryCache
-from gemini_vision.engine.pipeline import (
+from gemini_vision.engine import (
     Engine,
     EngineReport,
-    EngineSettings,
     ItemOutcome,
     WorkItem,
     run_coroutine_sync,
 )
+from gemini_vision.engine.cache import MemoryCache
 from gemini_vision.engine.ratelimit import RateLimiter
 from gemini_vision.engine.uploads import MemoryUploads
+from gemini_vision.settings import RunSettings
 from gemini_vision.tasks.spec import TaskSpec
 
 MODEL = "gemini-2.5-flash"
@@ -69,7 +70,7 @@ def run_engine(
             sink(batch)
 
     async def go() -> EngineReport:
-        limiter = RateLimiter(settings.get("rate_limits"))
+        limiter = RateLimiter(settings.pop("rate_limits", None))
         client = AsyncGeminiClient(
             api_key,
             base_url=emu.base_url,
@@ -80,7 +81,7 @@ def run_engine(
         engine = Engine(
             client,
             task or TaskSpec(kind="detect"),
-            EngineSettings(model=MODEL, **settings),
+            run_settings(model=MODEL, **settings),
             cache=cache,
             limiter=limiter,
             uploads=uploads,
@@ -234,7 +235,7 @@ def test_answers_cut_short_are_asked_again_once_and_the_best_is_kept(
     async def go() -> dict[str, ItemOutcome]:
         outcomes: dict[str, ItemOutcome] = {}
         async with AsyncGeminiClient(KEY, base_url="http://gemini.test", transport=transport) as c:
-            engine = Engine(c, TaskSpec(kind="detect"), EngineSettings(model=MODEL), cache=cache)
+            engine = Engine(c, TaskSpec(kind="detect"), RunSettings(model=MODEL), cache=cache)
             sink = lambda batch: outcomes.update((o.key, o) for o in batch)  # noqa: E731
             await engine.run([WorkItem("0", str(files[0]))], sink)
         return outcomes
@@ -252,7 +253,7 @@ def run_scripted(files: list[Path], transport: httpx.MockTransport, cache: Any) 
     async def go() -> tuple[EngineReport, dict[str, ItemOutcome]]:
         outcomes: dict[str, ItemOutcome] = {}
         async with AsyncGeminiClient(KEY, base_url="http://gemini.test", transport=transport) as c:
-            engine = Engine(c, TaskSpec(kind="detect"), EngineSettings(model=MODEL), cache=cache)
+            engine = Engine(c, TaskSpec(kind="detect"), RunSettings(model=MODEL), cache=cache)
             sink = lambda batch: outcomes.update((o.key, o) for o in batch)  # noqa: E731
             report = await engine.run([WorkItem("0", str(files[0]))], sink)
         return report, outcomes

@@ -27,7 +27,9 @@ pytestmark = pytest.mark.fiftyone
 PROBE = r"""
 import importlib, json, os, sys
 if os.environ["PROBE_INSTALLED"] == "no":  # as if the package were not pip-installed
-    sys.meta_path = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+    sys.meta_path = [
+        f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")
+    ]
     sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in repr(h)]
     sys.path_importer_cache.clear()
     assert importlib.util.find_spec("gemini_vision") is None
@@ -62,7 +64,9 @@ print(json.dumps({
     "engine_file": sys.modules["gemini_vision"].__file__,
     "modules": len(engine),
     "duplicated": sorted(p for p, ids in engine.items() if len(ids) > 1),
-    "relative_copies": sorted(n for n in sys.modules if n.startswith("fiftyone.plugins") and ".plugin." in n),
+    "relative_copies": sorted(
+        n for n in sys.modules if n.startswith("fiftyone.plugins") and ".plugin." in n
+    ),
     "raised": type(raised).__name__,
     "is_our_class": isinstance(raised, errors.ConfigurationError),
     "message": str(raised),
@@ -86,7 +90,8 @@ def plugin_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # without an install, `import gemini_vision` works once FiftyOne has loaded the plugin
 @pytest.mark.parametrize(
-    ("installed", "order"), [("no", "plugin-first"), ("yes", "plugin-first"), ("yes", "engine-first")]
+    ("installed", "order"),
+    [("no", "plugin-first"), ("yes", "plugin-first"), ("yes", "engine-first")],
 )
 def test_every_engine_module_exists_once_and_operator_errors_are_its_classes(
     plugin_copy: Path, installed: str, order: str

@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
         service.execute_operation(service.get(ObjectId(args.op_id)))
         return 0
 
-    from gemini_vision.adapters.runner import RunSettings, run_task
+    from gemini_vision import RunSettings, run_task
     from gemini_vision.engine.batch import BatchSettings
     from gemini_vision.tasks.spec import TaskSpec
 

@@ -1,0 +1,82 @@
+"""What a run reports: :class:`RunSummary`, and the words and colour the App shows for it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gemini_vision.catalog import DEFAULT_MODEL, price_for
+
+__all__ = ["RunSummary", "describe_summary", "summary_variant"]
+
+
+@dataclass
+class RunSummary:
+    """A finished run: its output field, task, model, sample counts and the engine's report
+    (``report``: labelled, failed, tokens, cost...; see ``EngineReport.to_dict``); the run
+    record's key on the dataset, and the evaluation's metrics when one ran."""
+
+    label_field: str
+    task: dict[str, Any]
+    model: str
+    total: int
+    skipped: int
+    report: dict[str, Any]
+    run_key: str | None = None
+    evaluation: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summary_variant(summary: Mapping[str, Any] | None) -> str:
+    """The App notification's variant: ``error`` when the run stopped (bad key, unknown model,
+    quota), ``warning`` when samples failed, answers were incomplete or masks missing, else
+    ``success``."""
+    report = (summary or {}).get("report", {})
+    if report.get("stopped_reason"):
+        return "error"
+    flawed = report.get("failed") or report.get("incomplete") or report.get("objects_without_mask")
+    return "warning" if flawed else "success"
+
+
+def describe_summary(summary: Mapping[str, Any] | None) -> str:
+    """One line for the App's notification."""
+    if not summary:
+        return "Done"
+    report = summary.get("report", {})
+    field = summary.get("label_field")
+    cost = price_for(summary.get("model", DEFAULT_MODEL)).cost(
+        report.get("input_tokens", 0), report.get("output_tokens", 0)
+    )
+    text = (
+        f"{report.get('labelled', 0)} labelled, {report.get('failed', 0)} failed, "
+        f"{summary.get('skipped', 0)} skipped in '{field}' "
+        f"(~${cost:.4f}, {report.get('duration_seconds', 0):.0f} s)"
+    )
+    if report.get("incomplete"):
+        text += (
+            f". {report['incomplete']} answer(s) were cut short (at the output limit, or "
+            f"broken JSON) and kept only their complete objects ({field}.incomplete says why)"
+        )
+    if report.get("objects_without_mask"):
+        text += (
+            f". {report['objects_without_mask']} object(s) came without a usable mask (box "
+            f"only; the reason is in {field}.detections.mask_error)"
+        )
+    if report.get("stopped_reason"):
+        text += f". Stopped: {report['stopped_reason']}"
+    return text + _evaluation_words(summary.get("evaluation"))
+
+
+def _evaluation_words(evaluation: Mapping[str, Any] | None) -> str:
+    if not evaluation:
+        return ""
+    metrics = ", ".join(
+        f"{k} {evaluation[k]:.3f}"
+        for k in ("precision", "recall", "accuracy", "mAP")
+        if isinstance(evaluation.get(k), float)
+    )
+    result = f"not computed ({evaluation['error']})" if "error" in evaluation else metrics
+    return f". Evaluation '{evaluation['eval_key']}': {result}"
