@@ -7,6 +7,7 @@ from typing import Any
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
+from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision import adapters
 from gemini_vision.errors import ConfigurationError
@@ -25,9 +26,10 @@ class EvaluateAgainstGroundTruth(foo.Operator):
             allow_immediate_execution=True,
             allow_delegated_execution=True,
             view_target=False,
+            **forms.ICONS,
         )
 
-    def resolve_input(self, ctx: Any) -> types.Property:
+    def resolve_input(self, ctx: ExecutionContext) -> types.Property:
         inputs = types.Object()
         collection = forms.target_input(ctx, inputs, action="Evaluate")
         choices = forms.field_choices(collection, adapters.EVALUABLE_TYPES)
@@ -72,7 +74,7 @@ class EvaluateAgainstGroundTruth(foo.Operator):
         )
         return types.Property(inputs, view=types.View(label="Evaluate against ground truth"))
 
-    def execute(self, ctx: Any) -> dict[str, Any]:
+    def execute(self, ctx: ExecutionContext) -> dict[str, Any]:
         params = ctx.params
         # the task operators call their output `label_field`; accept that name here too
         pred_field = forms.text_param(ctx, "pred_field") or forms.text_param(ctx, "label_field")
@@ -95,7 +97,7 @@ class EvaluateAgainstGroundTruth(foo.Operator):
             ctx.ops.reload_dataset()
         return metrics
 
-    def resolve_output(self, ctx: Any) -> types.Property:
+    def resolve_output(self, ctx: ExecutionContext) -> types.Property:
         outputs = types.Object()
         outputs.str("eval_key", label="Evaluation key")
         outputs.str("summary", label="Summary", view=types.MarkdownView())

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from fiftyone.operators.executor import ExecutionContext
+
 #: minimum seconds between two progress messages to the App
 PROGRESS_INTERVAL_SECONDS = 1.0
 
@@ -24,7 +26,9 @@ PROGRESS_INTERVAL_SECONDS = 1.0
 Job = Callable[[Callable[[float | None, str], None]], Any]
 
 
-def run(ctx: Any, job: Job, describe: Callable[[Any], str], variant: Callable[[Any], str]) -> Any:
+def run(
+    ctx: ExecutionContext, job: Job, describe: Callable[[Any], str], variant: Callable[[Any], str]
+) -> Any:
     """Runs ``job(report)`` the way ``ctx`` asks: delegated, streamed to the App, or in place
     for a Python caller; the last two return or notify the summary."""
     if ctx.delegated:
@@ -34,13 +38,15 @@ def run(ctx: Any, job: Job, describe: Callable[[Any], str], variant: Callable[[A
     return stream(ctx, job, describe, variant)
 
 
-def from_app(ctx: Any) -> bool:
+def from_app(ctx: ExecutionContext) -> bool:
     """Whether the App sent this request (its requests name the operator; Python's
     ``execute_operator`` builds them without)."""
     return bool((getattr(ctx, "request_params", None) or {}).get("operator_uri"))
 
 
-def run_delegated(ctx: Any, job: Callable[[Callable[[float | None, str], None]], Any]) -> Any:
+def run_delegated(
+    ctx: ExecutionContext, job: Callable[[Callable[[float | None, str], None]], Any]
+) -> Any:
     """Runs ``job(report)`` in this thread, reporting progress to the delegated operation."""
     last = [0.0]
 
@@ -54,7 +60,7 @@ def run_delegated(ctx: Any, job: Callable[[Callable[[float | None, str], None]],
 
 
 def stream(
-    ctx: Any,
+    ctx: ExecutionContext,
     job: Callable[[Callable[[float | None, str], None]], Any],
     describe: Callable[[Any], str],
     variant: Callable[[Any], str] = lambda result: "success",

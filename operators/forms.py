@@ -8,22 +8,37 @@ do not get the form's defaults.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import fiftyone as fo
 import fiftyone.operators.types as types
+from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision import adapters
 from gemini_vision.catalog import DEFAULT_MODEL, model_spec
 from gemini_vision.errors import ConfigurationError, GeminiVisionError
 from gemini_vision.images import DEFAULT_MAX_SIDE
+from gemini_vision.settings import EnvSetting, env_number
 from gemini_vision.tasks import TaskKind, TaskSpec
 
-#: above this many target samples the App proposes delegated execution by default
-DELEGATION_THRESHOLD = int(os.environ.get("GEMINI_VISION_DELEGATION_THRESHOLD", "100"))
-COST_WARNING_USD = float(os.environ.get("GEMINI_VISION_COST_WARNING_USD", "5"))
+
+def delegation_threshold() -> EnvSetting:
+    """Above this many target samples the App proposes delegated execution by default."""
+    return env_number("GEMINI_VISION_DELEGATION_THRESHOLD", 100)
+
+
+def cost_warning_usd() -> EnvSetting:
+    """Above this estimated cost (USD) the form warns before anything is sent."""
+    return env_number("GEMINI_VISION_COST_WARNING_USD", 5)
+
+
+#: the plugin's icon (paths relative to the plugin folder), for light and dark App themes
+ICONS = {
+    "icon": "/assets/icon-light.svg",
+    "light_icon": "/assets/icon-light.svg",
+    "dark_icon": "/assets/icon-dark.svg",
+}
 
 DEFAULT_FIELDS = {
     TaskKind.DETECT: "gemini_detections",
@@ -55,7 +70,7 @@ class TaskJob:
 # parameters -> job
 
 
-def text_param(ctx: Any, name: str) -> str | None:
+def text_param(ctx: ExecutionContext, name: str) -> str | None:
     """A free-text parameter, stripped; None when missing or blank (any value is read as text:
     Python callers may pass numbers, and forms must not break on them)."""
     value = ctx.params.get(name)
@@ -63,7 +78,7 @@ def text_param(ctx: Any, name: str) -> str | None:
     return text or None
 
 
-def _classes(ctx: Any, collection: Any) -> tuple[str, ...] | None:
+def _classes(ctx: ExecutionContext, collection: Any) -> tuple[str, ...] | None:
     classes = ctx.params.get("classes")
     if isinstance(classes, str):
         classes = classes.split(",")
@@ -80,7 +95,7 @@ def _classes(ctx: Any, collection: Any) -> tuple[str, ...] | None:
     return cleaned or None
 
 
-def run_settings(ctx: Any) -> adapters.RunSettings:
+def run_settings(ctx: ExecutionContext) -> adapters.RunSettings:
     """The run settings of ``ctx.params``; secrets come from ``ctx.secrets``, never params."""
     params = ctx.params
     side = params.get("max_image_side", DEFAULT_MAX_SIDE)
@@ -97,7 +112,7 @@ def run_settings(ctx: Any) -> adapters.RunSettings:
     )
 
 
-def task_spec(ctx: Any, kind: TaskKind, collection: Any) -> TaskSpec:
+def task_spec(ctx: ExecutionContext, kind: TaskKind, collection: Any) -> TaskSpec:
     """Maps the operator parameters of ``kind`` to a :class:`TaskSpec`."""
     params = ctx.params
     prompt = text_param(ctx, "prompt")
@@ -140,7 +155,7 @@ def _is_segmentation(collection: Any, field_name: str | None) -> bool:
     return getattr(field, "document_type", None) is fo.Segmentation
 
 
-def task_job(ctx: Any, kind: TaskKind) -> TaskJob:
+def task_job(ctx: ExecutionContext, kind: TaskKind) -> TaskJob:
     """Parses and validates everything; raises :class:`ConfigurationError` on bad input."""
     collection = target_collection(ctx)
     label_field = text_param(ctx, "label_field") or DEFAULT_FIELDS[kind]
@@ -172,7 +187,7 @@ def invalid(inputs: types.Object, name: str, view: Any, message: str) -> None:
     prop.error_message = message
 
 
-def target_input(ctx: Any, inputs: types.Object, action: str) -> Any:
+def target_input(ctx: ExecutionContext, inputs: types.Object, action: str) -> Any:
     """The DATASET / CURRENT_VIEW / SELECTED_SAMPLES choice; returns the target collection."""
     prop = inputs.view_target(ctx, name="target", action_description=action)
     # The App offers only the targets that make sense right now; Python callers may name any
@@ -193,7 +208,7 @@ def collection_ok(inputs: types.Object, collection: Any) -> bool:
     return True
 
 
-def target_view(ctx: Any) -> Any:
+def target_view(ctx: ExecutionContext) -> Any:
     """``ctx.target_view()`` with the App form's default for callers that name no target: the
     selected samples when there are some (FiftyOne alone would take the whole view)."""
     view = ctx.target_view(param_name="target")
@@ -202,14 +217,14 @@ def target_view(ctx: Any) -> Any:
     return view
 
 
-def target_collection(ctx: Any) -> Any:
+def target_collection(ctx: ExecutionContext) -> Any:
     """The samples the operator works on; refuses an empty selection when one is asked for."""
     if ctx.params.get("target") == "SELECTED_SAMPLES" and not ctx.selected:
         raise ConfigurationError("no samples are selected: select samples or choose a target")
     return target_view(ctx)
 
 
-def model_input(ctx: Any, inputs: types.Object, kind: TaskKind | None = None) -> str:
+def model_input(ctx: ExecutionContext, inputs: types.Object, kind: TaskKind | None = None) -> str:
     models = adapters.list_models(secrets=ctx.secrets)
     dropdown = types.AutocompleteView(label="Model", description="Gemini model to call")
     for model in models:
@@ -245,7 +260,7 @@ def field_dropdown(
     inputs.enum(name, dropdown.values(), required=required, view=dropdown)
 
 
-def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
+def output_field_input(ctx: ExecutionContext, inputs: types.Object, kind: TaskKind) -> None:
     default = DEFAULT_FIELDS[kind]
     inputs.str(
         "label_field",
@@ -273,7 +288,9 @@ def output_field_input(ctx: Any, inputs: types.Object, kind: TaskKind) -> None:
         invalid(inputs, "field_error", types.Error(label=str(exc)), str(exc))
 
 
-def evaluation_inputs(ctx: Any, inputs: types.Object, collection: Any, kind: TaskKind) -> None:
+def evaluation_inputs(
+    ctx: ExecutionContext, inputs: types.Object, collection: Any, kind: TaskKind
+) -> None:
     if kind not in (TaskKind.DETECT, TaskKind.SEGMENT, TaskKind.CLASSIFY, TaskKind.POINT):
         return
     choices = field_choices(collection, adapters.ground_truth_types(kind))
@@ -350,7 +367,9 @@ def run_inputs(inputs: types.Object) -> None:
     inputs.float("tokens_per_minute", label="Input tokens per minute (optional)", min=0)
 
 
-def cost_preview(ctx: Any, inputs: types.Object, job_or_error: TaskJob | Exception) -> None:
+def cost_preview(
+    ctx: ExecutionContext, inputs: types.Object, job_or_error: TaskJob | Exception
+) -> None:
     if isinstance(job_or_error, Exception):
         # invalid, so that the App and FiftyOne's validation (also of delegated runs, when they
         # are queued) refuse to run what execute would refuse
@@ -364,7 +383,7 @@ def cost_preview(ctx: Any, inputs: types.Object, job_or_error: TaskJob | Excepti
         inputs.view("cost_error", types.Warning(label=f"Cost preview unavailable: {exc}"))
         return
     inputs.md(preview.markdown(), name="cost_preview")
-    if preview.cost_usd > COST_WARNING_USD:
+    if preview.cost_usd > cost_warning_usd().value:
         inputs.view(
             "cost_warning",
             types.Warning(
@@ -372,7 +391,7 @@ def cost_preview(ctx: Any, inputs: types.Object, job_or_error: TaskJob | Excepti
                 description="Consider running on a view or a selection first",
             ),
         )
-    if preview.to_process > DELEGATION_THRESHOLD:
+    if preview.to_process > delegation_threshold().value:
         inputs.view(
             "delegation_notice",
             types.Notice(
@@ -382,7 +401,20 @@ def cost_preview(ctx: Any, inputs: types.Object, job_or_error: TaskJob | Excepti
         )
 
 
-def api_key_notice(ctx: Any, inputs: types.Object) -> None:
+def settings_notices(inputs: types.Object) -> None:
+    """Says which of the plugin's environment settings could not be read (each falls back to
+    its default; a bad setting never stops the plugin)."""
+    for setting in (delegation_threshold(), cost_warning_usd()):
+        if setting.problem:
+            inputs.view(
+                f"setting_notice_{setting.name.lower()}",
+                types.Warning(
+                    label="A Gemini Vision setting was ignored", description=setting.problem
+                ),
+            )
+
+
+def api_key_notice(ctx: ExecutionContext, inputs: types.Object) -> None:
     if adapters.has_api_key(ctx.secrets):
         return
     inputs.view(

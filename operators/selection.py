@@ -6,6 +6,7 @@ from typing import Any
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
+from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision import adapters
 from gemini_vision.errors import ConfigurationError
@@ -28,9 +29,10 @@ class AskAboutSelection(foo.Operator):
             allow_immediate_execution=True,
             allow_delegated_execution=True,
             view_target=False,
+            **forms.ICONS,
         )
 
-    def resolve_input(self, ctx: Any) -> types.Property:
+    def resolve_input(self, ctx: ExecutionContext) -> types.Property:
         inputs = types.Object()
         collection = forms.target_input(ctx, inputs, action="Ask about")
         if not forms.collection_ok(inputs, collection):
@@ -55,7 +57,7 @@ class AskAboutSelection(foo.Operator):
         forms.image_inputs(inputs, run_options=False)  # one request: nothing to pace
         return types.Property(inputs, view=types.View(label="Ask Gemini about these images"))
 
-    def execute(self, ctx: Any) -> dict[str, Any]:
+    def execute(self, ctx: ExecutionContext) -> dict[str, Any]:
         collection = forms.target_collection(ctx)
         if collection.count() > MAX_IMAGES:
             raise ConfigurationError(
@@ -69,7 +71,7 @@ class AskAboutSelection(foo.Operator):
             ctx.ops.reload_dataset()
         return result
 
-    def resolve_output(self, ctx: Any) -> types.Property:
+    def resolve_output(self, ctx: ExecutionContext) -> types.Property:
         outputs = types.Object()
         outputs.str("question", label="Question")
         outputs.str("answer", label="Gemini's answer", view=types.MarkdownView())

@@ -6,6 +6,7 @@ from typing import Any
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
+from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision import adapters
 from gemini_vision.errors import ConfigurationError
@@ -21,7 +22,6 @@ class GeminiTaskOperator(foo.Operator):
     operator_name: str
     label: str
     description: str
-    icon = "/assets/icon.svg"
 
     @property
     def config(self) -> foo.OperatorConfig:
@@ -34,16 +34,18 @@ class GeminiTaskOperator(foo.Operator):
             allow_immediate_execution=True,
             allow_delegated_execution=True,
             view_target=False,
+            **forms.ICONS,
         )
 
     # -- form -----------------------------------------------------------------------------------
 
-    def resolve_input(self, ctx: Any) -> types.Property:
+    def resolve_input(self, ctx: ExecutionContext) -> types.Property:
         inputs = types.Object()
         collection = forms.target_input(ctx, inputs, action=self.label)
         if not forms.collection_ok(inputs, collection):
             return types.Property(inputs, view=types.View(label=self.label))
         forms.api_key_notice(ctx, inputs)
+        forms.settings_notices(inputs)
         forms.model_input(ctx, inputs, self.kind)
         self.task_inputs(ctx, inputs, collection)
         forms.output_field_input(ctx, inputs, self.kind)
@@ -56,16 +58,16 @@ class GeminiTaskOperator(foo.Operator):
         forms.cost_preview(ctx, inputs, job)
         return types.Property(inputs, view=types.View(label=self.label))
 
-    def task_inputs(self, ctx: Any, inputs: types.Object, collection: Any) -> None:
+    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
         """The task's own options (overridden per task)."""
 
-    def resolve_execution_options(self, ctx: Any) -> foo.ExecutionOptions:
+    def resolve_execution_options(self, ctx: ExecutionContext) -> foo.ExecutionOptions:
         try:
             collection = forms.target_view(ctx)
             label_field = ctx.params.get("label_field") or forms.DEFAULT_FIELDS[self.kind]
             overwrite = bool(ctx.params.get("overwrite", False))
             big = forms.count_to_process(collection, label_field, overwrite)
-            big = big > forms.DELEGATION_THRESHOLD
+            big = big > forms.delegation_threshold().value
         except Exception:  # the form is still being filled in
             big = False
         return foo.ExecutionOptions(
@@ -76,7 +78,7 @@ class GeminiTaskOperator(foo.Operator):
 
     # -- run ------------------------------------------------------------------------------------
 
-    def execute(self, ctx: Any) -> Any:
+    def execute(self, ctx: ExecutionContext) -> Any:
         job = forms.task_job(ctx, self.kind)
 
         def run(report: Any) -> dict[str, Any]:
@@ -101,7 +103,7 @@ class DetectObjects(GeminiTaskOperator):
     label = "Gemini: detect objects"
     description = "Find objects with Gemini and write them as Detections (boxes)"
 
-    def task_inputs(self, ctx: Any, inputs: types.Object, collection: Any) -> None:
+    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
         spatial_inputs(ctx, inputs, collection, what="detect")
         inputs.bool(
             "with_confidence",
@@ -117,7 +119,7 @@ class SegmentObjects(GeminiTaskOperator):
     label = "Gemini: segment objects"
     description = "Instance masks from Gemini 2.5, as Detections with masks (+ optional semantic)"
 
-    def task_inputs(self, ctx: Any, inputs: types.Object, collection: Any) -> None:
+    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
         spatial_inputs(ctx, inputs, collection, what="segment")
         inputs.str(
             "semantic_field",
@@ -133,7 +135,7 @@ class ClassifyImages(GeminiTaskOperator):
     label = "Gemini: classify images"
     description = "Pick the class (or classes) of each image from a closed list"
 
-    def task_inputs(self, ctx: Any, inputs: types.Object, collection: Any) -> None:
+    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
         classes_inputs(ctx, inputs, collection, required=True)  # checked in execute
         inputs.bool(
             "multi_label",
@@ -150,7 +152,7 @@ class CaptionImages(GeminiTaskOperator):
     label = "Gemini: caption images"
     description = "Write a caption for each image into a string field"
 
-    def task_inputs(self, ctx: Any, inputs: types.Object, collection: Any) -> None:
+    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
         choices = types.RadioGroup()
         choices.add_choice("short", label="One sentence")
         choices.add_choice("detailed", label="Detailed paragraph")
@@ -168,7 +170,7 @@ class AskImages(GeminiTaskOperator):
     label = "Gemini: ask a question about each image"
     description = "Ask the same question about every image; answers go to a string field"
 
-    def task_inputs(self, ctx: Any, inputs: types.Object, collection: Any) -> None:
+    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
         inputs.str("prompt", label="Question", description="Asked about every image")
 
 
@@ -178,11 +180,13 @@ class PointObjects(GeminiTaskOperator):
     label = "Gemini: point to objects"
     description = "Gemini's [y, x] points, written as Keypoints"
 
-    def task_inputs(self, ctx: Any, inputs: types.Object, collection: Any) -> None:
+    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
         spatial_inputs(ctx, inputs, collection, what="point to")
 
 
-def classes_inputs(ctx: Any, inputs: types.Object, collection: Any, *, required: bool) -> None:
+def classes_inputs(
+    ctx: ExecutionContext, inputs: types.Object, collection: Any, *, required: bool
+) -> None:
     inputs.list(
         "classes",
         types.String(),
@@ -201,7 +205,9 @@ def classes_inputs(ctx: Any, inputs: types.Object, collection: Any, *, required:
         )
 
 
-def spatial_inputs(ctx: Any, inputs: types.Object, collection: Any, *, what: str) -> None:
+def spatial_inputs(
+    ctx: ExecutionContext, inputs: types.Object, collection: Any, *, what: str
+) -> None:
     inputs.str(
         "prompt",
         label=f"What to {what} (optional)",

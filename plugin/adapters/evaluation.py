@@ -136,26 +136,10 @@ def _evaluate_detections(
     compute_mAP: bool | None,
     classwise: bool,
 ) -> dict[str, Any]:
-    list_path = (
-        "keypoints" if _label_type(collection, pred_field) is fo.Keypoints else "detections"
-    )
-    preds = f"{pred_field}.{list_path}"
-    if use_masks is None or use_masks:
-        # FiftyOne's mask IoU needs a mask on every object of both fields
-        gts = f"{gt_field}.{list_path}"
-        missing = {
-            field: collection.count(path) - collection.count(f"{path}.mask")
-            for field, path in ((pred_field, preds), (gt_field, gts))
-        }
-        complete = list_path == "detections" and collection.count(preds) > 0
-        complete = complete and not any(missing.values())
-        if use_masks and not complete:
-            detail = ", ".join(f"{n} in '{f}'" for f, n in missing.items() if n)
-            raise ConfigurationError(
-                "mask IoU needs an instance mask on every object; objects without one: "
-                f"{detail or 'no masks at all'} (evaluate with use_masks=False for box IoU)"
-            )
-        use_masks = complete
+    is_keypoints = _label_type(collection, pred_field) is fo.Keypoints
+    list_path = "keypoints" if is_keypoints else "detections"
+    preds, gts = f"{pred_field}.{list_path}", f"{gt_field}.{list_path}"
+    use_masks = _mask_iou(collection, (pred_field, preds), (gt_field, gts), use_masks)
     if compute_mAP is None:
         n_preds = collection.count(preds)
         compute_mAP = n_preds > 0 and collection.count(f"{preds}.confidence") == n_preds
@@ -164,7 +148,7 @@ def _evaluate_detections(
         gt_field=gt_field,
         eval_key=eval_key,
         iou=iou,
-        use_masks=bool(use_masks),
+        use_masks=use_masks,
         compute_mAP=compute_mAP,
         classwise=classwise,
     )
@@ -173,25 +157,56 @@ def _evaluate_detections(
     matched = collection.filter_labels(pred_field, F(eval_key) == "tp", only_matches=True)
     ious = matched.values(f"{preds}.{eval_key}_iou", unwind=True)
     if not classwise:
-        # FiftyOne counts a box matched to an object of another class ("red mug" on "cup") as
-        # a false positive; without class matching, every IoU match is a hit
-        ious = [v for v in collection.values(f"{preds}.{eval_key}_iou", unwind=True) if v]
-        n_preds, n_gts = collection.count(preds), collection.count(f"{gt_field}.{list_path}")
-        tp, fp, fn = len(ious), n_preds - len(ious), n_gts - len(ious)
-        precision = tp / n_preds if n_preds else 0.0
-        recall = tp / n_gts if n_gts else 0.0
-        fscore = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        metrics = dict(metrics, precision=precision, recall=recall, fscore=fscore)
+        ious, (tp, fp, fn), rates = _any_class_matches(collection, preds, gts, eval_key)
+        metrics = dict(metrics, **rates)
     extra: dict[str, Any] = {
         "tp": tp,
         "fp": fp,
         "fn": fn,
-        "use_masks": bool(use_masks),
+        "use_masks": use_masks,
         "classwise": classwise,
         "mean_matched_iou": float(np.mean(ious)) if ious else None,
         "mAP": results.mAP() if compute_mAP else None,
     }
     return _summary(eval_key, "detection", metrics, extra)
+
+
+def _mask_iou(
+    collection: Any, pred: tuple[str, str], gt: tuple[str, str], asked: bool | None
+) -> bool:
+    """Whether to match by mask IoU: when asked (refused, saying which objects lack a mask,
+    unless every object of both fields has one), or by default when every object has one."""
+    if asked is False:
+        return False
+    # FiftyOne's mask IoU needs a mask on every object of both fields
+    missing = {
+        field: collection.count(path) - collection.count(f"{path}.mask")
+        for field, path in (pred, gt)
+    }
+    complete = pred[1].endswith(".detections") and collection.count(pred[1]) > 0
+    complete = complete and not any(missing.values())
+    if asked and not complete:
+        detail = ", ".join(f"{n} in '{f}'" for f, n in missing.items() if n)
+        raise ConfigurationError(
+            "mask IoU needs an instance mask on every object; objects without one: "
+            f"{detail or 'no masks at all'} (evaluate with use_masks=False for box IoU)"
+        )
+    return complete
+
+
+def _any_class_matches(
+    collection: Any, preds: str, gts: str, eval_key: str
+) -> tuple[list[float], tuple[int, int, int], dict[str, float]]:
+    """Matches whatever the labels: FiftyOne counts a box matched to an object of another
+    class ("red mug" on "cup") as a false positive; without class matching, every IoU match
+    is a hit. Returns the matched IoUs, (tp, fp, fn) and precision, recall and F1."""
+    ious = [v for v in collection.values(f"{preds}.{eval_key}_iou", unwind=True) if v]
+    n_preds, n_gts = collection.count(preds), collection.count(gts)
+    tp, fp, fn = len(ious), n_preds - len(ious), n_gts - len(ious)
+    precision = tp / n_preds if n_preds else 0.0
+    recall = tp / n_gts if n_gts else 0.0
+    fscore = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return ious, (tp, fp, fn), {"precision": precision, "recall": recall, "fscore": fscore}
 
 
 def _evaluate_segmentations(

@@ -244,11 +244,12 @@ class Engine:
             try:
                 outcome = await asyncio.wait_for(results.get(), timeout)
             except asyncio.TimeoutError:
-                outcome = ...  # type: ignore[assignment]
-            if outcome is None:
-                finished = True
-            elif outcome is not ...:
-                batch.append(outcome)
+                pass  # nothing new: flush what is due
+            else:
+                if outcome is None:
+                    finished = True
+                else:
+                    batch.append(outcome)
             due = time.monotonic() - last_flush >= interval
             full = len(batch) >= self.settings.tuning.write_batch_size
             if batch and (finished or due or full):

@@ -1,0 +1,59 @@
+"""A setting in the environment that cannot be read never unregisters the plugin: it falls back
+to its default, and the forms say what was wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support.datasets import DatasetFactory
+
+pytestmark = pytest.mark.fiftyone
+
+foo = pytest.importorskip("fiftyone.operators")
+
+from fiftyone.operators.executor import ExecutionContext  # noqa: E402
+
+PLUGIN = "@gemini-vision/gemini"
+OPERATORS = {
+    "detect_objects",
+    "segment_objects",
+    "classify_images",
+    "caption_images",
+    "ask_images",
+    "point_objects",
+    "ask_about_selection",
+    "evaluate_against_ground_truth",
+}
+
+
+@pytest.fixture(scope="module")
+def dataset(datasets: DatasetFactory) -> Any:
+    return datasets.scenes(2, seed=3)
+
+
+def form_text(operator: Any, dataset: Any) -> str:
+    ctx = ExecutionContext(request_params={"dataset_name": dataset.name, "params": {}})
+    return str(operator.resolve_input(ctx).to_json())
+
+
+@pytest.mark.parametrize(
+    "name", ["GEMINI_VISION_DELEGATION_THRESHOLD", "GEMINI_VISION_COST_WARNING_USD"]
+)
+@pytest.mark.parametrize("value", ["abc", "-3", "nan", "1e999"])
+def test_a_bad_setting_leaves_every_operator_registered_and_the_form_says_why(
+    name: str, value: str, dataset: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    registry = foo.OperatorRegistry()
+    ours = {o.uri.split("/")[-1] for o in registry.list_operators() if o.uri.startswith(PLUGIN)}
+    assert ours == OPERATORS
+    assert [e for e in registry.list_errors() if "gemini" in str(e).lower()] == []
+    text = form_text(foo.get_operator(f"{PLUGIN}/detect_objects"), dataset)
+    assert name in text and "using the default" in text
+
+
+def test_good_settings_raise_no_notice(dataset: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMINI_VISION_DELEGATION_THRESHOLD", "250")
+    text = form_text(foo.get_operator(f"{PLUGIN}/detect_objects"), dataset)
+    assert "GEMINI_VISION_DELEGATION_THRESHOLD" not in text
