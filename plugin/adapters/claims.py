@@ -37,7 +37,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from gemini_vision.errors import LockBusyError
 
-__all__ = ["LockBusy", "WorkClaims", "claim_group"]
+__all__ = ["LockBusy", "WorkClaims"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +48,6 @@ _LEASED, _DONE, _LOCK = "leased", "done", "lock"
 
 #: the error :meth:`WorkClaims.exclusive` raises when another live worker holds the lock
 LockBusy = LockBusyError
-
-
-def claim_group(*parts: str) -> str:
-    """The name of a group of claims: e.g. dataset id and output field."""
-    return "/".join(parts)
 
 
 def _utcnow() -> datetime:

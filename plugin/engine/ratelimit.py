@@ -168,7 +168,6 @@ class RateLimiter:
         )
         self._paused_until = 0.0
         self._successes_since_change = 0
-        self._last_slowdown = -float("inf")
         self._cooldown_until = -float("inf")
         self.stats = LimiterStats(current_rpm=self.requests_per_minute)
 

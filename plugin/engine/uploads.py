@@ -114,6 +114,3 @@ class MemoryUploads:
     def __len__(self) -> int:
         return len(self._items)
 
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
