@@ -4,8 +4,10 @@
 
     config       where the key and base URL come from (argument, secret, environment)
     wire         pydantic models of the REST envelope, shared with the emulator
+    effects      Send and Sleep: how an operation asks for I/O without doing it
     operations   every API call as a generator of effects: URLs, headers, bodies, checks (no I/O)
-    retry        the effects, error mapping (HTTP status -> exception) and the retry loop
+    status       error responses and transport failures -> the exception tree; retry delays
+    retry        whether and when to try again (RetryPolicy), the retry loop, ClientStats
     files        the Files API: resumable upload, waiting for ACTIVE, inline-or-upload
     client       GeminiClient (httpx.Client) and AsyncGeminiClient (httpx.AsyncClient)
     transport    an httpx transport spreading many requests over small connection pools

@@ -1,8 +1,9 @@
 """GeminiClient and AsyncGeminiClient: the Gemini REST API over httpx, with typed errors.
 
 Both clients are thin shells around one :class:`~gemini_vision.api.operations.Operations`, which
-describes every call as a generator of effects (see :mod:`gemini_vision.api.retry`): URL building,
-headers, body serialisation, retries, error mapping and response checks are written once.
+describes every call as a generator of effects (see :mod:`gemini_vision.api.effects`): URL
+building, headers, body serialisation, retries, error mapping and response checks are written
+once.
 The sync client performs the effects with ``httpx.Client`` and ``time.sleep``; the async one
 with ``httpx.AsyncClient`` and ``asyncio.sleep``.
 
@@ -35,9 +36,10 @@ from gemini_vision.api.config import (
     ClientConfig,
     SecretSource,
 )
+from gemini_vision.api.effects import Effect, Op, Sleep
 from gemini_vision.api.files import UploadSource
 from gemini_vision.api.operations import Operations, model_path
-from gemini_vision.api.retry import ClientStats, Effect, Op, RetryLoop, RetryPolicy, Sleep
+from gemini_vision.api.retry import ClientStats, RetryLoop, RetryPolicy
 from gemini_vision.errors import BlockedResponseError, InvalidResponseError, TruncatedResponseError
 
 __all__ = [

@@ -1,6 +1,7 @@
 """The Files API: resumable uploads, waiting for ACTIVE, expiry, downloads, inline-or-upload.
 
-Operations here are generators of effects run by either client (see :mod:`gemini_vision.api.retry`).
+Operations here are generators of effects run by either client (see
+:mod:`gemini_vision.api.effects`).
 The upload follows the resumable protocol the official SDK and Google's curl sample use:
 
 1. ``POST {base}/upload/{version}/files`` with ``X-Goog-Upload-Protocol: resumable``,
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, BinaryIO
 
 from gemini_vision.api import wire
-from gemini_vision.api.retry import Op, Sleep
+from gemini_vision.api.effects import Op, Sleep
 from gemini_vision.errors import (
     APITimeoutError,
     ConfigurationError,

@@ -1,7 +1,7 @@
 """The Gemini REST API as operations: URLs, headers, bodies and response checks, no I/O.
 
-Each operation is a generator of effects (see :mod:`gemini_vision.api.retry`) that the sync and
-async clients run; this is the single implementation behind both. Paths follow
+Each operation is a generator of effects (see :mod:`gemini_vision.api.effects`) that the sync
+and async clients run; this is the single implementation behind both. Paths follow
 ``{base}/{version}/{resource}[:{method}]`` (``models/gemini-2.5-flash:generateContent``).
 """
 
@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from gemini_vision import __version__
 from gemini_vision.api import files, wire
 from gemini_vision.api.config import ClientConfig
-from gemini_vision.api.retry import Op, RetryLoop
+from gemini_vision.api.effects import Op
+from gemini_vision.api.retry import RetryLoop
 from gemini_vision.errors import ConfigurationError, InvalidResponseError, redact
 
 __all__ = ["USER_AGENT", "Operations", "model_path"]

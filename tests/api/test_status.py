@@ -10,7 +10,8 @@ import pytest
 from support.fakes import KEY, Script, error_body, make_client, quota_details
 
 from gemini_vision import errors
-from gemini_vision.api.retry import RetryPolicy, error_from_response, parse_retry_delay
+from gemini_vision.api.retry import RetryPolicy
+from gemini_vision.api.status import error_from_response, parse_retry_delay
 
 API_KEY_INVALID = [
     {

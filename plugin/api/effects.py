@@ -1,0 +1,45 @@
+"""How an API call is described without doing any I/O: a generator of effects.
+
+An operation yields :class:`Send` (give me the response to this request, or throw the ``httpx``
+transport error into me) and :class:`Sleep` (wait this many seconds), and returns its result.
+The sync and async clients only carry the effects out, which is how both share one
+implementation of everything but sending and sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeAlias, TypeVar
+
+import httpx
+
+__all__ = ["Effect", "Exchange", "Op", "Send", "Sleep"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``request``; resume with the (fully read) ``httpx.Response`` or throw its error."""
+
+    request: httpx.Request
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait ``seconds`` before resuming (with None)."""
+
+    seconds: float
+
+
+Effect: TypeAlias = Send | Sleep
+#: an operation: yields effects, is resumed with what each produced, returns a T
+Op: TypeAlias = Generator[Effect, Any, T]
+
+
+class Exchange(NamedTuple):
+    """The successful response of a request and how many retries it took to get it."""
+
+    response: httpx.Response
+    retries: int
