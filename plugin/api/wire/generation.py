@@ -1,102 +1,48 @@
-"""Pydantic models of the Gemini REST envelope (``generativelanguage.googleapis.com/v1beta``).
+"""The ``generateContent`` and ``countTokens`` bodies: what we ask, and what comes back.
 
-Conventions, as on the wire:
-
-- attributes are snake_case; JSON is camelCase. Requests *accept* both spellings (the API and
-  the official SDK mix them) and *reject* unknown fields, like the real service does (400).
-  Responses ignore unknown fields, so a newer server never breaks an older client.
-- enums are open: a value we have never seen is kept as a plain string, never an error.
-- int64 fields (``sizeBytes``, batch counters) are JSON strings on the wire and ints here.
-- base64 payloads stay base64 strings here (:meth:`Blob.from_bytes` / :meth:`Blob.to_bytes`);
-  both the standard and the URL-safe alphabet decode, with or without padding.
-
-These models are shared by the client and by the emulator, which validates requests with them.
+Requests are built of :class:`Content` and :class:`Part` (text, inline base64 images, file URIs)
+with a :class:`GenerationConfig`; responses carry :class:`Candidate` answers, the prompt's
+feedback and :class:`UsageMetadata` (token counts).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
-from datetime import datetime
 from typing import Annotated, Any, TypeAlias
 
-from pydantic import (
-    AliasChoices,
-    AliasGenerator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import AliasChoices, Field
 
-# --------------------------------------------------------------------------------------------
-# Base classes and field helpers
+from gemini_vision.api.wire.base import RequestModel, ResponseModel, decode_base64, enum_value
 
-
-def _both_spellings(name: str) -> AliasChoices:
-    return AliasChoices(to_camel(name), name)
-
-
-class RequestModel(BaseModel):
-    """A request object: camelCase or snake_case in, camelCase out, unknown fields forbidden."""
-
-    model_config = ConfigDict(
-        alias_generator=AliasGenerator(
-            validation_alias=_both_spellings, serialization_alias=to_camel
-        ),
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        extra="forbid",
-    )
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON body as the API expects it (camelCase, unset fields left out)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class ResponseModel(BaseModel):
-    """A response object: camelCase in (snake_case tolerated), unknown fields ignored."""
-
-    model_config = ConfigDict(
-        alias_generator=AliasGenerator(
-            validation_alias=_both_spellings, serialization_alias=to_camel
-        ),
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        extra="ignore",
-    )
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON body as the API sends it (camelCase, zero/unset fields left out)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def _int_from_wire(value: Any) -> Any:
-    return int(value) if isinstance(value, str) and value.strip().lstrip("-").isdigit() else value
-
-
-#: an int64 field: JSON string on the wire, int in Python
-Int64 = Annotated[
-    int, BeforeValidator(_int_from_wire), PlainSerializer(str, return_type=str, when_used="json")
+__all__ = [
+    "BLOCKING_FINISH_REASONS",
+    "Blob",
+    "BlockReason",
+    "Candidate",
+    "Content",
+    "CountTokensRequest",
+    "CountTokensResponse",
+    "FileData",
+    "FinishReason",
+    "GenerateContentRequest",
+    "GenerateContentResponse",
+    "GenerationConfig",
+    "ModalityTokenCount",
+    "OpenBlockReason",
+    "OpenFinishReason",
+    "Part",
+    "PartMediaResolution",
+    "PromptFeedback",
+    "ResponseBlob",
+    "ResponseContent",
+    "ResponseFileData",
+    "ResponsePart",
+    "SafetyRating",
+    "SafetySetting",
+    "ThinkingConfig",
+    "UsageMetadata",
 ]
-
-
-def decode_base64(data: str) -> bytes:
-    """Decodes standard or URL-safe base64, with or without padding (as the API accepts)."""
-    cleaned = "".join(data.split())
-    cleaned += "=" * (-len(cleaned) % 4)
-    try:
-        if "-" in cleaned or "_" in cleaned:
-            return base64.urlsafe_b64decode(cleaned)
-        return base64.b64decode(cleaned, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"invalid base64 data: {exc}") from exc
-
 
 # --------------------------------------------------------------------------------------------
 # Open enums: known values become members, unknown ones stay strings
@@ -147,44 +93,9 @@ class BlockReason(str, enum.Enum):
     IMAGE_SAFETY = "IMAGE_SAFETY"
 
 
-class FileState(str, enum.Enum):
-    STATE_UNSPECIFIED = "STATE_UNSPECIFIED"
-    PROCESSING = "PROCESSING"
-    ACTIVE = "ACTIVE"
-    FAILED = "FAILED"
-
-
-class BatchState(str, enum.Enum):
-    BATCH_STATE_UNSPECIFIED = "BATCH_STATE_UNSPECIFIED"
-    BATCH_STATE_PENDING = "BATCH_STATE_PENDING"
-    BATCH_STATE_RUNNING = "BATCH_STATE_RUNNING"
-    BATCH_STATE_SUCCEEDED = "BATCH_STATE_SUCCEEDED"
-    BATCH_STATE_FAILED = "BATCH_STATE_FAILED"
-    BATCH_STATE_CANCELLED = "BATCH_STATE_CANCELLED"
-    BATCH_STATE_EXPIRED = "BATCH_STATE_EXPIRED"
-
-
 # Open enum field types: a member when the value is known, else the plain string.
 OpenFinishReason: TypeAlias = Annotated[FinishReason | str, Field(union_mode="left_to_right")]
 OpenBlockReason: TypeAlias = Annotated[BlockReason | str, Field(union_mode="left_to_right")]
-OpenFileState: TypeAlias = Annotated[FileState | str, Field(union_mode="left_to_right")]
-OpenBatchState: TypeAlias = Annotated[BatchState | str, Field(union_mode="left_to_right")]
-
-
-def enum_value(value: enum.Enum | str | None) -> str | None:
-    """The string value of an open-enum field, whether it is a member or an unknown string."""
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def batch_state_name(value: enum.Enum | str | None) -> str | None:
-    """Normalises ``JOB_STATE_X`` (SDK vocabulary) and ``BATCH_STATE_X`` (REST) to ``X``."""
-    text = enum_value(value)
-    if text is None:
-        return None
-    for prefix in ("BATCH_STATE_", "JOB_STATE_"):
-        if text.startswith(prefix):
-            return text[len(prefix) :]
-    return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,44 +215,6 @@ class CountTokensRequest(RequestModel):
     generate_content_request: GenerateContentRequest | None = None
 
 
-class FileSpec(RequestModel):
-    """The ``file`` object sent when starting a resumable upload."""
-
-    name: str | None = None
-    display_name: str | None = None
-    mime_type: str | None = None
-    size_bytes: Int64 | None = None
-
-
-class CreateFileRequest(RequestModel):
-    file: FileSpec | None = None
-
-
-class InlinedRequest(RequestModel):
-    request: GenerateContentRequest
-    metadata: dict[str, Any] | None = None
-
-
-class InlinedRequests(RequestModel):
-    requests: list[InlinedRequest]
-
-
-class BatchInputConfig(RequestModel):
-    file_name: str | None = None
-    requests: InlinedRequests | None = None
-
-
-class BatchSpec(RequestModel):
-    display_name: str | None = None
-    input_config: BatchInputConfig
-    priority: Int64 | None = None
-    webhook_config: dict[str, Any] | None = None
-
-
-class CreateBatchRequest(RequestModel):
-    batch: BatchSpec
-
-
 # --------------------------------------------------------------------------------------------
 # Response side
 
@@ -448,125 +321,7 @@ class GenerateContentResponse(ResponseModel):
         return enum_value(self.candidates[0].finish_reason) if self.candidates else None
 
 
-class File(ResponseModel):
-    """A Files API resource."""
-
-    name: str
-    display_name: str | None = None
-    mime_type: str | None = None
-    size_bytes: Int64 | None = None
-    create_time: datetime | None = None
-    update_time: datetime | None = None
-    expiration_time: datetime | None = None
-    sha256_hash: str | None = None
-    uri: str | None = None
-    download_uri: str | None = None
-    state: OpenFileState | None = None
-    source: str | None = None
-    error: dict[str, Any] | None = None
-
-
-class ListFilesResponse(ResponseModel):
-    files: list[File] = Field(default_factory=list)
-    next_page_token: str | None = None
-
-
-class ModelInfo(ResponseModel):
-    """A ``models/{id}`` resource."""
-
-    name: str
-    base_model_id: str | None = None
-    version: str | None = None
-    display_name: str | None = None
-    description: str | None = None
-    input_token_limit: int | None = None
-    output_token_limit: int | None = None
-    supported_generation_methods: list[str] = Field(default_factory=list)
-    temperature: float | None = None
-    max_temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    thinking: bool | None = None
-
-    @property
-    def model_id(self) -> str:
-        return self.name.removeprefix("models/")
-
-
-class ListModelsResponse(ResponseModel):
-    models: list[ModelInfo] = Field(default_factory=list)
-    next_page_token: str | None = None
-
-
 class CountTokensResponse(ResponseModel):
     total_tokens: int = 0
     cached_content_token_count: int | None = None
     prompt_tokens_details: list[ModalityTokenCount] | None = None
-
-
-class Status(ResponseModel):
-    """``google.rpc.Status``: the body of every error, and of a failed batch line."""
-
-    code: int | None = None
-    message: str | None = None
-    status: str | None = None
-    details: list[dict[str, Any]] | None = None
-
-
-class ErrorEnvelope(ResponseModel):
-    error: Status
-
-
-class InlinedResponse(ResponseModel):
-    response: GenerateContentResponse | None = None
-    error: Status | None = None
-    metadata: dict[str, Any] | None = None
-
-
-class InlinedResponses(ResponseModel):
-    inlined_responses: list[InlinedResponse] = Field(default_factory=list)
-
-
-class BatchOutput(ResponseModel):
-    responses_file: str | None = None
-    inlined_responses: InlinedResponses | None = None
-
-
-class BatchStats(ResponseModel):
-    request_count: Int64 | None = None
-    successful_request_count: Int64 | None = None
-    failed_request_count: Int64 | None = None
-    pending_request_count: Int64 | None = None
-
-
-class BatchMetadata(ResponseModel):
-    name: str | None = None
-    model: str | None = None
-    display_name: str | None = None
-    state: OpenBatchState | None = None
-    create_time: datetime | None = None
-    update_time: datetime | None = None
-    end_time: datetime | None = None
-    batch_stats: BatchStats | None = None
-    output: BatchOutput | None = None
-    input_config: dict[str, Any] | None = None
-
-
-class BatchOperation(ResponseModel):
-    """A ``batches/{id}`` long-running operation."""
-
-    name: str
-    metadata: BatchMetadata | None = None
-    done: bool | None = None
-    error: Status | None = None
-    response: dict[str, Any] | None = None
-
-    @property
-    def state(self) -> str | None:
-        """``PENDING``, ``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``CANCELLED`` or ``EXPIRED``."""
-        return batch_state_name(self.metadata.state if self.metadata else None)
-
-
-class ListBatchesResponse(ResponseModel):
-    operations: list[BatchOperation] = Field(default_factory=list)
-    next_page_token: str | None = None
