@@ -169,6 +169,7 @@ class _ClientBase:
 
     @property
     def retry_policy(self) -> RetryPolicy:
+        """The policy every request of this client goes through."""
         return self._ops.loop.policy
 
     def __repr__(self) -> str:

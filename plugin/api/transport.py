@@ -28,10 +28,6 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         self._shards = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(count)]
         self._waiting = [0] * count
 
-    @property
-    def shards(self) -> int:
-        return len(self._shards)
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         index = min(range(len(self._shards)), key=self._waiting.__getitem__)
         self._waiting[index] += 1
