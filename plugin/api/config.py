@@ -50,11 +50,13 @@ BASE_URL_NAME = "GOOGLE_GEMINI_BASE_URL"
 #: vision calls on large images with thinking can take a minute or more; connecting cannot
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 #: a generateContent body (base64-inflated) above this goes through the Files API instead;
-#: the service accepts 100 MB since 2026-01, but 20 MB is what every older doc promises
+#: the service accepts 100 MB since 2026-01, but 20 MB is what older versions of Google's
+#: "Image understanding" guide promise
 DEFAULT_INLINE_LIMIT_BYTES = 20_000_000
 #: batch creation with inlined requests is limited to 20 MB in total (use a JSONL file above)
 DEFAULT_BATCH_INLINE_LIMIT_BYTES = 20_000_000
-#: resumable-upload chunk size used by the official SDK and Google's curl sample (8 MiB)
+#: resumable-upload chunk size of the official SDK and of the curl sample in Google's
+#: "Files API" guide (8 MiB)
 DEFAULT_UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
 
 MISSING_KEY_HELP = (

@@ -1,8 +1,8 @@
 """The Files API: resumable uploads, waiting for ACTIVE, expiry, downloads, inline-or-upload.
 
 Operations here are generators of effects run by either client (see
-:mod:`gemini_vision.api.effects`).
-The upload follows the resumable protocol the official SDK and Google's curl sample use:
+:mod:`gemini_vision.api.effects`). The upload follows the resumable protocol of the official
+SDK and of the curl sample in Google's "Files API" guide:
 
 1. ``POST {base}/upload/{version}/files`` with ``X-Goog-Upload-Protocol: resumable``,
    ``X-Goog-Upload-Command: start``, ``X-Goog-Upload-Header-Content-Length/-Type`` and the body
@@ -251,8 +251,9 @@ def image_part(
 def download(core: Operations, name: str) -> Op[bytes]:
     """The content of a generated file (e.g. ``files/batch-…`` results), as bytes.
 
-    The documented REST URL is ``/download/{version}/files/{id}:download?alt=media``; the SDK
-    uses ``/{version}/files/{id}:download?alt=media``. We try the first, then the second.
+    Google's REST reference for the Files API gives
+    ``/download/{version}/files/{id}:download?alt=media``; the official SDK uses
+    ``/{version}/files/{id}:download?alt=media``. We try the first, then the second.
     """
     path = core.resource_path(name, "files")
     config = core.config
