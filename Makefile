@@ -17,7 +17,7 @@ test: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy
+	$(PY) tools/typecheck.py
 
 format: setup
 	$(PY) -m ruff format .
