@@ -19,6 +19,8 @@ from typing import Any
 
 from fiftyone.operators.executor import ExecutionContext
 
+from gemini_vision.engine import one_line
+
 #: minimum seconds between two progress messages to the App
 PROGRESS_INTERVAL_SECONDS = 1.0
 
@@ -27,15 +29,21 @@ Job = Callable[[Callable[[float | None, str], None]], Any]
 
 
 def run(
-    ctx: ExecutionContext, job: Job, describe: Callable[[Any], str], variant: Callable[[Any], str]
+    ctx: ExecutionContext,
+    job: Job,
+    describe: Callable[[Any], str],
+    variant: Callable[[Any], str],
+    *,
+    starting: str = "Starting",
 ) -> Any:
     """Runs ``job(report)`` the way ``ctx`` asks: delegated, streamed to the App, or in place
-    for a Python caller; the last two return or notify the summary."""
+    for a Python caller; the last two return or notify the summary. ``starting``: the first
+    progress text the App shows, before the first answer arrives."""
     if ctx.delegated:
         return run_delegated(ctx, job)
     if not from_app(ctx):
         return job(lambda fraction, label: None)
-    return stream(ctx, job, describe, variant)
+    return stream(ctx, job, describe, variant, starting=starting)
 
 
 def from_app(ctx: ExecutionContext) -> bool:
@@ -64,9 +72,14 @@ def stream(
     job: Callable[[Callable[[float | None, str], None]], Any],
     describe: Callable[[Any], str],
     variant: Callable[[Any], str] = lambda result: "success",
+    *,
+    starting: str = "Starting",
 ) -> Iterator[Any]:
     """Runs ``job(report)`` in a thread and yields App messages until it finishes; the last
-    one notifies ``describe(result)`` with the ``variant(result)`` colour."""
+    one notifies ``describe(result)`` with the ``variant(result)`` colour.
+
+    A job that fails as a whole is told as an error notification, not raised: the App drops
+    an exception raised inside a generator operator, and the user would see nothing."""
     updates: queue.Queue[tuple[float | None, str]] = queue.Queue()
     outcome: dict[str, Any] = {}
 
@@ -78,7 +91,8 @@ def stream(
 
     worker = threading.Thread(target=target, name="gemini-vision-operator", daemon=True)
     worker.start()
-    last_sent = 0.0
+    yield ctx.ops.set_progress(label=starting, progress=0.0)
+    last_sent = time.monotonic()
     pending: tuple[float | None, str] | None = None
     while worker.is_alive() or not updates.empty():
         with contextlib.suppress(queue.Empty):
@@ -90,7 +104,11 @@ def stream(
             last_sent, pending = now, None
     worker.join()
     if "error" in outcome:
-        raise outcome["error"]
+        message = one_line(str(outcome["error"])) or type(outcome["error"]).__name__
+        yield ctx.ops.set_progress(label=f"Stopped: {message}", progress=None)
+        yield ctx.ops.reload_dataset()
+        yield ctx.ops.notify(f"Gemini Vision stopped: {message}", variant="error")
+        return
     result = outcome.get("result")
     yield ctx.ops.set_progress(label="Done", progress=1.0)
     yield ctx.ops.reload_dataset()

@@ -9,13 +9,16 @@ import fiftyone.operators.types as types
 from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision import adapters
-from gemini_vision.errors import ConfigurationError
+from gemini_vision.adapters.ask import ANSWERS_KEY
+from gemini_vision.images import DEFAULT_MAX_SIDE
 
-from . import forms
+from . import forms, jobs
+from .params import Params
 
 #: a multi-image prompt is one request: keep it to a size a user can reason about
 MAX_IMAGES = 16
 DEFAULT_QUESTION = "What is different between these images?"
+PARAMETERS = frozenset({"target", "model", "prompt", "question", "max_image_side"})
 
 
 class AskAboutSelection(foo.Operator):
@@ -24,49 +27,52 @@ class AskAboutSelection(foo.Operator):
         return foo.OperatorConfig(
             name="ask_about_selection",
             label="Gemini: ask about the selected images",
-            description="Send the selected images together in one prompt (e.g. compare them)",
+            description=(
+                "Ask one question about the selected images together, in one request (e.g. "
+                "compare them). Sends those images (at most 16) and the question to Google's "
+                "Gemini API, billed to your Gemini key; shows the answer and keeps it, with "
+                f"the question, in dataset.info['{ANSWERS_KEY}'] (the last 50)."
+            ),
             dynamic=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
             view_target=False,
+            disable_schema_validation=True,
+            risk_level=types.RiskLevel.HIGH,
             **forms.ICONS,
         )
 
     def resolve_input(self, ctx: ExecutionContext) -> types.Property:
         inputs = types.Object()
-        collection = forms.target_input(ctx, inputs, action="Ask about")
-        if not forms.collection_ok(inputs, collection):
-            return types.Property(inputs)
-        count = collection.count()
-        forms.api_key_notice(ctx, inputs)
-        if count > MAX_IMAGES:
-            message = f"{count} samples targeted; select at most {MAX_IMAGES} images"
-            forms.invalid(
-                inputs,
-                "too_many",
-                types.Error(label=message, description="Select a few samples in the grid"),
-                message,
+        params = Params(ctx.params, PARAMETERS)
+        collection = forms.target_input(ctx, inputs, params, action="Ask about")
+        if collection is not None:
+            _check(ctx, params, collection)
+            forms.model_input(ctx, inputs)
+            inputs.str(
+                "prompt",
+                label="Question",
+                default=DEFAULT_QUESTION,
+                description=f"Asked once about all {collection.count()} images together",
             )
-        forms.model_input(ctx, inputs)
-        inputs.str(
-            "prompt",
-            label="Question",
-            default=DEFAULT_QUESTION,
-            description=f"Asked once about all {count} images together",
-        )
-        forms.image_inputs(inputs, run_options=False)  # one request: nothing to pace
+            forms.image_inputs(inputs, run_options=False)  # one request: nothing to pace
+            inputs.view(
+                "kept_notice",
+                types.Notice(
+                    label=f"The answer is shown and kept in dataset.info['{ANSWERS_KEY}']"
+                ),
+            )
+        params.mark(inputs)
         return types.Property(inputs, view=types.View(label="Ask Gemini about these images"))
 
     def execute(self, ctx: ExecutionContext) -> dict[str, Any]:
-        collection = forms.target_collection(ctx)
-        if collection.count() > MAX_IMAGES:
-            raise ConfigurationError(
-                f"ask_about_selection sends every image in one request; got "
-                f"{collection.count()} samples, the limit is {MAX_IMAGES}"
-            )
-        question = forms.text_param(ctx, "question") or forms.text_param(ctx, "prompt")
-        question = question or DEFAULT_QUESTION
-        result = adapters.ask_about_samples(collection, question, settings=forms.run_settings(ctx))
+        params = Params(ctx.params, PARAMETERS)
+        collection = jobs.target_collection(ctx, params)
+        _check(ctx, params, collection)
+        question = params.text("question") or params.text("prompt") or DEFAULT_QUESTION
+        settings = jobs.run_settings(ctx, params)
+        params.check()
+        result = adapters.ask_about_samples(collection, question, settings=settings)
         if not ctx.delegated:
             ctx.ops.reload_dataset()
         return result
@@ -78,3 +84,19 @@ class AskAboutSelection(foo.Operator):
         outputs.str("model", label="Model")
         outputs.int("num_images", label="Images sent")
         return types.Property(outputs, view=types.View(label="Gemini's answer"))
+
+
+def _check(ctx: ExecutionContext, params: Params, collection: Any) -> None:
+    """What the request would be refused for, refused before it is sent."""
+    jobs.check_backend(ctx, params)
+    jobs.run_settings(ctx, params)
+    params.number("max_image_side", DEFAULT_MAX_SIDE, minimum=16, whole=True, zero_means="full")
+    count = collection.count()
+    if count == 0:
+        params.refuse("target", "no samples to ask about: select some samples in the grid first")
+    elif count > MAX_IMAGES:
+        params.refuse(
+            "target",
+            f"{count} samples targeted; ask_about_selection sends every image in one request, "
+            f"at most {MAX_IMAGES}: select fewer samples",
+        )

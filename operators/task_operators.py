@@ -9,10 +9,37 @@ import fiftyone.operators.types as types
 from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision import adapters
-from gemini_vision.errors import ConfigurationError
 from gemini_vision.tasks import TaskKind
 
-from . import execution, forms
+from . import execution, forms, jobs
+from .params import Params
+
+#: what every task operator's description says about its side effects
+SENT_AND_WRITTEN = (
+    "Sends each image (downscaled to max_image_side) with the prompt to Google's Gemini API, "
+    "billed to your Gemini key; images too large to send inline are uploaded with the Files "
+    "API, which keeps them for 48 hours. Writes only the output field, its _error field and "
+    "the run's record (never ground truth or another tool's field unless overwrite is set)."
+)
+#: the parameters every task operator takes
+COMMON_PARAMETERS = frozenset(
+    {
+        "target",
+        "model",
+        "prompt",
+        "label_field",
+        "overwrite",
+        "gt_field",
+        "eval_key",
+        "max_image_side",
+        "mode",
+        "concurrency",
+        "tier",
+        "requests_per_minute",
+        "tokens_per_minute",
+    }
+)
+SPATIAL_PARAMETERS = frozenset({"classes", "classes_field", "max_objects", "with_confidence"})
 
 
 class GeminiTaskOperator(foo.Operator):
@@ -21,51 +48,58 @@ class GeminiTaskOperator(foo.Operator):
     kind: TaskKind
     operator_name: str
     label: str
-    description: str
+    #: what it does, in one sentence (the side effects follow it in the description)
+    summary: str
+    #: the parameters this task takes beyond COMMON_PARAMETERS
+    own_parameters: frozenset[str] = frozenset()
 
     @property
     def config(self) -> foo.OperatorConfig:
         return foo.OperatorConfig(
             name=self.operator_name,
             label=self.label,
-            description=self.description,
+            description=f"{self.summary} {SENT_AND_WRITTEN}",
             dynamic=True,
             execute_as_generator=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
             view_target=False,
+            disable_schema_validation=True,  # every refusal is ours, in words (see .params)
+            risk_level=types.RiskLevel.HIGH,  # paid calls to an external service, new labels
             **forms.ICONS,
         )
+
+    def params(self, ctx: ExecutionContext) -> Params:
+        return Params(ctx.params, COMMON_PARAMETERS | self.own_parameters)
 
     # -- form -----------------------------------------------------------------------------------
 
     def resolve_input(self, ctx: ExecutionContext) -> types.Property:
         inputs = types.Object()
-        collection = forms.target_input(ctx, inputs, action=self.label)
-        if not forms.collection_ok(inputs, collection):
-            return types.Property(inputs, view=types.View(label=self.label))
-        forms.api_key_notice(ctx, inputs)
-        forms.settings_notices(inputs)
-        forms.model_input(ctx, inputs, self.kind)
-        self.task_inputs(ctx, inputs, collection)
-        forms.output_field_input(ctx, inputs, self.kind)
-        forms.evaluation_inputs(ctx, inputs, collection, self.kind)
-        forms.image_inputs(inputs)
-        try:
-            job: forms.TaskJob | Exception = forms.task_job(ctx, self.kind)
-        except ConfigurationError as exc:
-            job = exc
-        forms.cost_preview(ctx, inputs, job)
+        params = self.params(ctx)
+        collection = forms.target_input(ctx, inputs, params, action=self.label)
+        if collection is not None:
+            forms.settings_notices(inputs)
+            forms.model_input(ctx, inputs)
+            self.task_inputs(ctx, inputs, collection, params)
+            forms.output_field_input(inputs, self.kind)
+            forms.evaluation_inputs(ctx, inputs, collection, self.kind)
+            forms.image_inputs(inputs)
+            forms.cost_preview(inputs, jobs.task_job(ctx, params, self.kind))
+        params.mark(inputs)
         return types.Property(inputs, view=types.View(label=self.label))
 
-    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
+    def task_inputs(
+        self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
+    ) -> None:
         """The task's own options (overridden per task)."""
 
     def resolve_execution_options(self, ctx: ExecutionContext) -> foo.ExecutionOptions:
         try:
-            collection = forms.target_view(ctx)
-            label_field = ctx.params.get("label_field") or forms.DEFAULT_FIELDS[self.kind]
-            overwrite = bool(ctx.params.get("overwrite", False))
+            params = self.params(ctx)
+            collection = jobs.target_view(ctx, params)
+            label_field = params.text("label_field") or jobs.DEFAULT_FIELDS[self.kind]
+            overwrite = params.flag("overwrite", False)
             big = forms.count_to_process(collection, label_field, overwrite)
             big = big > forms.delegation_threshold().value
         except Exception:  # the form is still being filled in
@@ -79,7 +113,10 @@ class GeminiTaskOperator(foo.Operator):
     # -- run ------------------------------------------------------------------------------------
 
     def execute(self, ctx: ExecutionContext) -> Any:
-        job = forms.task_job(ctx, self.kind)
+        params = self.params(ctx)
+        job = jobs.task_job(ctx, params, self.kind)
+        params.check()
+        assert job is not None
 
         def run(report: Any) -> dict[str, Any]:
             summary = adapters.run_task(
@@ -94,17 +131,24 @@ class GeminiTaskOperator(foo.Operator):
             )
             return summary.to_dict()
 
-        return execution.run(ctx, run, adapters.describe_summary, adapters.summary_variant)
+        count = forms.count_to_process(job.collection, job.label_field, job.settings.overwrite)
+        starting = f"Sending {count} image(s) to {job.settings.model}..."
+        return execution.run(
+            ctx, run, adapters.describe_summary, adapters.summary_variant, starting=starting
+        )
 
 
 class DetectObjects(GeminiTaskOperator):
     kind = TaskKind.DETECT
     operator_name = "detect_objects"
     label = "Gemini: detect objects"
-    description = "Find objects with Gemini and write them as Detections (boxes)"
+    summary = "Find objects with Gemini and write them as Detections (boxes)."
+    own_parameters = SPATIAL_PARAMETERS
 
-    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
-        spatial_inputs(ctx, inputs, collection, what="detect")
+    def task_inputs(
+        self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
+    ) -> None:
+        spatial_inputs(inputs, collection, what="detect")
         inputs.bool(
             "with_confidence",
             label="Ask for confidences",
@@ -117,15 +161,21 @@ class SegmentObjects(GeminiTaskOperator):
     kind = TaskKind.SEGMENT
     operator_name = "segment_objects"
     label = "Gemini: segment objects"
-    description = "Instance masks from Gemini 2.5, as Detections with masks (+ optional semantic)"
+    summary = (
+        "Instance masks from Gemini 2.5, written as Detections with masks (and optionally a "
+        "semantic Segmentation)."
+    )
+    own_parameters = SPATIAL_PARAMETERS | {"semantic_field"}
 
-    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
-        spatial_inputs(ctx, inputs, collection, what="segment")
+    def task_inputs(
+        self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
+    ) -> None:
+        spatial_inputs(inputs, collection, what="segment")
         inputs.str(
             "semantic_field",
             label="Semantic segmentation field (optional)",
-            description="Also write one class index per pixel as a Segmentation; its mask "
-            "targets follow the ground-truth field's when one is chosen",
+            description="Also write one class index per pixel as a Segmentation (needs a "
+            "vocabulary); its mask targets follow the ground-truth field's when one is chosen",
         )
 
 
@@ -133,10 +183,17 @@ class ClassifyImages(GeminiTaskOperator):
     kind = TaskKind.CLASSIFY
     operator_name = "classify_images"
     label = "Gemini: classify images"
-    description = "Pick the class (or classes) of each image from a closed list"
+    summary = (
+        "Pick the class (or classes) of each image from a closed list: `classes`, or the "
+        "labels of `classes_field`."
+    )
+    own_parameters = frozenset({"classes", "classes_field", "multi_label"})
 
-    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
-        classes_inputs(ctx, inputs, collection, required=True)  # checked in execute
+    def task_inputs(
+        self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
+    ) -> None:
+        # one of the two is needed: the list is required until a field is picked
+        classes_inputs(inputs, collection, required=not params.given("classes_field"))
         inputs.bool(
             "multi_label",
             label="Multi-label",
@@ -150,9 +207,12 @@ class CaptionImages(GeminiTaskOperator):
     kind = TaskKind.CAPTION
     operator_name = "caption_images"
     label = "Gemini: caption images"
-    description = "Write a caption for each image into a string field"
+    summary = "Write a caption for each image into a string field."
+    own_parameters = frozenset({"detail"})
 
-    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
+    def task_inputs(
+        self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
+    ) -> None:
         choices = types.RadioGroup()
         choices.add_choice("short", label="One sentence")
         choices.add_choice("detailed", label="Detailed paragraph")
@@ -168,30 +228,40 @@ class AskImages(GeminiTaskOperator):
     kind = TaskKind.ASK
     operator_name = "ask_images"
     label = "Gemini: ask a question about each image"
-    description = "Ask the same question about every image; answers go to a string field"
+    summary = "Ask the same question (`prompt`) about every image; answers go to a string field."
+    own_parameters = frozenset({"question"})
 
-    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
-        inputs.str("prompt", label="Question", description="Asked about every image")
+    def task_inputs(
+        self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
+    ) -> None:
+        inputs.str(
+            "prompt",
+            label="Question",
+            description="Asked about every image (from Python, `question` works too)",
+            required=not params.given("question"),
+        )
 
 
 class PointObjects(GeminiTaskOperator):
     kind = TaskKind.POINT
     operator_name = "point_objects"
     label = "Gemini: point to objects"
-    description = "Gemini's [y, x] points, written as Keypoints"
+    summary = "Gemini's [y, x] points to objects, written as Keypoints."
+    own_parameters = SPATIAL_PARAMETERS
 
-    def task_inputs(self, ctx: ExecutionContext, inputs: types.Object, collection: Any) -> None:
-        spatial_inputs(ctx, inputs, collection, what="point to")
+    def task_inputs(
+        self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
+    ) -> None:
+        spatial_inputs(inputs, collection, what="point to")
 
 
-def classes_inputs(
-    ctx: ExecutionContext, inputs: types.Object, collection: Any, *, required: bool
-) -> None:
+def classes_inputs(inputs: types.Object, collection: Any, *, required: bool) -> None:
     inputs.list(
         "classes",
         types.String(),
         label="Classes" + ("" if required else " (optional)"),
         description="The vocabulary Gemini must choose from",
+        required=required,
         view=types.AutocompleteView(allow_user_input=True),
     )
     choices = forms.field_choices(collection)
@@ -205,21 +275,15 @@ def classes_inputs(
         )
 
 
-def spatial_inputs(
-    ctx: ExecutionContext, inputs: types.Object, collection: Any, *, what: str
-) -> None:
+def spatial_inputs(inputs: types.Object, collection: Any, *, what: str) -> None:
     inputs.str(
         "prompt",
         label=f"What to {what} (optional)",
         description="Free text, e.g. 'the cupcakes with sprinkles'; empty = prominent objects",
     )
-    classes_inputs(ctx, inputs, collection, required=False)
+    classes_inputs(inputs, collection, required=False)
     inputs.int(
-        "max_objects",
-        label="Max objects per image",
-        default=25,
-        min=1,
-        max=100,
+        "max_objects", label="Max objects per image", default=25, min=1, max=jobs.MAX_OBJECTS
     )
 
 

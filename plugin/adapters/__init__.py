@@ -23,6 +23,7 @@ This face is what the operators use.
 from gemini_vision.adapters.ask import ask_about_samples
 from gemini_vision.adapters.evaluation import (
     EVALUABLE_TYPES,
+    check_eval_key,
     check_evaluation,
     evaluate,
     ground_truth_types,
@@ -39,7 +40,7 @@ from gemini_vision.adapters.fields import (
 from gemini_vision.adapters.labels import LabelWriter, to_label
 from gemini_vision.adapters.model import GeminiModel
 from gemini_vision.adapters.preview import CostPreview, preview_cost
-from gemini_vision.adapters.runner import run_task
+from gemini_vision.adapters.runner import check_run, run_task
 from gemini_vision.adapters.runs import plugin_fields
 from gemini_vision.adapters.summary import RunSummary, describe_summary, summary_variant
 from gemini_vision.api import list_models
@@ -55,8 +56,10 @@ __all__ = [
     "RunSummary",
     "ask_about_samples",
     "check_collection",
+    "check_eval_key",
     "check_evaluation",
     "check_output_field",
+    "check_run",
     "check_semantic_field",
     "classes_from_field",
     "describe_summary",

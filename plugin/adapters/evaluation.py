@@ -20,6 +20,7 @@ from gemini_vision.tasks import TaskKind
 
 __all__ = [
     "EVALUABLE_TYPES",
+    "check_eval_key",
     "check_evaluation",
     "evaluate",
     "ground_truth_types",
@@ -57,7 +58,45 @@ def _mask_targets(dataset: fo.Dataset, gt_field: str) -> dict[int, str] | None:
     return dataset.mask_targets.get(gt_field) or dataset.default_mask_targets or None
 
 
-def check_evaluation(collection: Any, pred_field: str, gt_field: str, eval_key: str) -> str:
+def check_eval_key(
+    dataset: fo.Dataset, eval_key: str, pred_field: str, gt_field: str, kind: TaskKind
+) -> None:
+    """Refuses, before a run, what would stop its evaluation afterwards: ``eval_key`` not a
+    valid key, a ground truth of a kind the task's labels cannot be compared with, or a key
+    that holds the evaluation of other fields (``pred_field``: the field that will be
+    evaluated, the semantic one against a semantic ground truth)."""
+    if not eval_key.isidentifier():
+        raise ConfigurationError(
+            f"'{eval_key}' is not a valid evaluation key: use letters, digits and underscores, "
+            "not starting with a digit"
+        )
+    expected = ground_truth_types(kind)
+    gt_type = getattr(dataset.get_field(gt_field), "document_type", None)
+    if gt_type is None or gt_type not in expected:
+        held = gt_type.__name__ if gt_type else "no labels"
+        wants = " or ".join(t.__name__ for t in expected) or "nothing (this task is not evaluated)"
+        raise ConfigurationError(
+            f"ground truth '{gt_field}' holds {held}; {kind.value} results are evaluated "
+            f"against {wants}"
+        )
+    if dataset.has_evaluation(eval_key):
+        config = dataset.get_evaluation_info(eval_key).config
+        fields = (getattr(config, "pred_field", None), getattr(config, "gt_field", None))
+        if fields != (pred_field, gt_field):
+            raise ConfigurationError(
+                f"evaluation key '{eval_key}' already evaluates '{fields[0]}' against "
+                f"'{fields[1]}'; choose another key (or delete that evaluation first)"
+            )
+
+
+def check_evaluation(
+    collection: Any,
+    pred_field: str,
+    gt_field: str,
+    eval_key: str,
+    *,
+    use_masks: bool | None = None,
+) -> str:
     """The kind of evaluation (``"detection"``, ``"classification"`` or ``"segmentation"``)
     that compares ``pred_field`` with ``gt_field`` under ``eval_key``; changes nothing.
 
@@ -65,6 +104,7 @@ def check_evaluation(collection: Any, pred_field: str, gt_field: str, eval_key: 
     ``eval_key`` already holds another kind of evaluation (FiftyOne cannot convert one into the
     other) or the evaluation of other fields (someone's results, as FiftyOne itself refuses).
     Re-evaluating the same fields under the same key is allowed: it replaces the evaluation.
+    ``use_masks=True`` is refused unless every object of both fields has an instance mask.
     """
     if not eval_key.isidentifier():
         raise ConfigurationError(f"'{eval_key}' is not a valid evaluation key")
@@ -91,6 +131,10 @@ def check_evaluation(collection: Any, pred_field: str, gt_field: str, eval_key: 
                 f"evaluation key '{eval_key}' already evaluates '{fields[0]}' against "
                 f"'{fields[1]}'; choose another key (or delete that evaluation first)"
             )
+    if use_masks and kind == "detection":
+        list_path = "keypoints" if pred_type is fo.Keypoints else "detections"
+        pred, gt = f"{pred_field}.{list_path}", f"{gt_field}.{list_path}"
+        _mask_iou(collection, (pred_field, pred), (gt_field, gt), True)
     return kind
 
 

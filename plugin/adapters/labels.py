@@ -13,8 +13,8 @@ masks) and is called by the engine's workers in its thread pool as answers arriv
 built by FiftyOne's own classes need no second validation). Outcomes that were not converted yet
 (batch mode) are converted on the spot.
 
-Failed samples keep whatever they had and get a one-line reason in ``<label_field>_error``; a
-successful sample clears its reason. An answer known to be incomplete (cut off at the output
+Failed samples keep whatever they had and get a one-line reason in ``<label_field>_error`` (a
+field that exists only once some sample failed); a successful sample clears its reason. An answer known to be incomplete (cut off at the output
 limit even after asking again with more room, or broken JSON) is written with the objects it
 kept, and its label carries an ``incomplete`` attribute that says why.
 """
@@ -202,7 +202,6 @@ class LabelWriter:
         self.error_field = f"{label_field}_error"
         self.semantic_field = semantic_field
         self.class_to_index = class_to_index
-        self._declare(self.error_field, None)
         output = OUTPUT_TYPES[task.kind]
         self._declare(
             label_field,
@@ -212,7 +211,10 @@ class LabelWriter:
             self._declare(semantic_field, fo.Segmentation)
 
     def _declare(self, name: str, label_type: type | None) -> None:
-        """Declares a field up front, so a batch of all-None values still has a type."""
+        """Declares a field before values are written, so a batch of all-None values still
+        has a type (another worker may have declared it meanwhile: then it is there)."""
+        if not self.dataset.has_field(name):
+            self.dataset.reload()
         if self.dataset.has_field(name):
             return
         if label_type is None:
@@ -253,7 +255,9 @@ class LabelWriter:
         # every value was built (and validated) by FiftyOne's own label classes
         if labels:
             self.dataset.set_values(self.label_field, labels, key_field="id", validate=False)
-        if errors:
+        # the error field exists only once there is a reason to keep (a success clears one)
+        if any(errors.values()) or (errors and self.dataset.has_field(self.error_field)):
+            self._declare(self.error_field, None)
             self.dataset.set_values(self.error_field, errors, key_field="id", validate=False)
         if semantic and self.semantic_field:
             self.dataset.set_values(self.semantic_field, semantic, key_field="id", validate=False)

@@ -28,7 +28,7 @@ import fiftyone as fo
 
 from gemini_vision.adapters import runs
 from gemini_vision.adapters.claims import WorkClaims
-from gemini_vision.adapters.evaluation import evaluate
+from gemini_vision.adapters.evaluation import check_eval_key, evaluate
 from gemini_vision.adapters.fields import (
     check_collection,
     check_output_field,
@@ -58,7 +58,7 @@ from gemini_vision.errors import ConfigurationError, LockBusyError, RunStoppedEr
 from gemini_vision.settings import RunSettings
 from gemini_vision.tasks import TaskKind, TaskSpec
 
-__all__ = ["RunSettings", "RunSummary", "run_task"]
+__all__ = ["RunSettings", "RunSummary", "check_run", "run_task"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def run_task(
     Returns the run's summary.
     """
     settings = settings or RunSettings()
-    run = _check_outputs(collection, task, label_field, settings, semantic_field, gt_field)
+    run = check_run(collection, task, label_field, settings, semantic_field, gt_field, eval_key)
     if cache is None and run.settings.use_cache:
         cache = MongoResponseCache()
     uploads = MongoUploads() if run.settings.use_cache else None
@@ -104,6 +104,32 @@ def run_task(
     if gt_field and eval_key and report.progress.ok:
         summary.evaluation = _evaluate(run, gt_field, eval_key)
     return summary
+
+
+def check_run(
+    collection: Any,
+    task: TaskSpec,
+    label_field: str,
+    settings: RunSettings,
+    semantic_field: str | None = None,
+    gt_field: str | None = None,
+    eval_key: str | None = None,
+) -> _Run:
+    """Everything :func:`run_task` can refuse before a request is sent, refused now (the
+    forms call it too): the collection, the output fields, the semantic field's vocabulary,
+    the ground truth and the evaluation key. Raises ``ConfigurationError``; sends nothing."""
+    run = _check_outputs(collection, task, label_field, settings, semantic_field, gt_field)
+    if gt_field and not run.dataset.has_field(gt_field):
+        raise ConfigurationError(f"no ground-truth field '{gt_field}' on this dataset")
+    gt_type = getattr(run.dataset.get_field(gt_field), "document_type", None) if gt_field else None
+    if gt_type is fo.Segmentation and not semantic_field:
+        raise ConfigurationError(
+            f"'{gt_field}' is a semantic segmentation: pass semantic_field so that a "
+            "Segmentation is written to compare it with"
+        )
+    if gt_field and eval_key:
+        check_eval_key(run.dataset, eval_key, _evaluated_field(run, gt_field), gt_field, task.kind)
+    return run
 
 
 @dataclass
@@ -302,15 +328,20 @@ def _remove_empty_fields(dataset: fo.Dataset, fields: list[str]) -> None:
             dataset.delete_run(runs.run_key_for(field_name))
 
 
+def _evaluated_field(run: _Run, gt_field: str) -> str:
+    """The field compared with ``gt_field``: the semantic one against a semantic ground
+    truth, else the instances (or labels) field."""
+    gt_type = getattr(run.dataset.get_field(gt_field), "document_type", None)
+    if gt_type is fo.Segmentation and run.semantic_field:
+        return run.semantic_field
+    return run.label_field
+
+
 def _evaluate(run: _Run, gt_field: str, eval_key: str) -> dict[str, Any]:
     """The evaluation's metrics; a semantic ground truth is compared with the semantic field.
     The labels are written whatever happens here: a refusal is reported, not raised."""
-    pred_field = run.label_field
-    gt_type = getattr(run.dataset.get_field(gt_field), "document_type", None)
-    if gt_type is fo.Segmentation and run.semantic_field:
-        pred_field = run.semantic_field
     try:
-        return evaluate(run.collection, pred_field, gt_field, eval_key)
+        return evaluate(run.collection, _evaluated_field(run, gt_field), gt_field, eval_key)
     except ConfigurationError as exc:
         logger.warning("Evaluation '%s' skipped: %s", eval_key, exc)
         return {"eval_key": eval_key, "error": str(exc)}

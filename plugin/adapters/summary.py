@@ -55,6 +55,15 @@ def describe_summary(summary: Mapping[str, Any] | None) -> str:
         f"{summary.get('skipped', 0)} skipped in '{field}' "
         f"(~${cost:.4f}, {report.get('duration_seconds', 0):.0f} s)"
     )
+    reasons = report.get("failure_reasons") or {}
+    if report.get("failed") and reasons:
+        reason, count = next(iter(reasons.items()))
+        text += f". Most common reason ({count}x): {reason}"
+    if report.get("from_cache"):
+        text += (
+            f". {report['from_cache']} answered from the response cache (identical requests "
+            "answered before; no cost)"
+        )
     if report.get("incomplete"):
         text += (
             f". {report['incomplete']} answer(s) were cut short (at the output limit, or "

@@ -59,7 +59,11 @@ def list_models(
     key = resolve_api_key(api_key, secrets)
     if key is None:
         return list(FALLBACK_MODELS)
-    url = resolve_base_url(base_url, secrets)
+    try:
+        url = resolve_base_url(base_url, secrets)
+    except GeminiVisionError as exc:  # the forms say what is wrong with it
+        logger.info("Using the built-in model list: %s", exc)
+        return list(FALLBACK_MODELS)
     cache_key = hashlib.sha256(f"{url}|{key}".encode()).hexdigest()
     with _lock:
         hit = _cache.get(cache_key)

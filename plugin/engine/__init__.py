@@ -37,6 +37,7 @@ from gemini_vision.engine.outcomes import (
     Progress,
     WorkItem,
     failed_outcome,
+    one_line,
     stop_message,
 )
 from gemini_vision.engine.pipeline import Engine
@@ -73,6 +74,7 @@ __all__ = [
     "answer_from_response",
     "connect",
     "failed_outcome",
+    "one_line",
     "open_batch",
     "open_engine",
     "read_response",

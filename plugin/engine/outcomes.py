@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 
+#: distinct failure reasons a run keeps count of (the most common ones are reported)
+MAX_REASONS = 100
+
+
 @dataclass(frozen=True)
 class WorkItem:
     """One unit of work: a key the sink understands (a sample id) and an image source (a path,
@@ -82,6 +86,8 @@ class Progress:
     stopped_reason: str | None = None
     #: the stop came from an error every request would hit (key, model, quota)
     refused: bool = False
+    #: why items failed, in words, with how many each (at most MAX_REASONS distinct ones)
+    failure_reasons: Counter[str] = field(default_factory=Counter)
 
     @property
     def elapsed(self) -> float:
@@ -109,6 +115,9 @@ class Progress:
         else:
             self.failed += 1
             errors[outcome.error_type or "Error"] += 1
+            reason = outcome.error or outcome.error_type or "failed"
+            if reason in self.failure_reasons or len(self.failure_reasons) < MAX_REASONS:
+                self.failure_reasons[reason] += 1
 
     def label(self) -> str:
         total = f"/{self.total}" if self.total else ""
@@ -153,6 +162,7 @@ class EngineReport:
             "duration_seconds": round(self.duration_seconds, 3),
             "stopped_reason": p.stopped_reason,
             "errors": dict(self.errors.most_common(20)),
+            "failure_reasons": dict(p.failure_reasons.most_common(3)),
         }
 
 

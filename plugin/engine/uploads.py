@@ -113,4 +113,3 @@ class MemoryUploads:
 
     def __len__(self) -> int:
         return len(self._items)
-

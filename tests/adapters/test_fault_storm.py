@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.fiftyone, pytest.mark.slow]
 
 fo = pytest.importorskip("fiftyone")
 
-from support.datasets import DatasetFactory, sha256_of, write_variants  # noqa: E402
+from support.datasets import DatasetFactory, failures, sha256_of, write_variants  # noqa: E402
 
 from gemini_vision import RunSettings, run_task  # noqa: E402
 from gemini_vision.adapters import describe_summary  # noqa: E402
@@ -104,7 +104,7 @@ def test_a_faulty_server_leaves_every_sample_labelled_or_explained(dataset: Any)
 
     dataset.reload()
     assert dataset.exists("pred").count() == N
-    assert dataset.exists("pred_error").count() == 0
+    assert failures(dataset, "pred") == 0
     after = dict(zip(*dataset.values(["id", "pred"]), strict=True))
     # the first run's labels were not written again, nor changed
     assert all(after[i] == before[i] for i in labelled)
@@ -132,7 +132,7 @@ def test_a_per_day_quota_stops_the_run_cleanly_and_a_rerun_continues(
         dataset.reload()
         labelled = set(dataset.exists("pred").values("id"))
         assert len(labelled) == first.report["labelled"] == 30
-        assert dataset.exists("pred_error").count() == 0  # the rest is untouched
+        assert failures(dataset, "pred") == 0  # the rest is untouched
         emu.reset()  # a new day
         second = run_task(dataset, TaskSpec(kind="detect"), "pred", settings=settings(emu))
         assert second.skipped == 30 and second.report["labelled"] == 30
@@ -155,7 +155,7 @@ def test_answers_cut_off_at_the_output_limit_are_written_and_marked(
     assert dataset.exists("cut.incomplete").count() == 6  # as the README says to find them
     marks = dataset.values("cut.incomplete")
     assert all(m and "cut off at the output limit" in m for m in marks), marks
-    assert dataset.count("cut.detections") > 0 and dataset.exists("cut_error").count() == 0
+    assert dataset.count("cut.detections") > 0 and failures(dataset, "cut") == 0
     assert "6 answer(s) were cut short (at the output limit" in describe_summary(summary.to_dict())
 
 

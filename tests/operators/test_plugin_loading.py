@@ -102,6 +102,7 @@ def test_every_engine_module_exists_once_and_operator_errors_are_its_classes(
         PROBE_PLUGIN=str(plugin_copy if installed == "no" else support.ROOT),
         PROBE_INSTALLED=installed,
         PROBE_ORDER=order,
+        GEMINI_API_KEY="test-key-plugin-loading",
     )
     if installed == "yes":  # the installed package and the plugin folder are the same code
         env["FIFTYONE_PLUGINS_DIR"] = str(support.ROOT)

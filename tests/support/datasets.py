@@ -136,3 +136,10 @@ class DatasetFactory:
             if not dataset.deleted:
                 dataset.delete()
         self._made.clear()
+
+
+def failures(dataset: Any, label_field: str) -> int:
+    """How many samples hold a failure reason for ``label_field`` (its ``_error`` field exists
+    only once a sample failed)."""
+    field = f"{label_field}_error"
+    return dataset.exists(field).count() if dataset.has_field(field) else 0

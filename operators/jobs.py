@@ -1,0 +1,226 @@
+"""From an operator call's parameters to the job it asks for, with every refusal found first.
+
+:func:`task_job` reads a task operator's parameters (see :mod:`.params`), builds the task, the
+run settings and the output fields, and runs every check a run would make before sending a
+request (``gemini_vision.adapters.check_run``: fields, vocabulary, ground truth, evaluation
+key) plus the ones only the plugin knows (an API key, a usable base URL). It never raises: each
+refusal becomes one sentence in ``params.problems``, and the job is None when there is one.
+Forms show those sentences; ``execute`` raises the first one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import fiftyone as fo
+from fiftyone.operators.executor import ExecutionContext
+
+from gemini_vision import adapters
+from gemini_vision.api import resolve_base_url
+from gemini_vision.catalog import DEFAULT_MODEL, TIERS
+from gemini_vision.errors import ConfigurationError, GeminiVisionError
+from gemini_vision.images import DEFAULT_MAX_SIDE
+from gemini_vision.settings import MODES, RunSettings, has_api_key
+from gemini_vision.tasks import TaskKind, TaskSpec, check_model_supports
+
+from .params import Params
+
+__all__ = [
+    "DEFAULT_FIELDS",
+    "MAX_OBJECTS",
+    "TARGETS",
+    "TaskJob",
+    "check_backend",
+    "run_settings",
+    "target_collection",
+    "target_view",
+    "task_job",
+]
+
+TARGETS = ("DATASET", "CURRENT_VIEW", "SELECTED_SAMPLES")
+DEFAULT_FIELDS = {
+    TaskKind.DETECT: "gemini_detections",
+    TaskKind.SEGMENT: "gemini_instances",
+    TaskKind.CLASSIFY: "gemini_classification",
+    TaskKind.CAPTION: "gemini_caption",
+    TaskKind.ASK: "gemini_answer",
+    TaskKind.POINT: "gemini_points",
+}
+#: the most objects a spatial task may ask for per image
+MAX_OBJECTS = 1000
+MISSING_KEY = (
+    "No Gemini API key found: set GEMINI_API_KEY in the environment of the FiftyOne App and of "
+    "`fiftyone delegated launch` (or as a FiftyOne secret); for offline use, point "
+    "GOOGLE_GEMINI_BASE_URL at the local emulator (python -m gemini_vision.emulator)"
+)
+
+
+@dataclass
+class TaskJob:
+    """Everything a task operator needs to run, read from ``ctx.params``."""
+
+    collection: Any
+    task: TaskSpec
+    label_field: str
+    settings: RunSettings
+    semantic_field: str | None
+    gt_field: str | None
+    eval_key: str | None
+
+
+def target_view(ctx: ExecutionContext, params: Params) -> Any:
+    """``ctx.target_view()`` with the App form's default for callers that name no target: the
+    selected samples when there are some (FiftyOne alone would take the whole view)."""
+    target = params.raw.get("target")
+    if target is not None and target not in TARGETS:
+        # refused; the current view stands in while the form is shown
+        params.refuse("target", f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+        target = None
+    view = ctx.target_view(param_name="target" if target else "__no_target__")
+    if target is None and ctx.selected:
+        return view.select(ctx.selected)
+    return view
+
+
+def target_collection(ctx: ExecutionContext, params: Params) -> Any:
+    """The samples the operator works on; an empty selection asked for is refused."""
+    if params.raw.get("target") == "SELECTED_SAMPLES" and not ctx.selected:
+        params.refuse(
+            "target", "no samples are selected: select samples in the grid, or choose a target"
+        )
+    return target_view(ctx, params)
+
+
+def check_backend(ctx: ExecutionContext, params: Params) -> None:
+    """A key, and a base URL that can be used: refused before anything is sent."""
+    if not has_api_key(ctx.secrets):
+        params.refuse("api_key", MISSING_KEY)
+    try:
+        resolve_base_url(None, ctx.secrets)
+    except ConfigurationError as exc:
+        params.refuse("base_url", f"{exc} (set in GOOGLE_GEMINI_BASE_URL)")
+
+
+def run_settings(ctx: ExecutionContext, params: Params) -> RunSettings:
+    """The run settings of the call; secrets come from ``ctx.secrets``, never parameters."""
+    options: dict[str, Any] = {
+        "model": params.text("model", DEFAULT_MODEL),
+        "max_image_side": params.number(
+            "max_image_side", DEFAULT_MAX_SIDE, minimum=16, whole=True, zero_means="full size"
+        ),
+        "overwrite": params.flag("overwrite", False),
+        "concurrency": params.number(
+            "concurrency", RunSettings.concurrency, minimum=1, maximum=256, whole=True
+        ),
+        "requests_per_minute": params.number("requests_per_minute", None, minimum=0.01),
+        "tokens_per_minute": params.number("tokens_per_minute", None, minimum=1),
+        "tier": params.choice("tier", TIERS, None),
+        "mode": params.choice("mode", MODES, "online"),
+    }
+    try:
+        return RunSettings(secrets=ctx.secrets, **options)
+    except ConfigurationError as exc:  # a combination the reading above let through
+        params.refuse("settings", str(exc))
+        return RunSettings(secrets=ctx.secrets)
+
+
+def _classes(params: Params, collection: Any) -> tuple[str, ...] | None:
+    """The vocabulary: ``classes``, plus the distinct labels of ``classes_field``; without
+    either, the ground truth's classes (what a user evaluating against it means)."""
+    classes = params.texts("classes")
+    field = params.text("classes_field") or (None if classes else params.text("gt_field"))
+    if field:
+        try:
+            classes += adapters.classes_from_field(collection, field)
+        except ConfigurationError as exc:
+            params.refuse("classes_field", str(exc))
+    cleaned = tuple(dict.fromkeys(c.strip() for c in classes if c.strip()))
+    return cleaned or None
+
+
+def task_spec(params: Params, kind: TaskKind, collection: Any) -> TaskSpec | None:
+    """The task the parameters of ``kind`` ask for (None, with the reason, when refused)."""
+    prompt = params.text("prompt")
+    classes = _classes(params, collection)
+    options: dict[str, Any] = {"kind": kind}
+    if kind.spatial:
+        max_objects = params.number(
+            "max_objects", TaskSpec.max_objects, minimum=1, maximum=MAX_OBJECTS, whole=True
+        )
+        options |= {"classes": classes, "target": prompt, "max_objects": max_objects}
+        options["with_confidence"] = params.flag("with_confidence", kind is TaskKind.DETECT)
+    elif kind is TaskKind.CLASSIFY:
+        if not classes:
+            params.refuse("classes", _NEEDS_CLASSES)
+        multi_label = params.flag("multi_label", False)
+        options |= {"classes": classes, "multi_label": multi_label, "prompt": prompt}
+    elif kind is TaskKind.ASK:
+        question = params.text("question") or prompt
+        if not question:
+            params.refuse("prompt", _NEEDS_QUESTION)
+        options["question"] = question
+    elif kind is TaskKind.CAPTION:
+        detail = params.choice("detail", ("short", "detailed"), "short")
+        options |= {"prompt": prompt, "detail": detail}
+    try:
+        return TaskSpec(**options) if params.ok else None
+    except ConfigurationError as exc:
+        params.refuse("task", str(exc))
+        return None
+
+
+_NEEDS_CLASSES = (
+    "classify_images needs classes: type them, or pick a field to take them from "
+    "(from Python: `classes` or `classes_field`)"
+)
+_NEEDS_QUESTION = (
+    "ask_images needs a question: type the one to ask about every image "
+    "(from Python: `prompt` or `question`)"
+)
+
+
+def _is_segmentation(collection: Any, field_name: str | None) -> bool:
+    field = collection.get_field(field_name) if field_name else None
+    return getattr(field, "document_type", None) is fo.Segmentation
+
+
+def task_job(ctx: ExecutionContext, params: Params, kind: TaskKind) -> TaskJob | None:
+    """The job the parameters ask for, checked as a run would check it; None (with every
+    reason in ``params.problems``) when something must be refused. Never raises."""
+    try:
+        return _task_job(ctx, params, kind)
+    except GeminiVisionError as exc:
+        params.refuse("run", str(exc))
+    except Exception as exc:  # a bug must still reach the caller as one sentence
+        params.refuse("run", f"the parameters could not be read ({type(exc).__name__}: {exc})")
+    return None
+
+
+def _task_job(ctx: ExecutionContext, params: Params, kind: TaskKind) -> TaskJob | None:
+    check_backend(ctx, params)
+    collection = target_collection(ctx, params)
+    label_field = params.text("label_field") or DEFAULT_FIELDS[kind]
+    gt_field = params.text("gt_field")
+    semantic_field = params.text("semantic_field") if kind is TaskKind.SEGMENT else None
+    if kind is TaskKind.SEGMENT and not semantic_field and _is_segmentation(collection, gt_field):
+        # a semantic ground truth can only be compared with a semantic prediction
+        semantic_field = f"{label_field}_semantic"
+    eval_key = params.text("eval_key") or (f"eval_{label_field}" if gt_field else None)
+    task = task_spec(params, kind, collection)
+    settings = run_settings(ctx, params)
+    if task is not None:
+        try:
+            check_model_supports(task, settings.model)
+        except ConfigurationError as exc:
+            params.refuse("model", str(exc))
+    if task is None or not params.ok:
+        return None
+    try:
+        adapters.check_run(
+            collection, task, label_field, settings, semantic_field, gt_field, eval_key
+        )
+    except ConfigurationError as exc:
+        params.refuse("run", str(exc))
+        return None
+    return TaskJob(collection, task, label_field, settings, semantic_field, gt_field, eval_key)
