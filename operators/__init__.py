@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cache import ClearCachedAnswers
 from .evaluation import EvaluateAgainstGroundTruth
 from .selection import AskAboutSelection
 from .task_operators import TASK_OPERATORS
 
-OPERATORS = (*TASK_OPERATORS, AskAboutSelection, EvaluateAgainstGroundTruth)
+OPERATORS = (*TASK_OPERATORS, AskAboutSelection, EvaluateAgainstGroundTruth, ClearCachedAnswers)
 
 
 def register(plugin: Any) -> None:

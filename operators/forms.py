@@ -23,7 +23,7 @@ from gemini_vision.images import DEFAULT_MAX_SIDE
 from gemini_vision.settings import EnvSetting, RunSettings, env_number
 from gemini_vision.tasks import TaskKind
 
-from .jobs import DEFAULT_FIELDS, TARGETS, TaskJob, target_view
+from .jobs import DEFAULT_FIELDS, TARGETS, TaskJob, target_collection
 from .params import Params
 
 #: the plugin's icon (paths relative to the plugin folder), for light and dark App themes
@@ -59,7 +59,7 @@ def target_input(
     # of the three, so the form lists them all (execution checks the selection).
     values = prop.type.values
     values.extend(t for t in TARGETS if t not in values)
-    collection = target_view(ctx, params)
+    collection = target_collection(ctx, params)
     try:
         adapters.check_collection(collection)
     except ConfigurationError as exc:
@@ -101,7 +101,9 @@ def model_input(ctx: ExecutionContext, inputs: types.Object) -> None:
     inputs.str("model", default=DEFAULT_MODEL, view=dropdown)
 
 
-def output_field_input(inputs: types.Object, kind: TaskKind) -> None:
+def output_field_input(
+    ctx: ExecutionContext, inputs: types.Object, params: Params, kind: TaskKind
+) -> None:
     inputs.str(
         "label_field",
         label="Output field",
@@ -111,9 +113,23 @@ def output_field_input(inputs: types.Object, kind: TaskKind) -> None:
     inputs.bool(
         "overwrite",
         label="Overwrite existing results",
-        description="Re-run samples that already have a result in this field",
+        description="Re-run samples that already have a result in this field. On a field "
+        "Gemini Vision did not create, this replaces that field's labels",
         default=False,
     )
+    label_field = params.text("label_field") or DEFAULT_FIELDS[kind]
+    foreign = ctx.dataset.has_field(label_field) and label_field not in adapters.plugin_fields(
+        ctx.dataset
+    )
+    if foreign and params.flag("overwrite", False):
+        inputs.view(
+            "overwrite_warning",
+            types.Warning(
+                label=f"'{label_field}' was not created by Gemini Vision: its labels will be "
+                "replaced",
+                description="Choose another output field to keep them",
+            ),
+        )
 
 
 def evaluation_inputs(

@@ -82,7 +82,7 @@ class GeminiTaskOperator(foo.Operator):
             forms.settings_notices(inputs)
             forms.model_input(ctx, inputs)
             self.task_inputs(ctx, inputs, collection, params)
-            forms.output_field_input(inputs, self.kind)
+            forms.output_field_input(ctx, inputs, params, self.kind)
             forms.evaluation_inputs(ctx, inputs, collection, self.kind)
             forms.image_inputs(inputs)
             forms.cost_preview(inputs, jobs.task_job(ctx, params, self.kind))

@@ -39,6 +39,7 @@ from gemini_vision.adapters.fields import (
 )
 from gemini_vision.adapters.labels import LabelWriter, to_label
 from gemini_vision.adapters.model import GeminiModel
+from gemini_vision.adapters.mongo import cache_ttl_days, cached_answers, clear_cached_answers
 from gemini_vision.adapters.preview import CostPreview, preview_cost
 from gemini_vision.adapters.runner import check_run, run_task
 from gemini_vision.adapters.runs import plugin_fields
@@ -55,6 +56,8 @@ __all__ = [
     "RunSettings",
     "RunSummary",
     "ask_about_samples",
+    "cache_ttl_days",
+    "cached_answers",
     "check_collection",
     "check_eval_key",
     "check_evaluation",
@@ -62,6 +65,7 @@ __all__ = [
     "check_run",
     "check_semantic_field",
     "classes_from_field",
+    "clear_cached_answers",
     "describe_summary",
     "evaluate",
     "ground_truth_types",

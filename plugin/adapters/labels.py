@@ -14,9 +14,10 @@ built by FiftyOne's own classes need no second validation). Outcomes that were n
 (batch mode) are converted on the spot.
 
 Failed samples keep whatever they had and get a one-line reason in ``<label_field>_error`` (a
-field that exists only once some sample failed); a successful sample clears its reason. An answer known to be incomplete (cut off at the output
-limit even after asking again with more room, or broken JSON) is written with the objects it
-kept, and its label carries an ``incomplete`` attribute that says why.
+field that exists only once some sample failed); a successful sample clears its reason. An
+answer known to be incomplete (cut off at the output limit even after asking again with more
+room, or broken JSON) is written with the objects it kept, and its label carries an
+``incomplete`` attribute that says why.
 """
 
 from __future__ import annotations

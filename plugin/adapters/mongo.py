@@ -4,7 +4,9 @@ Delegated-operation workers on several machines share one database, so keeping t
 means a rerun, a crash recovery or another worker never pays twice and never loses work:
 
 - ``gemini_vision_responses``: the response cache, keyed by the request's content address
-  (see :mod:`.cache`);
+  (see :mod:`gemini_vision.engine.cache`); each answer remembers which datasets it served
+  (so it can be cleared for one dataset) and expires ``GEMINI_VISION_CACHE_TTL_DAYS`` days
+  (default 30) after it was stored;
 - ``gemini_vision_uploads``: Files API uploads by (project namespace, sha256) until they
   expire (see :mod:`.uploads`); a TTL index drops expired records;
 - ``gemini_vision_batches``: open Batch API jobs and their request → samples mapping (see
@@ -16,6 +18,7 @@ None of them ever holds an API key.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import fiftyone.core.odm as foo_odm
@@ -24,6 +27,7 @@ from gemini_vision.adapters.claims import WorkClaims
 from gemini_vision.engine.batch import BatchRecord
 from gemini_vision.engine.cache import CachedAnswer
 from gemini_vision.engine.uploads import UploadRecord
+from gemini_vision.settings import EnvSetting, env_number
 
 __all__ = [
     "BATCHES",
@@ -33,6 +37,9 @@ __all__ = [
     "MongoBatchJournal",
     "MongoResponseCache",
     "MongoUploads",
+    "cache_ttl_days",
+    "cached_answers",
+    "clear_cached_answers",
     "work_claims",
 ]
 
@@ -47,21 +54,86 @@ def _collection(name: str) -> Any:
 
 
 class MongoResponseCache:
-    """A :class:`~.cache.ResponseCache` in the ``gemini_vision_responses`` collection."""
+    """A :class:`~gemini_vision.engine.ResponseCache` in ``gemini_vision_responses``.
 
-    def __init__(self, collection_name: str = COLLECTION) -> None:
+    ``dataset_id``: the dataset this run serves; every answer it stores or is served is
+    marked with it, so :meth:`clear` can drop one dataset's answers. ``ttl_days``: answers
+    expire that long after they were stored (MongoDB's TTL monitor removes them within a
+    minute); default ``GEMINI_VISION_CACHE_TTL_DAYS`` or 30, 0 keeps them for ever."""
+
+    def __init__(
+        self,
+        collection_name: str = COLLECTION,
+        *,
+        dataset_id: str | None = None,
+        ttl_days: float | None = None,
+    ) -> None:
         self._collection: Any = _collection(collection_name)
+        self.dataset_id = dataset_id
+        days = cache_ttl_days().value if ttl_days is None else ttl_days
+        _expire_after(self._collection, "stored_at", int(days * 86_400) if days > 0 else None)
 
     def get(self, key: str) -> CachedAnswer | None:
         doc = self._collection.find_one({"_id": key})
-        return CachedAnswer.from_dict(doc) if doc else None
+        if doc is None:
+            return None
+        if self.dataset_id and self.dataset_id not in doc.get("datasets", ()):
+            self._collection.update_one({"_id": key}, {"$addToSet": {"datasets": self.dataset_id}})
+        return CachedAnswer.from_dict(doc)
 
     def put(self, key: str, answer: CachedAnswer) -> None:
-        self._collection.replace_one({"_id": key}, answer.to_dict(), upsert=True)
+        update: dict[str, Any] = {"$set": {**answer.to_dict(), "stored_at": _utcnow()}}
+        if self.dataset_id:
+            update["$addToSet"] = {"datasets": self.dataset_id}
+        self._collection.update_one({"_id": key}, update, upsert=True)
 
-    def clear(self) -> int:
-        """Deletes every cached answer; returns how many there were."""
-        return int(self._collection.delete_many({}).deleted_count)
+    def count(self, dataset_id: str | None = None) -> int:
+        """How many answers are kept (those that served ``dataset_id``, when given)."""
+        query = {"datasets": dataset_id} if dataset_id else {}
+        return int(self._collection.count_documents(query))
+
+    def clear(self, dataset_id: str | None = None) -> int:
+        """Deletes the answers that served ``dataset_id`` (all of them without one), so the
+        next run asks again; returns how many were deleted. An answer that also served other
+        datasets goes too: kept, it would answer this dataset's next run again."""
+        query = {"datasets": dataset_id} if dataset_id else {}
+        return int(self._collection.delete_many(query).deleted_count)
+
+
+def cached_answers(dataset_id: str | None = None) -> int:
+    """How many answers the response cache keeps (those that served ``dataset_id``)."""
+    return MongoResponseCache().count(dataset_id)
+
+
+def clear_cached_answers(dataset_id: str | None = None) -> int:
+    """Deletes the cached answers that served ``dataset_id`` (all, without one)."""
+    return MongoResponseCache().clear(dataset_id)
+
+
+def cache_ttl_days() -> EnvSetting:
+    """Days a cached answer is kept (``GEMINI_VISION_CACHE_TTL_DAYS``, default 30; 0: always)."""
+    return env_number("GEMINI_VISION_CACHE_TTL_DAYS", 30)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _expire_after(collection: Any, field: str, seconds: int | None) -> None:
+    """A TTL index on ``field`` removing documents ``seconds`` after it (None: no expiry);
+    an existing index is changed in place when the setting changed."""
+    name = f"expire_{field}"
+    existing = collection.index_information().get(name)
+    if seconds is None:
+        if existing is not None:
+            collection.drop_index(name)
+        return
+    if existing is None:
+        collection.create_index(field, expireAfterSeconds=seconds, name=name)
+    elif existing.get("expireAfterSeconds") != seconds:
+        collection.database.command(
+            "collMod", collection.name, index={"name": name, "expireAfterSeconds": seconds}
+        )
 
 
 class MongoUploads:

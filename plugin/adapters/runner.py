@@ -89,7 +89,7 @@ def run_task(
     settings = settings or RunSettings()
     run = check_run(collection, task, label_field, settings, semantic_field, gt_field, eval_key)
     if cache is None and run.settings.use_cache:
-        cache = MongoResponseCache()
+        cache = MongoResponseCache(dataset_id=str(run.dataset._doc.id))
     uploads = MongoUploads() if run.settings.use_cache else None
     engine = open_engine(task, run.settings, cache=cache, uploads=uploads, on_progress=progress)
     with work_claims(run.group, lease_seconds=run.settings.lease_seconds) as claims:

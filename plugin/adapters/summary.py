@@ -50,9 +50,15 @@ def describe_summary(summary: Mapping[str, Any] | None) -> str:
     cost = price_for(summary.get("model", DEFAULT_MODEL)).cost(
         report.get("input_tokens", 0), report.get("output_tokens", 0)
     )
+    skipped = summary.get("skipped", 0)
+    if skipped and not report.get("processed") and not report.get("stopped_reason"):
+        return (
+            f"Nothing to do: all {skipped} samples already have a result in '{field}' "
+            "(overwrite runs them again)"
+        )
     text = (
         f"{report.get('labelled', 0)} labelled, {report.get('failed', 0)} failed, "
-        f"{summary.get('skipped', 0)} skipped in '{field}' "
+        f"{skipped} skipped in '{field}' "
         f"(~${cost:.4f}, {report.get('duration_seconds', 0):.0f} s)"
     )
     reasons = report.get("failure_reasons") or {}

@@ -16,6 +16,7 @@ from fiftyone.operators.executor import ExecutionContext  # noqa: E402
 
 PLUGIN = "@gemini-vision/gemini"
 OPERATORS = {
+    "clear_cached_answers",
     "detect_objects",
     "segment_objects",
     "classify_images",

@@ -25,3 +25,9 @@ def run_settings(**options: object) -> RunSettings:
     tuning_names = {f.name for f in dataclasses.fields(EngineTuning)}
     tuning = {k: options.pop(k) for k in list(options) if k in tuning_names}
     return RunSettings(tuning=EngineTuning(**tuning), **options)  # type: ignore[arg-type]
+
+
+def sent_requests(emulator: object) -> int:
+    """Requests that carried data or cost money (every endpoint but the model list)."""
+    counts = emulator.stats.requests  # type: ignore[attr-defined]
+    return sum(n for endpoint, n in counts.items() if not endpoint.startswith("models."))

@@ -1,0 +1,96 @@
+"""What the App shows while and after a run: progress text at once, the reason when samples
+fail, a visible error when the run stops as a whole, and why a run cost nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from typing import Any
+
+import pytest
+from support.datasets import DatasetFactory
+
+pytestmark = pytest.mark.fiftyone
+
+fo = pytest.importorskip("fiftyone")
+foo = pytest.importorskip("fiftyone.operators")
+
+from fiftyone.operators.executor import ExecutionContext, Executor  # noqa: E402
+
+from gemini_vision.api import RetryPolicy  # noqa: E402
+from gemini_vision.engine import compose  # noqa: E402
+
+PLUGIN = "@gemini-vision/gemini"
+
+
+def app_messages(dataset: Any, name: str, **params: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Runs operator ``name`` as the App does (a generator, with an executor and the
+    operator's URI in the request) and returns (message kind, its parameters)."""
+    operator = foo.get_operator(f"{PLUGIN}/{name}")
+    request = {"dataset_name": dataset.name, "operator_uri": operator.uri, "params": params}
+    ctx = ExecutionContext(request_params=request, executor=Executor())
+    messages = list(operator.execute(ctx))
+    return [
+        (m.body.operator_uri.split("/")[-1], m.body.params) for m in messages if m.body is not None
+    ]
+
+
+@pytest.fixture(scope="module")
+def dataset(datasets: DatasetFactory) -> Any:
+    return datasets.scenes(2, seed=21)
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    quick = RetryPolicy(initial_delay=0.01, max_delay=0.02, jitter=0.0)
+    monkeypatch.setattr(compose, "RetryPolicy", lambda: dataclasses.replace(quick))
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_gemini_shows_progress_at_once_and_says_why_samples_failed(
+    dataset: Any, fast_retries: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key-app-messages")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", f"http://127.0.0.1:{closed_port()}")
+    messages = app_messages(dataset, "caption_images", label_field="unreachable")
+    kind, first = messages[0]
+    assert kind == "set_progress" and first["label"].startswith("Sending 2 image(s)")
+    kind, last = messages[-1]
+    assert kind == "notify" and last["variant"] == "warning"
+    assert "0 labelled, 2 failed" in last["message"]
+    assert "Most common reason (2x)" in last["message"] and "failed (Connect" in last["message"]
+
+
+def test_a_run_that_stops_as_a_whole_is_a_visible_error(
+    dataset: Any, plugin_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin_env.config.rejected_api_keys = {"test-key-refused"}
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key-refused")
+    try:
+        messages = app_messages(dataset, "caption_images", label_field="refused")
+    finally:
+        plugin_env.config.rejected_api_keys = set()
+    kind, last = messages[-1]
+    assert kind == "notify" and last["variant"] == "error"
+    assert "The API key was refused" in last["message"] and "fix the key" in last["message"]
+    progress = [p["label"] for k, p in messages if k == "set_progress"]
+    assert progress[-1].startswith("Stopped: The API key was refused")
+
+
+def test_a_run_answered_from_the_cache_says_why_it_cost_nothing(
+    datasets: DatasetFactory, dataset: Any, plugin_env: Any
+) -> None:
+    app_messages(dataset, "caption_images", label_field="first")
+    (kind, again) = app_messages(dataset, "caption_images", label_field="first")[-1]
+    assert "Nothing to do: all 2 samples already have a result in 'first'" in again["message"]
+    # the same images in another dataset are answered from the cache
+    twin = datasets.samples(fo.Sample(filepath=p) for p in dataset.values("filepath"))
+    (kind, last) = app_messages(twin, "caption_images", label_field="first")[-1]
+    assert kind == "notify" and last["variant"] == "success"
+    assert "2 answered from the response cache" in last["message"]
+    assert "no cost" in last["message"]
