@@ -9,6 +9,7 @@ The parser is total: any string in, a typed result or a typed error out, never a
     items        JSON items -> ParsedObject (boxes, points, labels, confidences, masks)
     masks        the "mask" value of one item, in every form Gemini has used
     text         classifications and free text
+    numbers      finite numbers and confidences in the forms models write them
     labelmap     raw model labels -> the classes a user asked for
     json_scan    lenient JSON in model text: find it, repair it, salvage truncation
     json_reader  the forgiving recursive-descent JSON reader json_scan uses

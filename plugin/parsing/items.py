@@ -9,7 +9,6 @@ object or raises :class:`ItemDropped` with the reason. Keys are matched after no
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from gemini_vision.parsing.json_scan import (
     without_surrogates,
 )
 from gemini_vision.parsing.masks import parse_mask_value
+from gemini_vision.parsing.numbers import finite_number, parse_confidence
 from gemini_vision.parsing.results import Box, ParsedObject, Point
 
 __all__ = ["ItemDropped", "Notes", "dump", "is_item", "iter_items", "to_object"]
@@ -73,23 +73,11 @@ _WRAPPER_KEYS = (
 _ITEM_KEYS = frozenset(
     (*_BOX_KEYS, *_POINT_KEYS, *_EITHER_KEYS, *_MASK_KEYS, *_LABEL_KEYS, *_CONFIDENCE_KEYS)
 ).union(*_CORNER_KEYS)
-_CONFIDENCE_WORDS = {"very high": 0.95, "high": 0.9, "medium": 0.6, "moderate": 0.6, "low": 0.3}
 _MAX_NESTING = 8
 
 
 def _norm_key(key: object) -> str:
     return re.sub(r"[^0-9a-z]", "", str(key).lower())
-
-
-def _number(value: Any) -> float | None:
-    """A finite float from an int/float/numeric string; None for anything else (incl. bool)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value.strip()) if isinstance(value, str) else float(value)
-    except (ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def dump(value: Any, limit: int = 400) -> str:
@@ -105,7 +93,11 @@ def dump(value: Any, limit: int = 400) -> str:
 
 
 def _is_coords(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(_number(v) is not None for v in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(finite_number(v) is not None for v in value)
+    )
 
 
 def is_item(value: dict[str, Any]) -> bool:
@@ -197,7 +189,7 @@ def _box_numbers(value: Any, what: str) -> list[float]:
         raise ItemDropped(f"{what} is a {type(value).__name__}, not a list of 4 numbers")
     if len(value) == 2 and all(isinstance(v, list) and len(v) == 2 for v in value):
         value = [*value[0], *value[1]]  # two corners [[y1, x1], [y2, x2]]
-    numbers = [_number(v) for v in value]
+    numbers = [finite_number(v) for v in value]
     if any(n is None for n in numbers):
         raise ItemDropped(f"{what} has non-numeric or non-finite values: {dump(value, 80)}")
     if len(numbers) != 4:
@@ -251,7 +243,7 @@ def _point_numbers(value: Any, what: str) -> Point:
         value = value[0]
     if not isinstance(value, list) or len(value) != 2:
         raise ItemDropped(f"{what} is not a [y, x] pair: {dump(value, 80)}")
-    y, x = (_number(v) for v in value)
+    y, x = (finite_number(v) for v in value)
     if y is None or x is None:
         raise ItemDropped(f"{what} has non-numeric values: {dump(value, 80)}")
     return (y, x)
@@ -282,25 +274,6 @@ def _find_point(item: dict[str, Any], nk: dict[str, str], used: set[str]) -> Poi
         used.add(nk["points"])
         return _point_numbers(points[0], nk["points"])
     return None
-
-
-def _confidence(value: Any, notes: Notes) -> float | None:
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _CONFIDENCE_WORDS:
-            notes.add("confidence given as a word, mapped to a number")
-            return _CONFIDENCE_WORDS[text]
-        if text.endswith("%"):
-            number = _number(text[:-1])
-            return None if number is None else _confidence(number / 100, notes)
-    number = _number(value)
-    if number is None or number < 0 or number > 100:
-        notes.add("unreadable confidence ignored")
-        return None
-    if number > 1:
-        notes.add("confidence on 0-100 rescaled to 0-1")
-        return number / 100
-    return number
 
 
 def _label(item: dict[str, Any], nk: dict[str, str], used: set[str]) -> str | None:
@@ -373,7 +346,7 @@ def to_object(
     conf_key = next((nk[k] for k in _CONFIDENCE_KEYS if k in nk), None)
     if conf_key is not None:
         used.add(conf_key)
-        confidence = _confidence(item[conf_key], notes)
+        confidence = parse_confidence(item[conf_key], note=notes.add)
     attributes = {k: v for k, v in item.items() if k not in used}
     return ParsedObject(label, box, point, mask, confidence, attributes, raw_label)
 

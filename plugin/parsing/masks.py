@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
 import struct
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any, Literal
 
 from gemini_vision.errors import ParseError
 from gemini_vision.parsing.json_scan import extract_json
+from gemini_vision.parsing.numbers import finite_number
 
 __all__ = ["MaskData", "MaskKind", "parse_mask_value"]
 
@@ -179,16 +179,6 @@ def _check_png(data: bytes) -> MaskData:
 # Polygons
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _flat_numbers(value: Any, depth: int = 0) -> list[float] | None:
     """All numbers of a nested list (chunked lists concatenate), or None if any is not one."""
     if depth > _MAX_DEPTH:
@@ -201,12 +191,12 @@ def _flat_numbers(value: Any, depth: int = 0) -> list[float] | None:
                 return None
             out.extend(inner)
         elif isinstance(item, dict) and "y" in item and "x" in item:
-            y, x = _number(item["y"]), _number(item["x"])
+            y, x = finite_number(item["y"]), finite_number(item["x"])
             if y is None or x is None:
                 return None
             out.extend((y, x))
         else:
-            number = _number(item)
+            number = finite_number(item)
             if number is None:
                 return None
             out.append(number)

@@ -30,6 +30,7 @@ from gemini_vision.parsing.json_scan import (
     without_surrogates,
 )
 from gemini_vision.parsing.labelmap import LabelMapper, LabelMatch, clean_label
+from gemini_vision.parsing.numbers import parse_confidence
 
 __all__ = [
     "ClassPrediction",
@@ -148,16 +149,9 @@ _AND = re.compile(r"\s+(?:and|&)\s+", re.I)
 _SURE = frozenset({"exact", "case", "plural", "synonym", "open"})
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    if not 0 <= number <= 100:
-        return None
-    return number / 100 if number > 1 else number
+def _score(value: Any) -> float | None:
+    """A confidence written as a number (0-1 or 0-100), the only form classification reads."""
+    return parse_confidence(value, numbers_only=True)
 
 
 def _unquote(text: str) -> str:
@@ -204,11 +198,11 @@ def _json_candidates(value: Any, depth: int = 0) -> list[tuple[str, float | None
                     return None
                 conf_key = next((lowered[k] for k in _CONFIDENCE_KEYS if k in lowered), None)
                 if conf_key is not None and len(found) == 1:
-                    return [(found[0][0], _number(value[conf_key]))]
+                    return [(found[0][0], _score(value[conf_key]))]
                 return found
-        if value and all(_number(v) is not None for v in value.values()):
+        if value and all(_score(v) is not None for v in value.values()):
             # {"cat": 0.9, "dog": 0.1}: scores per class, best first
-            pairs = [(str(k), _number(v)) for k, v in value.items()]
+            pairs = [(str(k), _score(v)) for k, v in value.items()]
             return sorted(pairs, key=lambda p: -(p[1] or 0.0))
     return None
 
