@@ -24,7 +24,7 @@ the label; ``point`` or bare ``[y, x]``); truncated output (complete items salva
 counted); trailing commas, single quotes, comments; reversed corners (swapped), values outside
 0-1000 (clamped), boxes on 0-1 (rescaled), degenerate / null / short / long / non-numeric boxes
 (dropped and counted); labels in any language; duplicates (kept and reported). Masks: see
-:mod:`.mask_values`.
+:mod:`.masks`.
 """
 
 from __future__ import annotations
@@ -45,42 +45,12 @@ from gemini_vision.parsing.json_scan import (
     PartialList,
     Region,
     combine,
-    extract_json,
     markdown_table,
     scan_json,
 )
-from gemini_vision.parsing.results import (
-    PARSER_VERSION,
-    Box,
-    DroppedItem,
-    MaskData,
-    ParsedObject,
-    ParseResult,
-)
-from gemini_vision.parsing.text import (
-    ClassificationResult,
-    ClassPrediction,
-    TextAnswer,
-    parse_classification,
-    parse_free_text,
-)
+from gemini_vision.parsing.results import Box, DroppedItem, ParsedObject, ParseResult
 
-__all__ = [
-    "PARSER_VERSION",
-    "ClassPrediction",
-    "ClassificationResult",
-    "DroppedItem",
-    "MaskData",
-    "ParseResult",
-    "ParsedObject",
-    "TextAnswer",
-    "dedupe",
-    "extract_json",
-    "parse_classification",
-    "parse_detections",
-    "parse_free_text",
-    "parse_points",
-]
+__all__ = ["dedupe", "parse_detections", "parse_points"]
 
 _MAX_NESTING = 8
 

@@ -25,7 +25,7 @@ import support
 from PIL import Image, ImageOps
 
 from gemini_vision import geometry
-from gemini_vision.parsing.spatial import parse_detections
+from gemini_vision.parsing import parse_detections
 
 DATA = support.DATA / "real-gemini"
 SAMPLES = {

@@ -10,8 +10,7 @@ import zlib
 import pytest
 
 from gemini_vision.errors import ParseError
-from gemini_vision.parsing.json_scan import PartialList, extract_json, scan_json
-from gemini_vision.parsing.spatial import (
+from gemini_vision.parsing import (
     PARSER_VERSION,
     ParsedObject,
     dedupe,
@@ -20,6 +19,7 @@ from gemini_vision.parsing.spatial import (
     parse_free_text,
     parse_points,
 )
+from gemini_vision.parsing.json_scan import PartialList, extract_json, scan_json
 
 BOX_A = '{"box_2d": [100, 200, 300, 400], "label": "cat"}'
 BOX_B = '{"box_2d": [500, 500, 900, 800], "label": "dog"}'

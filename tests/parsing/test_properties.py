@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gemini_vision.errors import ParseError
-from gemini_vision.parsing.spatial import (
+from gemini_vision.parsing import (
     parse_classification,
     parse_detections,
     parse_free_text,

@@ -13,8 +13,8 @@ import pytest
 import support
 
 from gemini_vision.errors import ParseError
+from gemini_vision.parsing import parse_detections, parse_free_text, parse_points
 from gemini_vision.parsing.json_scan import extract_json
-from gemini_vision.parsing.spatial import parse_detections, parse_free_text, parse_points
 from gemini_vision.tasks.spec import TaskKind, TaskSpec, interpret_answer
 
 DATA = support.DATA / "real-gemini"

@@ -6,7 +6,7 @@ import pytest
 
 from gemini_vision.api import wire
 from gemini_vision.errors import ConfigurationError, ParseError
-from gemini_vision.parsing.spatial import ClassificationResult, ParseResult, TextAnswer
+from gemini_vision.parsing import ClassificationResult, ParseResult, TextAnswer
 from gemini_vision.tasks.prompts import prompt_text, response_format
 from gemini_vision.tasks.spec import (
     TaskKind,
