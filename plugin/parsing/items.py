@@ -1,4 +1,4 @@
-"""JSON items → :class:`~.parsed.ParsedObject`: boxes, points, labels, confidences, masks.
+"""JSON items → :class:`~.results.ParsedObject`: boxes, points, labels, confidences, masks.
 
 :func:`iter_items` flattens whatever shape the answer has (wrappers, nested lists, JSON strings,
 ``{"label": [box, ...]}`` maps) into candidate items; :func:`to_object` turns one item into an
@@ -21,7 +21,7 @@ from gemini_vision.parsing.json_scan import (
     scan_json,
     without_surrogates,
 )
-from gemini_vision.parsing.masks import parse_mask_value
+from gemini_vision.parsing.masks import MaskData, parse_mask_value
 from gemini_vision.parsing.numbers import finite_number, parse_confidence
 from gemini_vision.parsing.results import Box, ParsedObject, Point
 
@@ -288,46 +288,22 @@ def _label(item: dict[str, Any], nk: dict[str, str], used: set[str]) -> str | No
 def to_object(
     item: Any, kind: Literal["box", "point"], default_label: str, notes: Notes
 ) -> ParsedObject:
-    """One item → object; raises ItemDropped with the reason when it cannot be one."""
+    """One item → object; raises ItemDropped with the reason when it cannot be one.
+
+    ``kind`` is what the task needs: a ``"box"`` item without a box is dropped; a ``"point"``
+    item without a point takes its box's centre. Coordinates are on 0-1000, y first.
+    """
     if isinstance(item, PartialDict):
         raise ItemDropped("cut off by the end of the output (truncated)")
     if _is_coords(item):
-        if kind == "point" and len(item) == 2:
-            return ParsedObject(
-                default_label, point=_normalize_point(_point_numbers(item, "point"), notes)
-            )
-        bare = _normalize_box(_box_numbers(item, "bare array"), notes)
-        if kind == "point":
-            notes.add("point taken as the centre of a box")
-            return ParsedObject(default_label, box_2d=bare, point=_centre(bare))
-        return ParsedObject(default_label, box_2d=bare)
+        return _bare_object(item, kind, default_label, notes)
     if not isinstance(item, dict):
         raise ItemDropped(f"not an object: {dump(item, 80)}")
     nk: dict[str, str] = {}
     for key in item:
         nk.setdefault(_norm_key(key), key)
     used: set[str] = set()
-    raw_box = _find_box(item, nk, used)
-    point = _find_point(item, nk, used)
-    mask_key = next((nk[k] for k in _MASK_KEYS if k in nk), None)
-    if mask_key is not None:
-        used.add(mask_key)
-    box: Box | None = _normalize_box(raw_box, notes) if raw_box is not None else None
-    mask = parse_mask_value(item[mask_key], box) if mask_key is not None else None
-    if box is None and mask is not None and mask.kind == "polygon" and mask.polygon_parts_yx:
-        points = [p for part in mask.polygon_parts_yx for p in part]
-        box = _normalize_box(
-            [
-                min(p[0] for p in points),
-                min(p[1] for p in points),
-                max(p[0] for p in points),
-                max(p[1] for p in points),
-            ],
-            notes,
-        )
-        notes.add("box derived from a polygon mask")
-    if point is not None:
-        point = _normalize_point(point, notes)
+    box, point, mask = _geometry(item, nk, used, notes)
     if kind == "box" and box is None:
         details = [f"keys: {sorted(map(str, item))[:6]}"]
         if point is not None:
@@ -342,13 +318,57 @@ def to_object(
         point = _centre(box)
     raw_label = _label(item, nk, used)
     label = raw_label.strip() if raw_label is not None else default_label
-    confidence = None
-    conf_key = next((nk[k] for k in _CONFIDENCE_KEYS if k in nk), None)
-    if conf_key is not None:
-        used.add(conf_key)
-        confidence = parse_confidence(item[conf_key], note=notes.add)
+    confidence = _confidence(item, nk, used, notes)
     attributes = {k: v for k, v in item.items() if k not in used}
     return ParsedObject(label, box, point, mask, confidence, attributes, raw_label)
+
+
+def _bare_object(
+    item: list[Any], kind: Literal["box", "point"], default_label: str, notes: Notes
+) -> ParsedObject:
+    """A bare ``[y, x]`` or ``[ymin, xmin, ymax, xmax]`` array, labelled ``default_label``."""
+    if kind == "point" and len(item) == 2:
+        return ParsedObject(
+            default_label, point=_normalize_point(_point_numbers(item, "point"), notes)
+        )
+    bare = _normalize_box(_box_numbers(item, "bare array"), notes)
+    if kind == "point":
+        notes.add("point taken as the centre of a box")
+        return ParsedObject(default_label, box_2d=bare, point=_centre(bare))
+    return ParsedObject(default_label, box_2d=bare)
+
+
+def _geometry(
+    item: dict[str, Any], nk: dict[str, str], used: set[str], notes: Notes
+) -> tuple[Box | None, Point | None, MaskData | None]:
+    """The item's box, point and mask, each normalised to 0-1000 (None when absent). A polygon
+    mask without a box gives the box around it."""
+    raw_box = _find_box(item, nk, used)
+    point = _find_point(item, nk, used)
+    mask_key = next((nk[k] for k in _MASK_KEYS if k in nk), None)
+    if mask_key is not None:
+        used.add(mask_key)
+    box: Box | None = _normalize_box(raw_box, notes) if raw_box is not None else None
+    mask = parse_mask_value(item[mask_key], box) if mask_key is not None else None
+    if box is None and mask is not None and mask.kind == "polygon" and mask.polygon_parts_yx:
+        points = [p for part in mask.polygon_parts_yx for p in part]
+        ys, xs = [p[0] for p in points], [p[1] for p in points]
+        box = _normalize_box([min(ys), min(xs), max(ys), max(xs)], notes)
+        notes.add("box derived from a polygon mask")
+    if point is not None:
+        point = _normalize_point(point, notes)
+    return box, point, mask
+
+
+def _confidence(
+    item: dict[str, Any], nk: dict[str, str], used: set[str], notes: Notes
+) -> float | None:
+    """The item's confidence in [0, 1] (see :func:`~.numbers.parse_confidence`), or None."""
+    key = next((nk[k] for k in _CONFIDENCE_KEYS if k in nk), None)
+    if key is None:
+        return None
+    used.add(key)
+    return parse_confidence(item[key], note=notes.add)
 
 
 def _centre(box: Box) -> Point:

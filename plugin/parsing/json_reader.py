@@ -1,4 +1,4 @@
-"""A forgiving recursive-descent JSON reader for model output (used by :mod:`.lenient_json`).
+"""A forgiving recursive-descent JSON reader for model output (used by :mod:`.json_scan`).
 
 It reads one value starting at an opening bracket and returns ``(value, complete)``. Beyond
 strict JSON it accepts trailing, doubled and missing commas, single quotes, ``//``, ``#`` and
@@ -238,45 +238,9 @@ class LenientParser:
                 self.repairs.add("extra commas")
                 self.pos += 1
                 continue
-            member_start = self.pos
-            key, complete = self._key()
-            self._skip()
-            if not complete or self._eof():
-                self._lose(member_start)
-                return PartialDict(obj), False
-            if self.text[self.pos] != ":":
-                raise SyntaxIssue(self.pos, f"expected ':' after key {key!r}")
-            self.pos += 1
-            value, complete = self.value(depth)
-            self._skip()
-            # "label": "text": "x"  and  "mask": "<start_of_mask>_box_2d": [...]
-            while complete and isinstance(value, str) and not self._eof():
-                if self.text[self.pos] != ":":
-                    break
-                self.repairs.add("welded keys")
-                self.pos += 1
-                welded = _welded_key(value)
-                value, complete = self.value(depth)
-                self._skip()
-                if welded is not None:
-                    # the token string keeps its key; the swallowed key gets the next value
-                    obj[key] = welded[0]
-                    key = welded[1] if welded[1] not in obj else f"{welded[1]}_swallowed"
-            if not complete:
-                if isinstance(value, dict | list) and value:
-                    obj[key] = value
-                else:
-                    self._lose(member_start)
-                return PartialDict(obj), False
-            obj[key] = value
-            if self._eof():
+            if not self._member(obj, depth) or not self._after_member():
                 return PartialDict(obj), False
             char = self.text[self.pos]
-            if char == '"' and self._stray_quote():
-                self._skip()
-                if self._eof():
-                    return PartialDict(obj), False
-                char = self.text[self.pos]
             if char == ",":
                 self._comma("}")
             elif char == "}":
@@ -286,6 +250,56 @@ class LenientParser:
                 self.repairs.add("missing commas")
             else:
                 raise SyntaxIssue(self.pos, f"expected ',' or '}}' but found {char!r}")
+
+    def _member(self, obj: dict[str, Any], depth: int) -> bool:
+        """Reads one ``key: value`` into ``obj``. False when the text ends inside it: a container
+        value cut short keeps its complete items, anything else is counted as lost."""
+        member_start = self.pos
+        key, complete = self._key()
+        self._skip()
+        if not complete or self._eof():
+            self._lose(member_start)
+            return False
+        if self.text[self.pos] != ":":
+            raise SyntaxIssue(self.pos, f"expected ':' after key {key!r}")
+        self.pos += 1
+        key, value, complete = self._member_value(obj, key, depth)
+        if not complete:
+            if isinstance(value, dict | list) and value:
+                obj[key] = value
+            else:
+                self._lose(member_start)
+            return False
+        obj[key] = value
+        return True
+
+    def _member_value(self, obj: dict[str, Any], key: str, depth: int) -> tuple[str, Any, bool]:
+        """(key, value, complete) after ``key:``, read past welded keys: ``"label": "text": "x"``
+        keeps the last value; ``"mask": "<start_of_mask>_box_2d": [...]`` gives the token string
+        to ``key`` (in ``obj``) and the value to the key it swallowed."""
+        value, complete = self.value(depth)
+        self._skip()
+        while complete and isinstance(value, str) and not self._eof():
+            if self.text[self.pos] != ":":
+                break
+            self.repairs.add("welded keys")
+            self.pos += 1
+            welded = _welded_key(value)
+            value, complete = self.value(depth)
+            self._skip()
+            if welded is not None:
+                obj[key] = welded[0]
+                key = welded[1] if welded[1] not in obj else f"{welded[1]}_swallowed"
+        return key, value, complete
+
+    def _after_member(self) -> bool:
+        """Steps over a stray quote after a member; False when the text ends before the next
+        separator (the object is then cut short)."""
+        if self._eof():
+            return False
+        if self.text[self.pos] == '"' and self._stray_quote():
+            self._skip()
+        return not self._eof()
 
     def _comma(self, closer: str) -> None:
         """Consumes a separator; one right before the closing bracket is a trailing comma."""

@@ -343,37 +343,17 @@ def _parse_json_text(
         if statement is not None:
             return ParseResult((), raw_text, warnings=(f"the model found nothing: {statement!r}",))
         raise ParseError(_no_json_message(raw_text), raw_text=raw_text)
+    # the place with the most objects; ties go to JSON fences, then prose, then the first
     best = max(candidates, key=lambda c: (len(c.objects), -c.region.rank, -c.region.index))
     if not best.objects:
-        if not best.dropped and _explicitly_empty(best.value.value):
-            return ParseResult((), raw_text, warnings=("the model returned an empty list",))
-        what = "boxes" if kind == "box" else "points"
-        dropped = best.dropped or [DroppedItem("no items", dump(best.value.value))]
-        raise ParseError(
-            f"no usable {what} in the model's answer: {_summary(dropped)}", raw_text=raw_text
-        )
+        return _without_objects(best, raw_text, kind)
     objects = best.objects
     warnings = [f"{note} ({n}×)" for note, n in best.notes.counts.items()]
     rescaled = _unit_scale(objects)
     if rescaled is not None:
         objects = rescaled
         warnings.append("coordinates were on 0-1, not 0-1000: rescaled")
-    repairs = sorted({r for v in scan.values_in(best.region) for r in v.repairs})
-    if repairs:
-        warnings.append("JSON repaired: " + ", ".join(repairs))
-    others = [c for c in candidates if c is not best and c.objects]
-    if others:
-        warnings.append(
-            f"{len(others) + 1} places in the answer held objects; used {_describe(best.region)}"
-            f" ({len(objects)} objects)"
-        )
-    if best.truncated:
-        warnings.append(
-            f"output truncated: kept {len(objects)} complete objects, lost {best.lost_items} "
-            "cut off at the end"
-        )
-    if scan.exhausted:
-        warnings.append("the answer has too many brackets; scanning stopped early")
+    warnings += _reading_warnings(scan, best, candidates, len(objects))
     warnings += _mask_warnings(objects)
     duplicates = _duplicates(objects)
     if duplicates:
@@ -387,6 +367,45 @@ def _parse_json_text(
         duplicates=duplicates,
         lost_items=best.lost_items,
     )
+
+
+def _without_objects(
+    best: _Candidate, raw_text: str, kind: Literal["box", "point"]
+) -> ParseResult:
+    """An explicitly empty answer (``[]``, ``{"objects": []}``); else a ParseError that says
+    why every item was dropped."""
+    if not best.dropped and _explicitly_empty(best.value.value):
+        return ParseResult((), raw_text, warnings=("the model returned an empty list",))
+    what = "boxes" if kind == "box" else "points"
+    dropped = best.dropped or [DroppedItem("no items", dump(best.value.value))]
+    raise ParseError(
+        f"no usable {what} in the model's answer: {_summary(dropped)}", raw_text=raw_text
+    )
+
+
+def _reading_warnings(
+    scan: JsonScan, best: _Candidate, candidates: Sequence[_Candidate], kept: int
+) -> list[str]:
+    """What reading the answer took: JSON repairs, other places holding objects, truncation,
+    a scan stopped early. ``kept`` is the number of objects used."""
+    warnings = []
+    repairs = sorted({r for v in scan.values_in(best.region) for r in v.repairs})
+    if repairs:
+        warnings.append("JSON repaired: " + ", ".join(repairs))
+    others = [c for c in candidates if c is not best and c.objects]
+    if others:
+        warnings.append(
+            f"{len(others) + 1} places in the answer held objects; used {_describe(best.region)}"
+            f" ({kept} objects)"
+        )
+    if best.truncated:
+        warnings.append(
+            f"output truncated: kept {kept} complete objects, lost {best.lost_items} "
+            "cut off at the end"
+        )
+    if scan.exhausted:
+        warnings.append("the answer has too many brackets; scanning stopped early")
+    return warnings
 
 
 def parse_detections(text: str, *, default_label: str = "") -> ParseResult:

@@ -309,39 +309,60 @@ def parse_classification(
     if not raw_text.strip():
         raise ParseError("the model's answer is empty", raw_text=raw_text)
     mapper = mapper or LabelMapper(classes, synonyms)
-    warnings: list[str] = []
     candidates, _ = _json_answer(raw_text)
-    if candidates is not None and not candidates:
-        return ClassificationResult((), raw_text, ("the model answered with an empty list",))
     if candidates is None:
-        plain = _plain_candidates(raw_text, multi_label, mapper)
-        if len(plain) == 1 and _says_none(plain[0]):
-            return ClassificationResult((), raw_text, ("the model said no class applies",))
-        ruled = _ruled_out(raw_text, mapper)
-        if ruled is not None:
-            named, excluded = ruled
-            note = f"the answer rules out {', '.join(excluded)}"
-            if not named:
-                return ClassificationResult((), raw_text, (f"{note}; no class applies",))
-            warnings += ["classes found by name in a free-text answer", note]
-            candidates = []
-        else:
-            named = []
-            candidates = [(p, None) for p in plain if not _says_none(p)]
-    else:
-        named = []
-    predictions = [
+        return _from_prose(raw_text, multi_label, mapper)
+    if not candidates:
+        return ClassificationResult((), raw_text, ("the model answered with an empty list",))
+    return _result(raw_text, _mapped(candidates, mapper), [], multi_label, mapper)
+
+
+def _from_prose(raw_text: str, multi_label: bool, mapper: LabelMapper) -> ClassificationResult:
+    """An answer without JSON: "none", a verdict that rules classes out, or labels in words."""
+    plain = _plain_candidates(raw_text, multi_label, mapper)
+    if len(plain) == 1 and _says_none(plain[0]):
+        return ClassificationResult((), raw_text, ("the model said no class applies",))
+    ruled = _ruled_out(raw_text, mapper)
+    if ruled is None:
+        labels: list[tuple[str, float | None]] = [(p, None) for p in plain if not _says_none(p)]
+        return _result(raw_text, _mapped(labels, mapper), [], multi_label, mapper)
+    named, excluded = ruled
+    note = f"the answer rules out {', '.join(excluded)}"
+    if not named:
+        return ClassificationResult((), raw_text, (f"{note}; no class applies",))
+    warnings = ["classes found by name in a free-text answer", note]
+    return _result(raw_text, _mentioned(named, raw_text), warnings, multi_label, mapper)
+
+
+def _mapped(
+    candidates: Sequence[tuple[str, float | None]], mapper: LabelMapper
+) -> list[ClassPrediction]:
+    """(label, confidence) pairs as the model wrote them, mapped onto the classes."""
+    return [
         ClassPrediction.from_match(mapper.map(without_surrogates(label)), conf)
         for label, conf in candidates
-    ] or [ClassPrediction(name, clean_label(raw_text), "contains", 0.7) for name in named]
+    ]
+
+
+def _mentioned(classes: Sequence[str], raw_text: str) -> list[ClassPrediction]:
+    """Classes named somewhere in a free-text answer (method ``contains``)."""
+    return [ClassPrediction(name, clean_label(raw_text), "contains", 0.7) for name in classes]
+
+
+def _result(
+    raw_text: str,
+    predictions: list[ClassPrediction],
+    warnings: list[str],
+    multi_label: bool,
+    mapper: LabelMapper,
+) -> ClassificationResult:
+    """The predictions, deduplicated and cut to one for single-label tasks; when none maps onto
+    a class, the classes the answer names in its text instead."""
     if mapper.classes and not any(p.label for p in predictions):
-        # a sentence: look for class names inside it
         mentioned = mapper.find_mentions(raw_text)
         if mentioned:
             warnings.append("classes found by name in a free-text answer")
-            predictions = [
-                ClassPrediction(name, clean_label(raw_text), "contains", 0.7) for name in mentioned
-            ]
+            predictions = _mentioned(mentioned, raw_text)
     predictions = _dedupe(predictions)
     if not multi_label and len(predictions) > 1:
         warnings.append(
