@@ -11,10 +11,10 @@ from fiftyone.operators.executor import ExecutionContext
 from gemini_vision import adapters
 
 from . import forms
-from .params import Params
+from .params import Choice, Params
 
 SCOPES = ("dataset", "all")
-PARAMETERS = frozenset({"scope"})
+PARAMETERS = {"scope": Choice(SCOPES)}
 
 
 class ClearCachedAnswers(foo.Operator):
@@ -43,7 +43,7 @@ class ClearCachedAnswers(foo.Operator):
     def resolve_input(self, ctx: ExecutionContext) -> types.Property:
         inputs = types.Object()
         params = Params(ctx.params, PARAMETERS)
-        scope = params.choice("scope", SCOPES, "dataset")
+        scope = params.get("scope", "dataset")
         choices = types.RadioGroup()
         here = adapters.cached_answers(_dataset_id(ctx))
         choices.add_choice("dataset", label=f"Answers that served this dataset ({here})")
@@ -68,7 +68,7 @@ class ClearCachedAnswers(foo.Operator):
 
     def execute(self, ctx: ExecutionContext) -> dict[str, Any]:
         params = Params(ctx.params, PARAMETERS)
-        scope = params.choice("scope", SCOPES, "dataset")
+        scope = params.get("scope", "dataset")
         params.check()
         dataset_id = _dataset_id(ctx) if scope == "dataset" else None
         return {"scope": scope, "deleted": adapters.clear_cached_answers(dataset_id)}

@@ -13,20 +13,18 @@ from gemini_vision import adapters
 from gemini_vision.errors import ConfigurationError
 
 from . import forms, jobs
-from .params import Params
+from .params import Flag, Number, Params, Text
 
-PARAMETERS = frozenset(
-    {
-        "target",
-        "pred_field",
-        "label_field",
-        "gt_field",
-        "eval_key",
-        "use_masks",
-        "iou",
-        "classwise",
-    }
-)
+PARAMETERS = {
+    "target": jobs.TASK_PARAMETERS["target"],
+    "pred_field": Text(),
+    "label_field": Text(),
+    "gt_field": Text(),
+    "eval_key": Text(),
+    "use_masks": Flag(),
+    "iou": Number(minimum=0.05, maximum=0.95),
+    "classwise": Flag(),
+}
 
 
 class EvaluateAgainstGroundTruth(foo.Operator):
@@ -140,9 +138,9 @@ def _read(ctx: ExecutionContext, params: Params, collection: Any) -> dict[str, A
     # the task operators call their output `label_field`; accept that name here too
     pred_field = params.text("pred_field") or params.text("label_field")
     gt_field = params.text("gt_field")
-    use_masks = params.flag("use_masks", False) if params.given("use_masks") else None
-    iou = params.number("iou", 0.5, minimum=0.05, maximum=0.95)
-    classwise = params.flag("classwise", True)
+    use_masks = params.get("use_masks")
+    iou = params.get("iou", 0.5)
+    classwise = params.get("classwise", True)
     if not pred_field or not gt_field:
         params.refuse(
             "pred_field" if not pred_field else "gt_field",

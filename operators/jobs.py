@@ -24,12 +24,14 @@ from gemini_vision.images import DEFAULT_MAX_SIDE
 from gemini_vision.settings import MODES, RunSettings, has_api_key
 from gemini_vision.tasks import TaskKind, TaskSpec, check_model_supports
 
-from .params import Params
+from .params import Choice, Flag, Names, Number, Params, Spec, Text
 
 __all__ = [
     "DEFAULT_FIELDS",
     "MAX_OBJECTS",
+    "SPATIAL_PARAMETERS",
     "TARGETS",
+    "TASK_PARAMETERS",
     "TaskJob",
     "check_backend",
     "run_settings",
@@ -49,6 +51,29 @@ DEFAULT_FIELDS = {
 }
 #: the most objects a spatial task may ask for per image
 MAX_OBJECTS = 1000
+#: the parameters every task operator takes, and what each must be
+TASK_PARAMETERS: dict[str, Spec] = {
+    "target": Choice(TARGETS, exact=True),
+    "model": Text(),
+    "prompt": Text(),
+    "label_field": Text(),
+    "overwrite": Flag(),
+    "gt_field": Text(),
+    "eval_key": Text(),
+    "max_image_side": Number(minimum=16, whole=True, zero_allowed=True),
+    "mode": Choice(MODES),
+    "concurrency": Number(minimum=1, maximum=256, whole=True),
+    "tier": Choice(TIERS),
+    "requests_per_minute": Number(minimum=0.01),
+    "tokens_per_minute": Number(minimum=1),
+}
+#: ... and those of detection, segmentation and pointing
+SPATIAL_PARAMETERS: dict[str, Spec] = {
+    "classes": Names(),
+    "classes_field": Text(),
+    "max_objects": Number(minimum=1, maximum=MAX_OBJECTS, whole=True),
+    "with_confidence": Flag(),
+}
 MISSING_KEY = (
     "No Gemini API key found: set GEMINI_API_KEY in the environment of the FiftyOne App and of "
     "`fiftyone delegated launch` (or as a FiftyOne secret); for offline use, point "
@@ -71,12 +96,9 @@ class TaskJob:
 
 def target_view(ctx: ExecutionContext, params: Params) -> Any:
     """``ctx.target_view()`` with the App form's default for callers that name no target: the
-    selected samples when there are some (FiftyOne alone would take the whole view)."""
-    target = params.raw.get("target")
-    if target is not None and target not in TARGETS:
-        # refused; the current view stands in while the form is shown
-        params.refuse("target", f"target must be one of {', '.join(TARGETS)}, got {target!r}")
-        target = None
+    selected samples when there are some (FiftyOne alone would take the whole view). A target
+    that was refused stands in as the current view while the form is shown."""
+    target = params.get("target")
     view = ctx.target_view(param_name="target" if target else "__no_target__")
     if target is None and ctx.selected:
         return view.select(ctx.selected)
@@ -85,7 +107,7 @@ def target_view(ctx: ExecutionContext, params: Params) -> Any:
 
 def target_collection(ctx: ExecutionContext, params: Params) -> Any:
     """The samples the operator works on; an empty selection asked for is refused."""
-    if params.raw.get("target") == "SELECTED_SAMPLES" and not ctx.selected:
+    if params.get("target") == "SELECTED_SAMPLES" and not ctx.selected:
         params.refuse(
             "target", "no samples are selected: select samples in the grid, or choose a target"
         )
@@ -105,18 +127,14 @@ def check_backend(ctx: ExecutionContext, params: Params) -> None:
 def run_settings(ctx: ExecutionContext, params: Params) -> RunSettings:
     """The run settings of the call; secrets come from ``ctx.secrets``, never parameters."""
     options: dict[str, Any] = {
-        "model": params.text("model", DEFAULT_MODEL),
-        "max_image_side": params.number(
-            "max_image_side", DEFAULT_MAX_SIDE, minimum=16, whole=True, zero_means="full size"
-        ),
-        "overwrite": params.flag("overwrite", False),
-        "concurrency": params.number(
-            "concurrency", RunSettings.concurrency, minimum=1, maximum=256, whole=True
-        ),
-        "requests_per_minute": params.number("requests_per_minute", None, minimum=0.01),
-        "tokens_per_minute": params.number("tokens_per_minute", None, minimum=1),
-        "tier": params.choice("tier", TIERS, None),
-        "mode": params.choice("mode", MODES, "online"),
+        "model": params.get("model", DEFAULT_MODEL),
+        "max_image_side": params.get("max_image_side", DEFAULT_MAX_SIDE),
+        "overwrite": params.get("overwrite", False),
+        "concurrency": params.get("concurrency", RunSettings.concurrency),
+        "requests_per_minute": params.get("requests_per_minute"),
+        "tokens_per_minute": params.get("tokens_per_minute"),
+        "tier": params.get("tier"),
+        "mode": params.get("mode", "online"),
     }
     try:
         return RunSettings(secrets=ctx.secrets, **options)
@@ -128,6 +146,8 @@ def run_settings(ctx: ExecutionContext, params: Params) -> RunSettings:
 def _classes(params: Params, collection: Any) -> tuple[str, ...] | None:
     """The vocabulary: ``classes``, plus the distinct labels of ``classes_field``; without
     either, the ground truth's classes (what a user evaluating against it means)."""
+    if "classes" not in params.specs:
+        return None
     classes = params.texts("classes")
     field = params.text("classes_field") or (None if classes else params.text("gt_field"))
     if field:
@@ -145,9 +165,7 @@ def task_spec(params: Params, kind: TaskKind, collection: Any) -> TaskSpec | Non
     classes = _classes(params, collection)
     options: dict[str, Any] = {"kind": kind}
     if kind.spatial:
-        max_objects = params.number(
-            "max_objects", TaskSpec.max_objects, minimum=1, maximum=MAX_OBJECTS, whole=True
-        )
+        max_objects = params.get("max_objects", TaskSpec.max_objects)
         options |= {"classes": classes, "target": prompt, "max_objects": max_objects}
         options["with_confidence"] = params.flag("with_confidence", kind is TaskKind.DETECT)
     elif kind is TaskKind.CLASSIFY:
@@ -161,7 +179,7 @@ def task_spec(params: Params, kind: TaskKind, collection: Any) -> TaskSpec | Non
             params.refuse("prompt", _NEEDS_QUESTION)
         options["question"] = question
     elif kind is TaskKind.CAPTION:
-        detail = params.choice("detail", ("short", "detailed"), "short")
+        detail = params.get("detail", "short")
         options |= {"prompt": prompt, "detail": detail}
     try:
         return TaskSpec(**options) if params.ok else None

@@ -1,29 +1,30 @@
-"""Reading an operator's parameters the same way for every caller, and refusing bad ones.
+"""An operator's parameters, declared once, read the same way for every caller.
 
 Parameters arrive from the App's form (typed values), from Python's ``execute_operator``
-(anything), and from AI assistants through FiftyOne's MCP server (JSON). :class:`Params` reads
-each one by what it must be - text, a whole number in a range, a yes/no, one of some choices,
-a list of names - and collects every problem as one sentence naming the parameter, the value
-and what to send instead. Forms put those sentences on the form (:meth:`Params.mark`), which
-makes FiftyOne refuse the call before ``execute`` runs, with the first sentence as the reason;
-``execute`` refuses the same way (:meth:`Params.check`) when it is reached without a form.
-
-The operators turn FiftyOne's own type checks off (``disable_schema_validation``): every
-refusal is one of ours, in words that say what to do.
+(anything), and from AI assistants through FiftyOne's MCP server (JSON). Each operator declares
+what every parameter must be - :class:`Text`, :class:`Names`, :class:`Flag`, :class:`Number`
+in a range, one :class:`Choice` - and :class:`Params` checks every value it is given against
+that declaration as soon as it is built: a wrong value, or a name the operator does not take,
+becomes one sentence naming the parameter, the value and what to send instead. Forms put those
+sentences on the form (:meth:`Params.mark`), which makes FiftyOne refuse the call before
+``execute`` runs, with the first sentence as the reason; ``execute`` refuses the same way
+(:meth:`Params.check`) when it is reached without a form. The operators turn FiftyOne's own
+type checks off (``disable_schema_validation``), so every refusal is one of ours.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import fiftyone.operators.types as types
 
 from gemini_vision.errors import ConfigurationError
 
-__all__ = ["Params"]
+__all__ = ["Choice", "Flag", "Names", "Number", "Params", "Spec", "Text"]
 
 #: what FiftyOne itself may put among the parameters
 _FRAMEWORK_PARAMS = frozenset({"view_target", "delegation_target", "request_delegation"})
@@ -34,122 +35,154 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-class Params:
-    """The parameters of one call (``ctx.params``), read and checked; see the module doc.
+class Refused(ValueError):
+    """A value a parameter does not accept; the message is the sentence users see."""
 
-    ``known``: every parameter the operator takes; anything else is refused (a misspelt
-    name would otherwise be ignored in silence)."""
 
-    def __init__(self, params: Mapping[str, Any] | None, known: Iterable[str]) -> None:
-        self.raw: dict[str, Any] = dict(params or {})
-        self.known = frozenset(known)
-        #: parameter name -> one sentence, in the order met
-        self.problems: dict[str, str] = {}
-        for name in self.raw:
-            if name not in self.known and name not in _FRAMEWORK_PARAMS:
-                self.problems[name] = self._unknown(name)
+class Spec:
+    """What one parameter must be. :meth:`read` returns the value to use, or raises
+    :class:`Refused`; blank text counts as missing before it is called."""
 
-    def _unknown(self, name: str) -> str:
-        close = difflib.get_close_matches(str(name), sorted(self.known), n=1, cutoff=0.7)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        accepted = ", ".join(sorted(self.known))
-        return f"unknown parameter {str(name)!r}{hint} (this operator takes: {accepted})"
+    def read(self, name: str, value: Any) -> Any:
+        raise NotImplementedError
 
-    # -- readers ----------------------------------------------------------------------------
 
-    def given(self, name: str) -> bool:
-        """Whether ``name`` has a value (not missing, None or blank text)."""
-        value = self.raw.get(name)
-        return value is not None and not (isinstance(value, str) and not value.strip())
+@dataclass(frozen=True)
+class Text(Spec):
+    """Text, stripped."""
 
-    def text(self, name: str, default: str | None = None) -> str | None:
-        """Text, stripped (blank is missing)."""
-        value = self.raw.get(name)
-        if value is None:
-            return default
+    def read(self, name: str, value: Any) -> str:
         if not isinstance(value, str):
-            return self.refuse(name, f"{name} must be text, got {_shown(value)}", default)
-        return value.strip() or default
+            raise Refused(f"{name} must be text, got {_shown(value)}")
+        return value.strip()
 
-    def texts(self, name: str) -> list[str]:
-        """A list of names: a list of texts, or one text with commas (``"cat, dog"``)."""
-        value = self.raw.get(name)
-        if value is None:
-            return []
+
+@dataclass(frozen=True)
+class Names(Spec):
+    """A list of names: a list of texts, or one text with commas (``"cat, dog"``)."""
+
+    def read(self, name: str, value: Any) -> list[str]:
         if isinstance(value, str):
             value = value.split(",")
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            sentence = f"{name} must be a list of names (texts), got {_shown(value)}"
-            return self.refuse(name, sentence, [])
+            raise Refused(f"{name} must be a list of names (texts), got {_shown(value)}")
         return [v.strip() for v in value if v.strip()]
 
-    def flag(self, name: str, default: bool) -> bool:
-        """Yes or no: a JSON boolean (``"false"`` is refused, never taken as yes)."""
-        value = self.raw.get(name)
-        if value is None:
-            return default
+
+@dataclass(frozen=True)
+class Flag(Spec):
+    """Yes or no: a JSON boolean (the text ``"false"`` is refused, never taken as yes)."""
+
+    def read(self, name: str, value: Any) -> bool:
         if not isinstance(value, bool):
-            message = f"{name} must be true or false, got {_shown(value)}"
-            return self.refuse(name, message, default)
+            raise Refused(f"{name} must be true or false, got {_shown(value)}")
         return value
 
-    def number(
-        self,
-        name: str,
-        default: float | None,
-        *,
-        minimum: float | None = None,
-        maximum: float | None = None,
-        whole: bool = False,
-        zero_means: str | None = None,
-    ) -> Any:
-        """A number in ``[minimum, maximum]`` (a whole one with ``whole``). Numeric text
-        (``"16"``) is accepted; ``zero_means``: 0 is allowed too and means that."""
-        value = self.raw.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return default
-        number = _as_number(value)
-        if zero_means is not None and number == 0:
-            return 0
-        if number is None or (whole and not float(number).is_integer()):
-            return self.refuse(name, self._range_sentence(name, value, minimum, maximum, whole))
-        if (minimum is not None and number < minimum) or (
-            maximum is not None and number > maximum
-        ):
-            return self.refuse(name, self._range_sentence(name, value, minimum, maximum, whole))
-        return int(number) if whole else float(number)
 
-    @staticmethod
-    def _range_sentence(
-        name: str, value: Any, minimum: float | None, maximum: float | None, whole: bool
-    ) -> str:
-        kind = "a whole number" if whole else "a number"
-        if minimum is not None and maximum is not None:
-            bounds = f" from {minimum:g} to {maximum:g}"
-        elif minimum is not None:
-            bounds = f" of at least {minimum:g}"
+@dataclass(frozen=True)
+class Number(Spec):
+    """A number in ``[minimum, maximum]``, a whole one with ``whole``; numeric text
+    (``"16"``) is read as its number. ``zero_allowed``: 0 is accepted too (a special value,
+    such as "full size")."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    whole: bool = False
+    zero_allowed: bool = False
+
+    def read(self, name: str, value: Any) -> float | int:
+        number = _as_number(value)
+        if self.zero_allowed and number == 0:
+            return 0
+        in_range = number is not None and (
+            (self.minimum is None or number >= self.minimum)
+            and (self.maximum is None or number <= self.maximum)
+        )
+        if number is None or not in_range or (self.whole and not number.is_integer()):
+            raise Refused(self._sentence(name, value))
+        return int(number) if self.whole else number
+
+    def _sentence(self, name: str, value: Any) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        if self.minimum is not None and self.maximum is not None:
+            bounds = f" from {self.minimum:g} to {self.maximum:g}"
+        elif self.minimum is not None:
+            bounds = f" of at least {self.minimum:g}"
         else:
             bounds = ""
-        return f"{name} must be {kind}{bounds}, got {_shown(value)}"
+        zero = " (or 0)" if self.zero_allowed else ""
+        return f"{name} must be {kind}{bounds}{zero}, got {_shown(value)}"
 
-    def choice(self, name: str, choices: Iterable[str], default: str | None) -> str | None:
-        """One of ``choices`` (case and surrounding spaces ignored)."""
-        value = self.raw.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return default
-        options = list(choices)
+
+@dataclass(frozen=True)
+class Choice(Spec):
+    """One of ``values`` (case and surrounding spaces ignored, unless ``exact``)."""
+
+    values: tuple[str, ...]
+    exact: bool = False
+
+    def read(self, name: str, value: Any) -> str:
         if isinstance(value, str):
-            for option in options:
-                if value.strip().lower() == option.lower():
+            for option in self.values:
+                if value == option or (not self.exact and value.strip().lower() == option.lower()):
                     return option
-        message = f"{name} must be one of {', '.join(options)}, got {_shown(value)}"
-        return self.refuse(name, message, default)
+        raise Refused(f"{name} must be one of {', '.join(self.values)}, got {_shown(value)}")
+
+
+class Params:
+    """The parameters of one call (``ctx.params``), every one checked against ``specs`` at
+    once; see the module doc. Read them with :meth:`get` (or :meth:`text` etc.)."""
+
+    def __init__(self, params: Mapping[str, Any] | None, specs: Mapping[str, Spec]) -> None:
+        self.raw: dict[str, Any] = dict(params or {})
+        self.specs = dict(specs)
+        #: parameter name -> one sentence, in the order met
+        self.problems: dict[str, str] = {}
+        self._values: dict[str, Any] = {}
+        for name, value in self.raw.items():
+            spec = self.specs.get(name)
+            if spec is None:
+                if name not in _FRAMEWORK_PARAMS:
+                    self.problems[name] = self._unknown(name)
+            elif value is None or (isinstance(value, str) and not value.strip()):
+                continue  # missing
+            else:
+                try:
+                    self._values[name] = spec.read(name, value)
+                except Refused as exc:
+                    self.problems[name] = str(exc)
+
+    def _unknown(self, name: str) -> str:
+        known = sorted(self.specs)
+        close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.7)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown parameter {str(name)!r}{hint} (this operator takes: {', '.join(known)})"
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def given(self, name: str) -> bool:
+        """Whether ``name`` has a usable value (not missing, blank or refused)."""
+        return name in self._values
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The checked value of ``name``, or ``default`` when it is missing, refused or not a
+        parameter of this operator."""
+        value = self._values.get(name)
+        return default if value is None or value == "" else value
+
+    text = get
+    flag = get
+    number = get
+    choice = get
+
+    def texts(self, name: str) -> list[str]:
+        return list(self.get(name, []))
 
     # -- problems ---------------------------------------------------------------------------
 
     def refuse(self, name: str, sentence: str, fallback: Any = None) -> Any:
         """Records ``sentence`` as the problem of ``name`` (the first one stays) and returns
-        ``fallback``, so reading can go on and every problem be found."""
+        ``fallback``, so the checks can go on and every problem be found."""
         self.problems.setdefault(name, sentence)
         return fallback
 

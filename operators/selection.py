@@ -10,15 +10,16 @@ from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision import adapters
 from gemini_vision.adapters.ask import ANSWERS_KEY
-from gemini_vision.images import DEFAULT_MAX_SIDE
 
 from . import forms, jobs
-from .params import Params
+from .params import Params, Text
 
 #: a multi-image prompt is one request: keep it to a size a user can reason about
 MAX_IMAGES = 16
 DEFAULT_QUESTION = "What is different between these images?"
-PARAMETERS = frozenset({"target", "model", "prompt", "question", "max_image_side"})
+PARAMETERS = {
+    name: jobs.TASK_PARAMETERS[name] for name in ("target", "model", "prompt", "max_image_side")
+} | {"question": Text()}
 
 
 class AskAboutSelection(foo.Operator):
@@ -69,7 +70,7 @@ class AskAboutSelection(foo.Operator):
         params = Params(ctx.params, PARAMETERS)
         collection = jobs.target_collection(ctx, params)
         _check(ctx, params, collection)
-        question = params.text("question") or params.text("prompt") or DEFAULT_QUESTION
+        question = params.get("question") or params.get("prompt") or DEFAULT_QUESTION
         settings = jobs.run_settings(ctx, params)
         params.check()
         result = adapters.ask_about_samples(collection, question, settings=settings)
@@ -90,7 +91,6 @@ def _check(ctx: ExecutionContext, params: Params, collection: Any) -> None:
     """What the request would be refused for, refused before it is sent."""
     jobs.check_backend(ctx, params)
     jobs.run_settings(ctx, params)
-    params.number("max_image_side", DEFAULT_MAX_SIDE, minimum=16, whole=True, zero_means="full")
     count = collection.count()
     if count == 0:
         params.refuse("target", "no samples to ask about: select some samples in the grid first")

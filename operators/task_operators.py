@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import fiftyone.operators as foo
@@ -12,7 +13,7 @@ from gemini_vision import adapters
 from gemini_vision.tasks import TaskKind
 
 from . import execution, forms, jobs
-from .params import Params
+from .params import Choice, Flag, Names, Params, Spec, Text
 
 #: what every task operator's description says about its side effects
 SENT_AND_WRITTEN = (
@@ -21,25 +22,6 @@ SENT_AND_WRITTEN = (
     "API, which keeps them for 48 hours. Writes only the output field, its _error field and "
     "the run's record (never ground truth or another tool's field unless overwrite is set)."
 )
-#: the parameters every task operator takes
-COMMON_PARAMETERS = frozenset(
-    {
-        "target",
-        "model",
-        "prompt",
-        "label_field",
-        "overwrite",
-        "gt_field",
-        "eval_key",
-        "max_image_side",
-        "mode",
-        "concurrency",
-        "tier",
-        "requests_per_minute",
-        "tokens_per_minute",
-    }
-)
-SPATIAL_PARAMETERS = frozenset({"classes", "classes_field", "max_objects", "with_confidence"})
 
 
 class GeminiTaskOperator(foo.Operator):
@@ -50,8 +32,8 @@ class GeminiTaskOperator(foo.Operator):
     label: str
     #: what it does, in one sentence (the side effects follow it in the description)
     summary: str
-    #: the parameters this task takes beyond COMMON_PARAMETERS
-    own_parameters: frozenset[str] = frozenset()
+    #: the parameters this task takes beyond those of every task (jobs.TASK_PARAMETERS)
+    own_parameters: Mapping[str, Spec] = {}
 
     @property
     def config(self) -> foo.OperatorConfig:
@@ -70,7 +52,7 @@ class GeminiTaskOperator(foo.Operator):
         )
 
     def params(self, ctx: ExecutionContext) -> Params:
-        return Params(ctx.params, COMMON_PARAMETERS | self.own_parameters)
+        return Params(ctx.params, {**jobs.TASK_PARAMETERS, **self.own_parameters})
 
     # -- form -----------------------------------------------------------------------------------
 
@@ -143,7 +125,7 @@ class DetectObjects(GeminiTaskOperator):
     operator_name = "detect_objects"
     label = "Gemini: detect objects"
     summary = "Find objects with Gemini and write them as Detections (boxes)."
-    own_parameters = SPATIAL_PARAMETERS
+    own_parameters = jobs.SPATIAL_PARAMETERS
 
     def task_inputs(
         self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
@@ -165,7 +147,7 @@ class SegmentObjects(GeminiTaskOperator):
         "Instance masks from Gemini 2.5, written as Detections with masks (and optionally a "
         "semantic Segmentation)."
     )
-    own_parameters = SPATIAL_PARAMETERS | {"semantic_field"}
+    own_parameters = {**jobs.SPATIAL_PARAMETERS, "semantic_field": Text()}
 
     def task_inputs(
         self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
@@ -187,7 +169,7 @@ class ClassifyImages(GeminiTaskOperator):
         "Pick the class (or classes) of each image from a closed list: `classes`, or the "
         "labels of `classes_field`."
     )
-    own_parameters = frozenset({"classes", "classes_field", "multi_label"})
+    own_parameters = {"classes": Names(), "classes_field": Text(), "multi_label": Flag()}
 
     def task_inputs(
         self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
@@ -208,7 +190,7 @@ class CaptionImages(GeminiTaskOperator):
     operator_name = "caption_images"
     label = "Gemini: caption images"
     summary = "Write a caption for each image into a string field."
-    own_parameters = frozenset({"detail"})
+    own_parameters = {"detail": Choice(("short", "detailed"))}
 
     def task_inputs(
         self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
@@ -229,7 +211,7 @@ class AskImages(GeminiTaskOperator):
     operator_name = "ask_images"
     label = "Gemini: ask a question about each image"
     summary = "Ask the same question (`prompt`) about every image; answers go to a string field."
-    own_parameters = frozenset({"question"})
+    own_parameters = {"question": Text()}
 
     def task_inputs(
         self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
@@ -247,7 +229,7 @@ class PointObjects(GeminiTaskOperator):
     operator_name = "point_objects"
     label = "Gemini: point to objects"
     summary = "Gemini's [y, x] points to objects, written as Keypoints."
-    own_parameters = SPATIAL_PARAMETERS
+    own_parameters = jobs.SPATIAL_PARAMETERS
 
     def task_inputs(
         self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
