@@ -3,6 +3,12 @@
 //
 //   node drive.js --url http://127.0.0.1:PORT --dataset NAME --field FIELD --out DIR
 //                 [--select 2] [--gt ground_truth] [--classes-field ground_truth] [--timeout 120]
+//                 [--scenario detect|no-key|unreachable]
+//
+// Scenarios: "detect" (the default) runs detection end to end; "no-key" opens the form of an
+// App that has no Gemini key and records the error it shows and whether Execute is enabled;
+// "unreachable" runs detection against a Gemini that cannot be reached and records the
+// progress texts and the final notification.
 //
 // DIR receives the screenshots (operator-form.png, results-grid.png, sample-modal.png),
 // pairs of thumbnail crops with the result field shown/hidden (thumb-<i>-on.png / -off.png)
@@ -28,6 +34,7 @@ const SELECT = parseInt(arg('select', '2'), 10);
 const GT = arg('gt', '');
 const CLASSES_FIELD = arg('classes-field', '');
 const TIMEOUT_MS = parseInt(arg('timeout', '120'), 10) * 1000;
+const SCENARIO = arg('scenario', 'detect');
 const OPERATOR_LABEL = 'Gemini: detect objects';
 // Every field the detect_objects form must show (labels from operators/task_operators.py
 // and operators/forms.py); eval_key appears only once a ground-truth field is chosen.
@@ -124,7 +131,7 @@ async function pickOption(page, prompt, label, value) {
   await page.getByRole('listbox').waitFor({ state: 'detached' });
 }
 
-async function openOperator(page) {
+async function openOperator(page, waitForPreview = true) {
   await page.click('[data-cy=action-browse-operations]');
   const browser = page.locator('[data-cy=operators-browser]');
   await browser.waitFor({ state: 'visible' });
@@ -133,7 +140,7 @@ async function openOperator(page) {
   const prompt = page.locator('[data-cy=operators-prompt-modal]');
   await prompt.waitFor({ state: 'visible' });
   // resolve_input runs on the server (model list, cost preview): wait for its last piece
-  await prompt.getByText(/^Estimate for /).waitFor({ state: 'visible' });
+  if (waitForPreview) await prompt.getByText(/^Estimate for /).waitFor({ state: 'visible' });
   step('form open');
   return prompt;
 }
@@ -242,6 +249,42 @@ async function screenshotResults(page) {
   step('result screenshots');
 }
 
+// The form of an App without a key: the reason is shown, and Execute cannot be pressed.
+async function noKey(page) {
+  await openGrid(page);
+  await selectSamples(page, 1);
+  const prompt = await openOperator(page, false);
+  await prompt.getByText(/No Gemini API key found/).first().waitFor({ state: 'visible' });
+  await page.waitForTimeout(1000);  // validation is a debounced server round trip
+  result.form_text = await prompt.innerText();
+  result.execute_disabled = await prompt.getByRole('button', { name: 'Execute', exact: true })
+    .isDisabled();
+  step('refused in the form');
+}
+
+// A run against a Gemini that cannot be reached: what the App says while and after it runs.
+async function unreachable(page) {
+  await openGrid(page);
+  await selectSamples(page, 1);
+  const prompt = await openOperator(page);
+  await prompt.getByRole('button', { name: 'Execute', exact: true }).click();
+  step('execute clicked');
+  const texts = new Set();
+  const snackbar = page.locator('.MuiSnackbar-root, [role=alert]').first();
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (Date.now() < deadline && !(await snackbar.isVisible().catch(() => false))) {
+    // the progress text shows in the operator's dialog while it runs
+    const text = await page.locator('body').innerText({ timeout: 1000 }).catch(() => null);
+    for (const line of (text || '').split('\n')) {
+      if (/Sending|samples ·|Stopped|Done|Executing/.test(line)) texts.add(line.trim());
+    }
+    await page.waitForTimeout(250);
+  }
+  result.progress_texts = [...texts];
+  result.notification = await snackbar.innerText({ timeout: 5000 }).catch(() => null);
+  step('notification shown');
+}
+
 (async () => {
   const { context, profile } = await launch();
   const page = context.pages()[0] || await context.newPage();
@@ -253,14 +296,20 @@ async function screenshotResults(page) {
   step('browser up');
   let ok = false;
   try {
-    await openGrid(page);
-    await selectSamples(page, SELECT);
-    const prompt = await openOperator(page);
-    await fillForm(page, prompt);
-    await screenshotForm(page, prompt);
-    await execute(page, prompt);
-    await thumbnailPairs(page, [...Array(result.lookers).keys()]);
-    await screenshotResults(page);
+    if (SCENARIO === 'no-key') {
+      await noKey(page);
+    } else if (SCENARIO === 'unreachable') {
+      await unreachable(page);
+    } else {
+      await openGrid(page);
+      await selectSamples(page, SELECT);
+      const prompt = await openOperator(page);
+      await fillForm(page, prompt);
+      await screenshotForm(page, prompt);
+      await execute(page, prompt);
+      await thumbnailPairs(page, [...Array(result.lookers).keys()]);
+      await screenshotResults(page);
+    }
     ok = true;
   } catch (e) {
     result.errors.push(String(e.stack || e).slice(0, 2000));

@@ -134,13 +134,16 @@ def _server_env(emulator_url: str) -> dict[str, str]:
     return env
 
 
-def _drive(url: str, dataset: str, out: Path, log_path: Path) -> dict[str, Any]:
+def _drive(
+    url: str, dataset: str, out: Path, log_path: Path, scenario: str = "detect"
+) -> dict[str, Any]:
     command = [
         "node",
         str(BROWSER_DIR / "drive.js"),
         *("--url", url, "--dataset", dataset, "--field", FIELD),
         *("--gt", GT_FIELD, "--classes-field", GT_FIELD),
         *("--select", str(SELECTED), "--out", str(out), "--timeout", "120"),
+        *("--scenario", scenario),
     ]
     env = dict(os.environ, CHROMIUM=CHROMIUM)
     with log_path.open("wb") as drive_log:
@@ -268,3 +271,43 @@ def test_detect_objects_from_the_app_on_selected_samples(
         result["steps"],
         time.monotonic() - started,
     )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_without_a_key_the_form_says_so_and_execute_is_disabled(
+    browser_tools: None, scene_dataset: Any, tmp_path: Path
+) -> None:
+    env = _server_env("http://127.0.0.1:9")
+    del env["GEMINI_API_KEY"]
+    env.pop("GOOGLE_API_KEY", None)
+    out, server_log, drive_log = tmp_path / "out", tmp_path / "server.log", tmp_path / "drive.log"
+    with app_server(env, server_log) as url:
+        result = _drive(url, scene_dataset.name, out, drive_log, scenario="no-key")
+    assert result.get("ok"), f"{result}\n{_tail(drive_log)}\n{_tail(server_log)}"
+    assert not result["errors"], result["errors"]
+    assert (
+        "No Gemini API key found" in result["form_text"]
+        and "GEMINI_API_KEY" in result["form_text"]
+    )
+    assert result["execute_disabled"] is True
+
+
+def test_unreachable_gemini_shows_progress_and_the_reason(
+    browser_tools: None, scene_dataset: Any, tmp_path: Path
+) -> None:
+    env = _server_env(f"http://127.0.0.1:{_closed_port()}")
+    out, server_log, drive_log = tmp_path / "out", tmp_path / "server.log", tmp_path / "drive.log"
+    with app_server(env, server_log) as url:
+        result = _drive(url, scene_dataset.name, out, drive_log, scenario="unreachable")
+    assert result.get("ok"), f"{result}\n{_tail(drive_log)}\n{_tail(server_log)}"
+    assert not result["errors"], result["errors"]
+    progress = " | ".join(result["progress_texts"])
+    assert "Sending 1 image(s) to gemini-2.5-flash" in progress, progress
+    notification = result["notification"] or ""
+    assert "0 labelled, 1 failed" in notification, result
+    assert "Most common reason (1x)" in notification and "failed (Connect" in notification
