@@ -98,14 +98,13 @@ def _table(rows: list[list[str]]) -> str:
 
 def _timed(
     name: str,
-    model: str,
     dataset: fo.Dataset,
     task: TaskSpec,
     field: str,
     settings: RunSettings,
     **options: Any,
 ) -> tuple[RunSummary, float]:
-    print(f"Running {name} with {model} ...")
+    print(f"Running {name} with {settings.model} ...")
     started = time.monotonic()
     summary = run_task(dataset, task, field, settings=settings, **options)
     if summary.report.get("stopped_reason"):
@@ -113,7 +112,45 @@ def _timed(
     return summary, time.monotonic() - started
 
 
+def _steps(classes: tuple[str, ...]) -> list[tuple[str, TaskSpec, str, dict[str, Any]]]:
+    """(name, task, output field, run_task options) of the demo's three runs. The semantic
+    field follows the ground-truth segmentation's mask targets."""
+    return [
+        (
+            "detect",
+            TaskSpec(kind=TaskKind.DETECT, classes=classes, with_confidence=True),
+            "gemini_detections",
+            {"gt_field": GT_DETECTIONS, "eval_key": "eval_detect"},
+        ),
+        (
+            "segment",
+            TaskSpec(kind=TaskKind.SEGMENT, classes=classes),
+            "gemini_instances",
+            {
+                "semantic_field": "gemini_segmentation",
+                "gt_field": GT_SEGMENTATION,
+                "eval_key": "eval_semantic",
+            },
+        ),
+        (
+            "classify",
+            TaskSpec(kind=TaskKind.CLASSIFY, classes=classes),
+            "gemini_classification",
+            {"gt_field": GT_CLASSIFICATION, "eval_key": "eval_classify"},
+        ),
+    ]
+
+
+def _semantic_row(instances_row: list[str], semantic: dict[str, Any]) -> list[str]:
+    quality = f"mean IoU {_fmt(semantic.get('mean_iou'))}"
+    precision, recall = _fmt(semantic.get("precision")), _fmt(semantic.get("recall"))
+    return ["  semantic", instances_row[1], precision, recall, quality, "-", "-", "-"]
+
+
 def run_demo(samples: int, model: str, directory: Path, base: RunSettings) -> fo.Dataset:
+    """Generates ``samples`` scenes, runs detection, segmentation (instances and semantic) and
+    classification with ``model``, evaluates each against the ground truth and prints the
+    table; returns the dataset (kept, with its labels and evaluations)."""
     started = time.monotonic()
     print(f"Generating {samples} scenes with ground truth in {directory} ...")
     # no HEIC here: browsers cannot show it, so the App would draw empty tiles
@@ -121,64 +158,23 @@ def run_demo(samples: int, model: str, directory: Path, base: RunSettings) -> fo
     dataset = make_scene_dataset(
         directory, count=samples, name=DATASET_NAME, persistent=True, formats=formats
     )
-    classes = dataset.distinct(f"{GT_DETECTIONS}.detections.label")
-    rows = []
+    classes = tuple(dataset.distinct(f"{GT_DETECTIONS}.detections.label"))
     settings = RunSettings(model=model, base_url=base.base_url, overwrite=True)
-    detect = TaskSpec(kind=TaskKind.DETECT, classes=tuple(classes), with_confidence=True)
-    segment = TaskSpec(kind=TaskKind.SEGMENT, classes=tuple(classes))
-    classify = TaskSpec(kind=TaskKind.CLASSIFY, classes=tuple(classes))
+    rows = []
+    for name, task, field, options in _steps(classes):
+        summary, seconds = _timed(name, dataset, task, field, settings, **options)
+        if name != "segment":
+            rows.append(_row(name, summary, summary.evaluation or {}, seconds))
+            continue
+        # the segment row scores the instances; the semantic row, the semantic field
+        instances = evaluate(dataset, field, GT_DETECTIONS, "eval_segment")
+        rows.append(_row(name, summary, instances, seconds))
+        rows.append(_semantic_row(rows[-1], summary.evaluation or {}))
+    _print_results(rows, started)
+    return dataset
 
-    summary, seconds = _timed(
-        "detect",
-        model,
-        dataset,
-        detect,
-        "gemini_detections",
-        settings,
-        gt_field=GT_DETECTIONS,
-        eval_key="eval_detect",
-    )
-    rows.append(_row("detect", summary, summary.evaluation or {}, seconds))
 
-    # the semantic field follows the ground-truth segmentation's mask targets
-    summary, seconds = _timed(
-        "segment",
-        model,
-        dataset,
-        segment,
-        "gemini_instances",
-        settings,
-        semantic_field="gemini_segmentation",
-        gt_field=GT_SEGMENTATION,
-        eval_key="eval_semantic",
-    )
-    instances = evaluate(dataset, "gemini_instances", GT_DETECTIONS, "eval_segment")
-    rows.append(_row("segment", summary, instances, seconds))
-    semantic = summary.evaluation or {}
-    rows.append(
-        [
-            "  semantic",
-            rows[-1][1],
-            _fmt(semantic.get("precision")),
-            _fmt(semantic.get("recall")),
-            f"mean IoU {_fmt(semantic.get('mean_iou'))}",
-            "-",
-            "-",
-            "-",
-        ]
-    )
-
-    summary, seconds = _timed(
-        "classify",
-        model,
-        dataset,
-        classify,
-        "gemini_classification",
-        settings,
-        gt_field=GT_CLASSIFICATION,
-        eval_key="eval_classify",
-    )
-    rows.append(_row("classify", summary, summary.evaluation or {}, seconds))
+def _print_results(rows: list[list[str]], started: float) -> None:
     print()
     print(_table(rows))
     if any("cached" in row[5] for row in rows):
@@ -191,7 +187,6 @@ def run_demo(samples: int, model: str, directory: Path, base: RunSettings) -> fo
         f"Done in {time.monotonic() - started:.0f} s. Dataset '{DATASET_NAME}' keeps the labels "
         "and evaluations (see the App's Model Evaluation panel)."
     )
-    return dataset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,11 +201,46 @@ def main(argv: list[str] | None = None) -> int:
     with gemini_endpoint(os.environ.get("GEMINI_API_KEY")) as base:
         dataset = run_demo(args.samples, args.model, args.dir.resolve(), base)
         if args.app:
-            session = fo.launch_app(dataset)
-            print("The App is open (Ctrl+C to quit); its Gemini operators use the same endpoint.")
-            with contextlib.suppress(KeyboardInterrupt):
-                session.wait(-1)
+            open_app(dataset)
     return 0
+
+
+#: the plugin as FiftyOne names it (fiftyone.yml)
+PLUGIN_NAME = "@gemini-vision/gemini"
+
+
+def plugin_folder() -> Path | None:
+    """The plugin folder this engine came with (a clone or a downloaded plugin), if any."""
+    folder = Path(__file__).resolve().parents[2]
+    return folder if (folder / "fiftyone.yml").is_file() else None
+
+
+def make_operators_available() -> str:
+    """Makes FiftyOne find this plugin's operators (it looks in one plugins folder); returns
+    what was done, in words."""
+    import fiftyone.plugins as fop
+
+    if any(p.name == PLUGIN_NAME for p in fop.list_plugins()):
+        return "the Gemini operators are installed"
+    folder = plugin_folder()
+    if folder is None:
+        return (
+            "the Gemini operators are not installed: run `fiftyone plugins download "
+            "https://github.com/gemini-vision/fiftyone-gemini-vision` to use them in the App"
+        )
+    # the App's server is another process: it reads the environment
+    os.environ["FIFTYONE_PLUGINS_DIR"] = str(folder)
+    fo.config.plugins_dir = str(folder)
+    return f"the Gemini operators are loaded from {folder} (FIFTYONE_PLUGINS_DIR)"
+
+
+def open_app(dataset: fo.Dataset) -> None:
+    """Opens the App on ``dataset`` with the Gemini operators, until Ctrl+C."""
+    print(f"Opening the App: {make_operators_available()}.")
+    session = fo.launch_app(dataset)
+    print("The App is open (Ctrl+C to quit); its Gemini operators use the same endpoint.")
+    with contextlib.suppress(KeyboardInterrupt):
+        session.wait(-1)
 
 
 if __name__ == "__main__":
