@@ -17,9 +17,7 @@ Conventions (pixels unless a name says ``_rel``):
 Scene-level truth: the *scene class* is the shape class with the most instances; ties go to the
 class with the larger total visible area. Counts are per class, per colour and per both.
 
-:func:`save_scene` writes a scene in any common format, optionally with an EXIF orientation
-(2-8): the pixels are stored inverse-transformed, so the image *as displayed* (after
-``PIL.ImageOps.exif_transpose``) equals ``scene.image`` and the ground truth applies to it.
+Files: see :mod:`gemini_vision.demo.scene_files` (any format, optionally EXIF-oriented).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -198,73 +198,117 @@ def _subject(match: re.Match[str]) -> str:
     return _TAIL.sub("", match.group("what").strip()).strip(" ?.!")
 
 
+Size = tuple[int, int]
+
+
+def _how_many(m: re.Match[str], q: str, objects: Sequence[FoundObject], size: Size) -> str:
+    raw = _subject(m)
+    selectors = parse_selectors(raw)
+    n = len(_matching(objects, selectors))
+    verb = "is" if n == 1 else "are"
+    return f"There {verb} {n} {plural(_what(selectors, raw), n)} in the image."
+
+
+def _is_there(m: re.Match[str], q: str, objects: Sequence[FoundObject], size: Size) -> str:
+    raw = _subject(m)
+    selectors = parse_selectors(raw)
+    n = len(_matching(objects, selectors))
+    what = _what(selectors, raw)
+    if n == 0:
+        return f"No, there is no {what} in the image."
+    verb = "is" if n == 1 else "are"
+    return f"Yes, there {verb} {counted(n, what)}."
+
+
+def _superlative(
+    m: re.Match[str], q: str, objects: Sequence[FoundObject], size: Size
+) -> str | None:
+    if not objects:
+        return None
+    pick = min if "smallest" in q else max
+    obj = pick(objects, key=lambda o: o.area)
+    adjective = "smallest" if "smallest" in q else "largest"
+    if re.search(r"\bcolou?r\b", q):
+        return f"The {adjective} object is {obj.color}: it is the {noun(obj)}."
+    if re.search(r"\bshape\b", q):
+        return f"The {adjective} object is {article(obj.label)}: the {noun(obj)}."
+    return f"The {adjective} object is the {noun(obj)} {where(obj, size)}."
+
+
+def _colour_of(m: re.Match[str], q: str, objects: Sequence[FoundObject], size: Size) -> str:
+    raw = _subject(m)
+    found = _matching(objects, parse_selectors(raw))
+    if not found:
+        return f"I don't see any {raw} in the image."
+    names = join(sorted({o.color for o in found}))
+    if len(found) == 1:
+        return f"The {found[0].label} is {names}."
+    return f"The {plural(found[0].label, 2)} are {names}."
+
+
+def _shape_of(m: re.Match[str], q: str, objects: Sequence[FoundObject], size: Size) -> str:
+    found = _matching(objects, parse_selectors(_subject(m)))
+    if not found:
+        return "I don't see such an object in the image."
+    return f"It is {join([article(o.label) for o in found])}."
+
+
+def _most_common(
+    m: re.Match[str], q: str, objects: Sequence[FoundObject], size: Size
+) -> str | None:
+    if not objects:
+        return None
+    if re.search(r"\bcolou?r", q):
+        top, n = Counter(o.color for o in objects).most_common(1)[0]
+        return f"{top.capitalize()} is the most common color ({counted(n, 'object')})."
+    top, n = Counter(o.label for o in objects).most_common(1)[0]
+    return f"{plural(top, 2).capitalize()} are the most common shape ({number_word(n)})."
+
+
+def _colours(m: re.Match[str], q: str, objects: Sequence[FoundObject], size: Size) -> str:
+    palette = sorted({o.color for o in objects})
+    return f"The shapes are {join(palette)}." if palette else "There are no colored shapes."
+
+
+#: the questions the emulator answers briefly, in the order they are tried; an answer of None
+#: (nothing to talk about) lets the next kind try
+_QUESTIONS: tuple[tuple[re.Pattern[str], Callable[..., str | None]], ...] = (
+    (re.compile(r"how\s+many\s+(?P<what>[^?.!]+)"), _how_many),
+    (
+        re.compile(
+            r"(?:\b(?:is|are)\s+there|\bdoes\s+(?:the|this)\s+(?:image|picture|photo)\s+"
+            r"(?:contain|have|show|include)|\b(?:can|do)\s+you\s+see)\s+"
+            r"(?:an?\s+|any\s+|some\s+)?(?P<what>[^?.!]+)"
+        ),
+        _is_there,
+    ),
+    (re.compile(r"\b(?:largest|biggest|smallest)\b"), _superlative),
+    (re.compile(r"what\s+colou?rs?\s+(?:is|are)\s+(?P<what>[^?.!]+)"), _colour_of),
+    (
+        re.compile(
+            r"what\s+(?:shape|kind\s+of\s+shape|type\s+of\s+shape)\s+(?:is|are)\s+"
+            r"(?P<what>[^?.!]+)"
+        ),
+        _shape_of,
+    ),
+    (re.compile(r"most\s+(?:common|frequent|often)|appears?\s+most"), _most_common),
+    (re.compile(r"\bwhat\s+colou?rs\b|\bwhich\s+colou?rs\b"), _colours),
+)
+
+
 def answer_question(
     question: str,
     objects: Sequence[FoundObject],
     background: str,
-    size: tuple[int, int],
+    size: Size,
     rng: random.Random,
 ) -> str:
     """A short answer to a counting, yes/no, colour, shape or superlative question; a short
     description for anything else."""
     q = question.lower()
-    if m := re.search(r"how\s+many\s+(?P<what>[^?.!]+)", q):
-        raw = _subject(m)
-        selectors = parse_selectors(raw)
-        n = len(_matching(objects, selectors))
-        what = _what(selectors, raw)
-        verb = "is" if n == 1 else "are"
-        return f"There {verb} {n} {plural(what, n)} in the image."
-    if m := re.search(
-        r"(?:\b(?:is|are)\s+there|\bdoes\s+(?:the|this)\s+(?:image|picture|photo)\s+"
-        r"(?:contain|have|show|include)|\b(?:can|do)\s+you\s+see)\s+(?:an?\s+|any\s+|some\s+)?"
-        r"(?P<what>[^?.!]+)",
-        q,
-    ):
-        raw = _subject(m)
-        selectors = parse_selectors(raw)
-        n = len(_matching(objects, selectors))
-        what = _what(selectors, raw)
-        if n == 0:
-            return f"No, there is no {what} in the image."
-        verb = "is" if n == 1 else "are"
-        return f"Yes, there {verb} {counted(n, what)}."
-    if re.search(r"\b(?:largest|biggest|smallest)\b", q) and objects:
-        pick = min if "smallest" in q else max
-        obj = pick(objects, key=lambda o: o.area)
-        adjective = "smallest" if "smallest" in q else "largest"
-        if re.search(r"\bcolou?r\b", q):
-            return f"The {adjective} object is {obj.color}: it is the {noun(obj)}."
-        if re.search(r"\bshape\b", q):
-            return f"The {adjective} object is {article(obj.label)}: the {noun(obj)}."
-        return f"The {adjective} object is the {noun(obj)} {where(obj, size)}."
-    if m := re.search(r"what\s+colou?rs?\s+(?:is|are)\s+(?P<what>[^?.!]+)", q):
-        raw = _subject(m)
-        found = _matching(objects, parse_selectors(raw))
-        if not found:
-            return f"I don't see any {raw} in the image."
-        names = join(sorted({o.color for o in found}))
-        if len(found) == 1:
-            return f"The {found[0].label} is {names}."
-        return f"The {plural(found[0].label, 2)} are {names}."
-    if m := re.search(
-        r"what\s+(?:shape|kind\s+of\s+shape|type\s+of\s+shape)\s+(?:is|are)\s+"
-        r"(?P<what>[^?.!]+)",
-        q,
-    ):
-        found = _matching(objects, parse_selectors(_subject(m)))
-        if not found:
-            return "I don't see such an object in the image."
-        return f"It is {join([article(o.label) for o in found])}."
-    if re.search(r"most\s+(?:common|frequent|often)|appears?\s+most", q) and objects:
-        if re.search(r"\bcolou?r", q):
-            top, n = Counter(o.color for o in objects).most_common(1)[0]
-            return f"{top.capitalize()} is the most common color ({counted(n, 'object')})."
-        top, n = Counter(o.label for o in objects).most_common(1)[0]
-        return f"{plural(top, 2).capitalize()} are the most common shape ({number_word(n)})."
-    if re.search(r"\bwhat\s+colou?rs\b|\bwhich\s+colou?rs\b", q):
-        palette = sorted({o.color for o in objects})
-        return f"The shapes are {join(palette)}." if palette else "There are no colored shapes."
+    for pattern, answer in _QUESTIONS:
+        if (m := pattern.search(q)) and (text := answer(m, q, objects, size)) is not None:
+            return text
     return caption(objects, background, rng)
 
 
