@@ -103,13 +103,13 @@ def scene_jpegs(
     directory: Path, count: int, *, bases: int = 20, size: tuple[int, int] = (160, 120)
 ) -> list[Path]:
     """``count`` JPEG files with distinct bytes (a comment differs) over ``bases`` scenes."""
-    from gemini_vision.demo import scenes
+    from gemini_vision.demo import generate_scene
 
     directory.mkdir(parents=True, exist_ok=True)
     encoded = []
     for i in range(bases):
         buffer = io.BytesIO()
-        scenes.generate_scene(1000 + i, size).image.save(buffer, format="JPEG", quality=88)
+        generate_scene(1000 + i, size).image.save(buffer, format="JPEG", quality=88)
         encoded.append(buffer.getvalue())
     paths = []
     for i in range(count):

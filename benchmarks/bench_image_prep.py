@@ -2,8 +2,7 @@
 
 Naive: a full decode, then EXIF transpose, a LANCZOS resize to fit 1024 px, and a q90 JPEG
 encode. prepare_image decodes in the DCT domain (libjpeg scaling) and skips the resample when
-the scaled size already fits. Goals (issue "Vision core §1"): at least 3x faster, and at most
-40 ms median.
+the scaled size already fits. Goals: at least 3x faster, and at most 40 ms median.
 
 Run: ``.venv/bin/python benchmarks/bench_image_prep.py [--repeats N]``
 """
@@ -19,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from gemini_vision.images.prepare import prepare_image
+from gemini_vision.images import prepare_image
 
 MAX_SIDE = 1024
 

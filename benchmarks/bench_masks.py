@@ -1,11 +1,11 @@
-"""One Gemini segmentation mask into a full frame: our vectorised code vs the seed's pixel loop.
+"""One Gemini segmentation mask into a full frame: our vectorised code vs a per-pixel loop.
 
 Both paths start from the base64 PNG that Gemini returns (256x256, 8-bit grey) and do the same
 steps: decode it, resize it bilinearly to the box, threshold it, and put it into a full-frame
-result. The seed draws one ``ImageDraw.point`` per pixel, in Python. We use Pillow's resize,
-a numpy comparison and one slice assignment (:func:`gemini_vision.geometry.boxes.instance_mask` and
-:func:`~gemini_vision.geometry.boxes.paste_instance`). Goal (issue "Vision core §4"): at least 100x
-faster.
+result. The loop is the segmentation example of Google's "Image understanding" guide for the
+Gemini API (``extract_segmentation_masks``): one ``ImageDraw.point`` per pixel, in Python. We
+resize, compare with numpy and assign one slice (:func:`gemini_vision.geometry.instance_mask`
+and :func:`gemini_vision.geometry.paste_instance`). Goal: at least 100x faster.
 
 Run: ``.venv/bin/python benchmarks/bench_masks.py [--repeats N]``
 """
@@ -46,8 +46,8 @@ def gemini_like_mask(seed: int = 0) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def seed_loop(png_str: str, box_2d: tuple[int, int, int, int] = BOX_2D) -> np.ndarray:
-    """The seed document's recipe (cookbook segmentation loop), minus file output."""
+def guide_loop(png_str: str, box_2d: tuple[int, int, int, int] = BOX_2D) -> np.ndarray:
+    """The guide's segmentation example, its per-pixel loop kept, minus file output."""
     width, height = FRAME
     y0 = int(box_2d[0] / 1000 * height)
     x0 = int(box_2d[1] / 1000 * width)
@@ -93,25 +93,25 @@ def main() -> None:
 
     png = gemini_like_mask()
     print(f"256x256 PNG mask ({len(png)} base64 chars) into a {FRAME[0]}x{FRAME[1]} frame")
-    print(f"medians, measured in this run (seed {args.repeats} runs, ours {args.repeats * 20})\n")
-    print(f"{'box':22} {'px':>9} {'seed ms':>8} {'ours ms':>8} {'ratio':>6} {'differ':>7}  goal")
+    print(f"medians, measured in this run (guide {args.repeats} runs, ours {args.repeats * 20})\n")
+    print(f"{'box':22} {'px':>9} {'guide ms':>8} {'ours ms':>8} {'ratio':>6} {'differ':>7}  goal")
     for name, box_2d in BOXES.items():
         _, _, w, h = geometry.mask_extent_px(geometry.box_2d_to_relative(box_2d), FRAME)
-        # same pixels at the seed's own threshold (> 128)? Our enlargement is OpenCV's
+        # same pixels at the guide's own threshold (> 128)? Our enlargement is OpenCV's
         # bilinear, within one grey level of Pillow's, so a few edge pixels may flip
-        differ = int((seed_loop(png, box_2d) != vectorised(png, box_2d, threshold=128)).sum())
-        t_seed = median_ms(lambda b=box_2d: seed_loop(png, b), args.repeats)
+        differ = int((guide_loop(png, box_2d) != vectorised(png, box_2d, threshold=128)).sum())
+        t_guide = median_ms(lambda b=box_2d: guide_loop(png, b), args.repeats)
         t_ours = median_ms(lambda b=box_2d: vectorised(png, b), args.repeats * 20)
-        ratio = t_seed / t_ours
+        ratio = t_guide / t_ours
         verdict = "PASS" if ratio >= 100 and differ <= 0.001 * w * h else "FAIL"
         size = f"{w}x{h}"
-        print(
-            f"{name:22} {size:>9} {t_seed:8.2f} {t_ours:8.3f} {ratio:5.0f}x {differ:>7}  {verdict}"
-        )
+        timings = f"{t_guide:8.2f} {t_ours:8.3f} {ratio:5.0f}x"
+        print(f"{name:22} {size:>9} {timings} {differ:>7}  {verdict}")
     print(
         "\ngoal: >= 100x faster. Ours is nearly constant (about 0.06-0.14 ms: inflate, resize,"
-        "\nfull-frame paste); the seed runs one Python iteration per box pixel, so the ratio grows"
-        "\nwith the box area. Small boxes are bounded by costs both paths share (allocation)."
+        "\nfull-frame paste); the guide runs one Python iteration per box pixel, so the ratio"
+        "\ngrows with the box area. Small boxes are bounded by costs both paths share"
+        "\n(allocation)."
     )
 
 

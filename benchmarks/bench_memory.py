@@ -1,12 +1,12 @@
 """Memory stays flat with the number of samples: peak RSS of a run over 1k vs 20k samples.
 
 Each run happens in a fresh process that loads a persistent dataset (made beforehand, by this
-script) and labels every sample with :func:`gemini_vision.adapters.runner.run_task` (detection, cache
-off, so every sample is a real request with its own image bytes). The process reports its RSS
-once the dataset is loaded and its peak RSS (``ru_maxrss``) at the end. The emulator answers
-at once, in its own process.
+script) and labels every sample with :func:`gemini_vision.run_task` (detection, cache off, so
+every sample is a real request with its own image bytes). The process reports its RSS once the
+dataset is loaded and its peak RSS (``ru_maxrss``) at the end. The emulator answers at once,
+in its own process.
 
-Goal (issue 5): peak RSS growth < 200 MB from 1k to 20k samples.
+Goal: peak RSS growth < 200 MB from 1k to 20k samples.
 
 Run: ``.venv/bin/python benchmarks/bench_memory.py [--sizes 1000 20000]``
 """
@@ -35,8 +35,7 @@ def child(name: str, base_url: str) -> None:
     """One measured run (in its own process)."""
     import fiftyone as fo
 
-    from gemini_vision import RunSettings, run_task
-    from gemini_vision.tasks.spec import TaskSpec
+    from gemini_vision import RunSettings, TaskSpec, run_task
 
     dataset = fo.load_dataset(name)
     count = len(dataset)

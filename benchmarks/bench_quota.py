@@ -2,12 +2,12 @@
 
 The emulator (own process) enforces 300 requests per minute per model over a sliding 60 s
 window, answering 429 RESOURCE_EXHAUSTED with a RetryInfo delay beyond it, like Gemini. Each
-request takes 100 ms. We label ``--samples`` samples with :func:`run_task` and count, at the
-emulator, every answer by status.
+request takes 100 ms. We label ``--samples`` samples with :func:`gemini_vision.run_task` and
+count, at the emulator, every answer by status.
 
 - configured: ``requests_per_minute=300`` (what the user's tier grants, or ``tier=...``);
-  achieved rate = samples / wall time. Goal (issue 5): >= 0.95 x quota with < 1 % of requests
-  answered 429.
+  achieved rate = samples / wall time. Goal: >= 0.95 x quota with < 1 % of requests answered
+  429.
 - adaptive (``--adaptive``): no quota given; the limiter learns it from the server's 429s
   (a long retry delay after a full window gives the quota away) - reported for information.
 
@@ -25,8 +25,7 @@ from _common import KEY, EmulatorProcess, drop_database, make_dataset, responses
 
 
 def run(emu: EmulatorProcess, dataset: object, field: str, rpm: float | None) -> dict:
-    from gemini_vision import RunSettings, run_task
-    from gemini_vision.tasks.spec import TaskSpec
+    from gemini_vision import RunSettings, TaskSpec, run_task
 
     emu.reset()
     settings = RunSettings(

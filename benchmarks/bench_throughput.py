@@ -1,17 +1,18 @@
-"""Throughput under 500 ms of latency: the engine vs the ideal vs the seed's sequential loop.
+"""Throughput under 500 ms of latency: the engine vs the ideal vs a sequential loop.
 
 A dataset of 1,000 samples (distinct JPEG bytes, so neither cache nor in-flight coalescing
-helps) is labelled with object detection through :func:`gemini_vision.adapters.runner.run_task` - the
-whole path: paging and claiming samples, preparing images, requests, parsing, labels written
+helps) is labelled with object detection through :func:`gemini_vision.run_task` - the whole
+path: paging and claiming samples, preparing images, requests, parsing, labels written
 to FiftyOne in bulk, the run record. The emulator answers every request after 500 ms, in its
 own process.
 
 - ideal: ``concurrency / latency`` requests per second (no quota here);
-- seed-style loop: what the seed's examples do - read a file, send one request, wait for the
-  answer, parse it, next - timed over the first samples (``--sequential``);
+- sequential loop: what the Python examples of Google's "Image understanding" guide for the
+  Gemini API do - read a file, send one request, wait for the answer, parse it, next - timed
+  over the first samples (``--sequential``);
 - ours: samples per second over the whole run (wall clock), median of ``--repeats`` runs.
 
-Goal (issue 5): ours >= 0.9 x ideal and >= 15 x the sequential loop.
+Goal: ours >= 0.9 x ideal and >= 15 x the sequential loop.
 
 Run: ``.venv/bin/python benchmarks/bench_throughput.py [--samples 1000] [--concurrency 16 64]``
 """
@@ -28,10 +29,9 @@ from _common import KEY, EmulatorProcess, drop_database, make_dataset, scene_jpe
 
 
 def sequential_rate(base_url: str, paths: list[Path]) -> float:
-    """Requests per second of the seed's loop: one image, one request, one answer at a time."""
-    from gemini_vision.api import wire
-    from gemini_vision.api.client import GeminiClient, answer_text
-    from gemini_vision.tasks.spec import TaskSpec, build_request, interpret_answer
+    """Requests per second of a sequential loop: one image, one request, one answer at a time."""
+    from gemini_vision.api import GeminiClient, answer_text, wire
+    from gemini_vision.tasks import TaskSpec, build_request, interpret_answer
 
     task = TaskSpec(kind="detect")
     times = []
@@ -52,8 +52,7 @@ def engine_rate(
 ) -> tuple[float, dict, float, float]:
     """Samples per second of one run_task, its report, and the CPU busy fraction (of one
     core) of the emulator and of this process over the run."""
-    from gemini_vision import RunSettings, run_task
-    from gemini_vision.tasks.spec import TaskSpec
+    from gemini_vision import RunSettings, TaskSpec, run_task
 
     settings = RunSettings(
         api_key=KEY, base_url=emu.base_url, concurrency=concurrency, use_cache=False
@@ -83,7 +82,7 @@ def main() -> None:
             with EmulatorProcess(latency=args.latency) as emu:
                 seq = sequential_rate(emu.base_url, paths[: args.sequential])
                 print(f"samples {args.samples}, latency {args.latency * 1000:.0f} ms")
-                print(f"seed-style sequential loop: {seq:.2f} samples/s")
+                print(f"sequential loop: {seq:.2f} samples/s")
                 for concurrency in args.concurrency:
                     rates, busy = [], []
                     for repeat in range(args.repeats):

@@ -21,12 +21,12 @@ import time
 import numpy as np
 from PIL import Image
 
-from gemini_vision.demo import scenes
+from gemini_vision.demo import Scene, encode_image, generate_scene
 from gemini_vision.emulator.model import vision
 
 
-def received(scene: scenes.Scene, rng: random.Random, max_side: int) -> Image.Image:
-    data = scenes.encode_image(scene.image, "JPEG", quality=rng.randint(75, 95))
+def received(scene: Scene, rng: random.Random, max_side: int) -> Image.Image:
+    data = encode_image(scene.image, "JPEG", quality=rng.randint(75, 95))
     image = Image.open(io.BytesIO(data)).convert("RGB")
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return image
@@ -45,7 +45,7 @@ def evaluate(n_scenes: int, max_side: int, seed: int) -> None:
     ious: list[float] = []
     times: list[float] = []
     for index in range(n_scenes):
-        scene = scenes.generate_scene(seed + index)
+        scene = generate_scene(seed + index)
         image = received(scene, rng, max_side)
         start = time.perf_counter()
         found = vision.analyze(image)

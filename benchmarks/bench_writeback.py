@@ -2,12 +2,12 @@
 
 Real answers first: the emulator (own process) segments ``--images`` generated scenes through
 the engine. Those parsed answers are then handed, ``--samples`` times over, to the writer that
-:func:`gemini_vision.adapters.runner.run_task` uses - which turns each answer into ``fo.Detections``
-with instance masks in the displayed frame (decoding each PNG mask) and writes them in bulk
+:func:`gemini_vision.run_task` uses - which turns each answer into ``fo.Detections`` with
+instance masks in the displayed frame (decoding each PNG mask) and writes them in bulk
 with ``set_values(..., key_field="id")``, plus the per-sample error field - in batches of
 ``--batch`` outcomes, as the engine hands them over. Timed: the writer calls only.
 
-Goal (issue 5): >= 500 samples/s for detections with masks. As in ``run_task``, answers are
+Goal: >= 500 samples/s for detections with masks. As in ``run_task``, answers are
 converted to labels (PNG masks decoded, resized to the box in the displayed frame, thresholded)
 by the engine's thread pool as they arrive, while the writer stores finished batches: the
 headline figure is that pipelined write-back. Its two halves are also measured apart: the
@@ -31,24 +31,23 @@ from typing import Any
 
 from _common import KEY, EmulatorProcess, drop_database, make_dataset
 
-from gemini_vision.tasks.spec import TaskKind
+from gemini_vision.tasks import TaskKind
 
 _KIND = TaskKind.SEGMENT
 
 
 def segment(base_url: str, paths: list[Path]) -> list[Any]:
-    """The engine's outcomes for ``paths`` (segmentation, default settings)."""
-    from gemini_vision.api.client import AsyncGeminiClient
-    from gemini_vision.engine.pipeline import Engine, EngineSettings, ItemOutcome, WorkItem
-    from gemini_vision.tasks.spec import TaskSpec
+    """The engine's outcomes for ``paths`` (segmentation, default settings, no cache)."""
+    from gemini_vision import RunSettings
+    from gemini_vision.engine import ItemOutcome, WorkItem, open_engine
+    from gemini_vision.tasks import TaskSpec
 
+    settings = RunSettings(model="gemini-2.5-flash", api_key=KEY, base_url=base_url)
+    engine = open_engine(TaskSpec(kind="segment"), settings)
     outcomes: dict[str, ItemOutcome] = {}
 
     async def go() -> None:
-        async with AsyncGeminiClient(KEY, base_url=base_url) as client:
-            engine = Engine(
-                client, TaskSpec(kind="segment"), EngineSettings(model="gemini-2.5-flash")
-            )
+        async with engine.client:
             items = [WorkItem(str(i), str(p)) for i, p in enumerate(paths)]
             await engine.run(items, lambda batch: outcomes.update((o.key, o) for o in batch))
 
@@ -58,7 +57,7 @@ def segment(base_url: str, paths: list[Path]) -> list[Any]:
 
 def conversion_rate(outcomes: list[Any]) -> float:
     """Samples per second of ``labels.to_label`` alone (answers -> ``fo.Detections``)."""
-    from gemini_vision.adapters.labels import to_label
+    from gemini_vision.adapters import to_label
 
     started = time.perf_counter()
     for outcome in outcomes:
@@ -102,15 +101,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="conversion threads")
     args = parser.parse_args()
 
-    from gemini_vision.adapters.writer import LabelWriter
-    from gemini_vision.demo import scenes
-    from gemini_vision.tasks.spec import TaskSpec
+    from gemini_vision.adapters import LabelWriter
+    from gemini_vision.demo import generate_scene
+    from gemini_vision.tasks import TaskSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for i in range(args.images):
             path = Path(tmp) / f"scene_{i}.png"
-            scenes.generate_scene(2000 + i, (640, 480)).image.save(path)
+            generate_scene(2000 + i, (640, 480)).image.save(path)
             paths.append(path)
         with EmulatorProcess() as emu:
             answers = segment(emu.base_url, paths)

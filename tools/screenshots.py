@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Regenerate the README's App screenshots (docs/images/*.png) from the browser test.
 
-Runs tests/operators/test_browser.py, which drives the real FiftyOne App in headless Chromium against the
-emulator, and copies the screenshots it took once every check passed:
+Runs tests/operators/test_browser.py, which drives the real FiftyOne App in headless Chromium
+against the emulator, and copies the screenshots it took once every check passed:
 
 - docs/images/operator-form.png  the "Gemini: detect objects" form on two selected samples
 - docs/images/results-grid.png   the grid afterwards, the new boxes on those two thumbnails
