@@ -215,10 +215,6 @@ _CLASSIFY = re.compile(
     r"\bone\s+of\b|\bclasses\b|\bmain\s+subject\b|\blabels?\s+(?:for|of)\s+(?:this|the)\s+image|"
     r"\btag\s+(?:this|the)\s+image|\bshort\s+labels\b|\bapply\s+to\s+this\s+image"
 )
-_CAPTION = re.compile(
-    r"\bcaption\w*|\bdescri\w*|\btitle\b|\bwhat(?:'s|\s+is)\s+(?:in|shown|happening)\b|"
-    r"\bwhat\s+do\s+you\s+see\b|\bsummar\w*|\balt[\s-]?text\b|\btell\s+me\s+about\b"
-)
 _COMPARE = re.compile(
     r"\bdiffer\w*|\bcompar\w*|\bchange[sd]?\b|\bsame\b|\bspot\s+the\b|\bversus\b|\bvs\b|"
     r"\bwhat\s+changed\b|\bmissing\b"
@@ -425,4 +421,4 @@ def _kind(text: str, mime: str, n_images: int) -> str:
         return "ask"
     if n_images >= 2 and re.search(r"\bthese\b|\bboth\b|\btwo\b", text):
         return "compare"
-    return "caption"
+    return "caption"  # "Caption this image.", "Describe it", or nothing recognisable
