@@ -4,7 +4,8 @@
 response MIME type and schema, the number of images) into an :class:`Intent`: the task
 (detect, segment, point, classify, caption, ask, compare), the classes or free-text target
 that restrict the answer, a maximum count, whether confidences or descriptive labels are
-wanted. It recognises the cookbook's and the docs' phrasings as well as ours, e.g.
+wanted. It recognises the phrasings of Google's "Image understanding" guide and of the Gemini
+API Cookbook as well as ours, e.g.
 "Detect the all of the prominent items in the image. The box_2d should be [ymin, xmin, ymax,
 xmax] normalized to 0-1000.", "Give the segmentation masks for ...", "Point to ...",
 "Classify this image ...", "Caption this image.", "How many circles are there?",

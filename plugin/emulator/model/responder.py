@@ -150,7 +150,8 @@ def mask_data_url(obj: vision.FoundObject, box_2d: list[int], size: tuple[int, i
         min(max(region[3], 1.0), float(padded.shape[0])),
     )
     # resampled to 256 x 256, then binary (0 / 255): every real Gemini 2.5 mask we have seen
-    # is a two-valued PNG, whatever "probability map" the docs promise
+    # is a two-valued PNG, whatever "probability map" Google's "Image understanding" guide
+    # promises
     probability = Image.fromarray(padded, "L").resize(
         (MASK_SIZE, MASK_SIZE), Image.Resampling.BILINEAR, box=region
     )

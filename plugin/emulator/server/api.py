@@ -1,7 +1,8 @@
 """Routing, authentication and the model endpoints of the emulated Gemini API.
 
-Paths are served under ``v1beta``, ``v1`` and ``v1alpha`` (the SDK uses ``v1``, the docs'
-curl examples ``v1beta``), plus the ``/upload/{v}/files`` and ``/download/{v}/files`` prefixes.
+Paths are served under ``v1beta``, ``v1`` and ``v1alpha`` (the SDK uses ``v1``, the curl
+examples of Google's "Image understanding" guide ``v1beta``), plus the ``/upload/{v}/files``
+and ``/download/{v}/files`` prefixes.
 The key comes in the ``x-goog-api-key`` header or ``?key=``; it is checked, never logged.
 """
 
@@ -146,7 +147,8 @@ class GeminiApi:
                 call, lambda: files_api.start_upload(call, self.files, version)
             )
         route = self._resource_route(call, version, rest)
-        # /download/{v}/... serves file downloads only (the docs' URL; the SDK's has no prefix)
+        # /download/{v}/... serves file downloads only (the URL of Google's REST reference for
+        # the Files API; the SDK's has no prefix)
         if route is None or (prefix is not None and route[0] != f"files.{prefix}"):
             raise ApiError.not_found(f"The requested URL {call.path} was not found.")
         endpoint, action = route

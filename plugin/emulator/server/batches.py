@@ -1,10 +1,11 @@
 """The Batch API: jobs that move PENDING → RUNNING → SUCCEEDED in a background thread.
 
-A job is a ``batches/{id}`` long-running Operation (``shared/reference/gemini-api.md`` §7):
-``metadata`` carries the ``@type``, ``state`` (``BATCH_STATE_*``), string ``batchStats`` and,
-when done, ``output``; the results also appear in ``response``, as the real API sends them.
-Inline jobs answer in ``inlinedResponses.inlinedResponses``; file jobs (``inputConfig.fileName``
-of an uploaded JSONL) write ``files/batch-{id}``, downloadable like a generated file.
+A job is a ``batches/{id}`` long-running Operation, as in Google's "Batch Mode" guide for the
+Gemini API: ``metadata`` carries the ``@type``, ``state`` (``BATCH_STATE_*``), string
+``batchStats`` and, when done, ``output``; the results also appear in ``response``, as the real
+API sends them. Inline jobs answer in ``inlinedResponses.inlinedResponses``; file jobs
+(``inputConfig.fileName`` of an uploaded JSONL) write ``files/batch-{id}``, downloadable like a
+generated file.
 Cancelled and expired jobs keep no results.
 """
 

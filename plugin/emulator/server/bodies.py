@@ -3,8 +3,9 @@
 The real API is a transcoded protobuf service: it accepts camelCase and snake_case names,
 rejects unknown ones with ``Unknown name "x" at 'a.b'`` (the path in proto snake_case), and
 reports semantic problems as ``* Request.path: reason`` bullets. Its JSON reader is also
-lenient about single-quoted strings and trailing commas, which the cookbook's curl examples
-rely on (``-d "{'file': {'display_name': 'x'}}"``), so ours is too.
+lenient about single-quoted strings and trailing commas, which the curl examples of Google's
+"Image understanding" guide rely on (``-d "{'file': {'display_name': 'x'}}"``, ``{"text":
+"Caption this image."},]``), so ours is too.
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ class FaultInjector:
 
 
 # --------------------------------------------------------------------------------------------
-# Text faults, in the styles real Gemini answers show (shared/real-gemini/responses.jsonl)
+# Text faults, in the styles real Gemini answers show (tests/data/real-gemini/responses.jsonl)
 
 _PROSE_LEADS = {
     "detect": ("Here are the bounding box detections:\n", "Here are the detected objects:\n\n"),

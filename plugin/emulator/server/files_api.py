@@ -1,11 +1,11 @@
 """Files API endpoints: the resumable upload protocol, get, list, delete and download.
 
-Wire facts (``shared/reference/gemini-api.md`` §5): the start request carries
-``X-Goog-Upload-*`` headers and an optional ``{"file": {...}}`` body; the answer's
-``X-Goog-Upload-URL`` header is the session URL (pointing back at this server); chunks go there
-with ``X-Goog-Upload-Command`` ``upload`` / ``upload, finalize`` and ``X-Goog-Upload-Offset``,
-need no API key, and every chunk answer carries ``X-Goog-Upload-Status``. A missing file is a
-403, never a 404.
+The protocol of the official SDK and of the curl samples in Google's "Files API" guide: the
+start request carries ``X-Goog-Upload-*`` headers and an optional ``{"file": {...}}`` body; the
+answer's ``X-Goog-Upload-URL`` header is the session URL (pointing back at this server); chunks
+go there with ``X-Goog-Upload-Command`` ``upload`` / ``upload, finalize`` and
+``X-Goog-Upload-Offset``, need no API key, and every chunk answer carries
+``X-Goog-Upload-Status``. A missing file is a 403, never a 404.
 """
 
 from __future__ import annotations

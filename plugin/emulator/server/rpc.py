@@ -1,8 +1,9 @@
 """Error bodies exactly as the Gemini API sends them: ``{"error": google.rpc.Status}``.
 
 Handlers raise :class:`ApiError`; the server turns it into the HTTP status and JSON body.
-Messages are the real service's texts where they are known (see
-``shared/reference/gemini-api.md`` §1.2, §4, §5).
+Statuses follow Google's "Troubleshooting guide" for the Gemini API (its table of error codes);
+messages are the real service's texts where they are known (bad JSON, unknown fields, bad keys,
+quotas, missing or inactive files).
 """
 
 from __future__ import annotations
