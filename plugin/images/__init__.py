@@ -4,7 +4,8 @@
 
     sources   where bytes come from: a path, the bytes themselves, an http(s) URL (capped)
     exif      EXIF orientations 1-8 as explicit transforms between stored and displayed frames
-    prepare   load, apply EXIF, convert, downscale and encode; sizes without decoding
+    prepare   load, check, pass through or convert; sizes without decoding
+    convert   pixels: decode, orient, normalise to 8-bit, downscale, encode
 
 Nothing here imports FiftyOne.
 """

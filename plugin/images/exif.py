@@ -1,12 +1,14 @@
 """EXIF orientations 1-8 as explicit transforms between the stored and the displayed frame.
 
-``PIL.ImageOps.exif_transpose`` turns the stored pixels into what viewers (and the FiftyOne App)
-show; :func:`exif_raw_to_display` does the same to continuous pixel coordinates, which tests use
-to check that labels land on the displayed frame. Sizes are ``(width, height)`` in pixels.
+:func:`read_orientation` reads the tag. ``PIL.ImageOps.exif_transpose`` turns the stored pixels
+into what viewers (and the FiftyOne App) show; :func:`exif_raw_to_display` does the same to
+continuous pixel coordinates, which tests use to check that labels land on the displayed frame.
+Sizes are ``(width, height)`` in pixels.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,7 +20,12 @@ __all__ = [
     "exif_display_to_raw",
     "exif_matrix",
     "exif_raw_to_display",
+    "read_orientation",
 ]
+
+logger = logging.getLogger(__name__)
+
+_ORIENTATION_TAG = 0x0112
 
 #: EXIF orientation -> the Pillow transpose that turns stored pixels into the displayed image
 #: (what ``PIL.ImageOps.exif_transpose`` applies)
@@ -48,6 +55,17 @@ _EXIF_AFFINE: dict[int, tuple[tuple[int, int, int, int], tuple[int, int, int, in
     7: ((0, -1, 0, 1), (-1, 0, 1, 0)),
     8: ((0, 1, 0, 0), (-1, 0, 1, 0)),
 }
+
+
+def read_orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1-8) of an opened image. Invalid or unreadable values count as 1,
+    as in browsers."""
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # a corrupt EXIF block must not make the pixels unusable
+        logger.debug("unreadable EXIF block; assuming orientation 1", exc_info=True)
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def exif_display_size(raw_size: FrameSize, orientation: int) -> FrameSize:

@@ -24,13 +24,7 @@ Choices:
   pixel is one grid step; more pixels add cost, not coordinate precision, fewer lose small
   objects. Google's segmentation recipe sends 1024 too. A 4:3 image costs 2 tiles (516 tokens)
   on Gemini 2.x; Gemini 3 bills by media resolution, whatever the size.
-- ``JPEG_DRAFT_SLACK = 0.9``: ``max_side`` is a ceiling. When libjpeg's free 1/2, 1/4 or 1/8
-  scaling divides the stored size and lands within 90-100 % of the target, that size is sent
-  as is (4000x3000 -> 1000x750, same tokens, no resample). The sent size is always recorded.
-- Alpha: Gemini's handling of transparency is undocumented, and the colour under transparent
-  pixels is often garbage, so used alpha is flattened on white (how a cut-out looks on a page);
-  the output stays PNG for lossless sources. A fully opaque alpha channel is dropped.
-- 16-bit pixels are scaled by 255/65535, float images in [0, 1] by 255, other ranges stretched.
+- How pixels are decoded, converted and encoded (JPEG drafts, alpha, 16-bit): :mod:`.convert`.
 - ``DEFAULT_MAX_PIXELS`` is Pillow's own hard limit (2 x ``Image.MAX_IMAGE_PIXELS``): we never
   refuse what Pillow (and FiftyOne) would open. Going above it needs Pillow's limit raised too.
 """
@@ -39,23 +33,28 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
-import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
-import numpy as np
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
 from gemini_vision.api.wire import Part, PartMediaResolution
 from gemini_vision.catalog import estimate_image_tokens, normalize_media_resolution
 from gemini_vision.errors import ImageError
-from gemini_vision.images.exif import EXIF_TO_DISPLAY
+from gemini_vision.images.convert import (
+    ALPHA_MODES,
+    JPEG_FORMATS,
+    PLAIN_MODES,
+    compatible_icc,
+    encode,
+    load_pixels,
+    to_display,
+)
+from gemini_vision.images.exif import read_orientation
 from gemini_vision.images.sources import ImageSource, read_source
 
 __all__ = [
@@ -72,27 +71,16 @@ __all__ = [
     "register_heif",
 ]
 
-logger = logging.getLogger(__name__)
-
 DEFAULT_MAX_SIDE = 1024
 DEFAULT_JPEG_QUALITY = 90
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's DecompressionBombError threshold (2 x 89,478,485)
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
-JPEG_DRAFT_SLACK = 0.9
-# zlib level 1 vs Pillow's default 6, measured on 1024 px images: photos +11 % bytes at 2.4x
-# the speed, screenshots about the same size at 1.6x. Bytes barely matter under the 20 MB limit.
-PNG_COMPRESS_LEVEL = 1
 
 SUPPORTED_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
 _OUTPUT_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _FORMAT_ALIASES = {"JPG": "JPEG"}
-_JPEG_FORMATS = ("JPEG", "MPO")  # MPO: the multi-picture JPEGs many phones and cameras write
 _LOSSY_FORMATS = frozenset({"JPEG", "MPO", "HEIF", "AVIF", "WEBP"})
-_PLAIN_MODES = frozenset({"RGB", "L"})
-_ALPHA_MODES = frozenset({"RGBA", "LA"})
-
-_ORIENTATION_TAG = 0x0112
 
 _heif_registered = False
 
@@ -189,44 +177,55 @@ def prepare_image(
         source, max_bytes=max_download_bytes, timeout=timeout, http_client=http_client
     )
     with _open(data, desc, max_pixels) as im:
-        fmt = (im.format or "").upper()
-        icc = im.info.get("icc_profile")
-        orientation = _orientation(im)
-        display = _display_size(im, fmt, orientation)
-        stored = (display[1], display[0]) if orientation >= 5 else display
-        target = _target_size(display, max_side)
-        reasons = _passthrough_blockers(im, fmt, data, orientation, target != display, forced)
-        if not reasons and _decodes_plain(im, fmt, desc):
-            return PreparedImage(
-                data=data,
-                mime_type=_passthrough_mime(fmt, data),
-                sent_size=display,
-                display_size=display,
-                source_size=stored,
-                orientation=orientation,
-                passthrough=True,
-                sha256=hashlib.sha256(data).hexdigest(),
-                source=desc,
-                source_format=fmt,
-            )
-        with _open(data, desc, max_pixels) as fresh:
-            out, changes = _convert(fresh, fmt, display, target, desc)
-    out_format = forced or ("JPEG" if fmt in _LOSSY_FORMATS else "PNG")
-    encoded = _encode(out, out_format, jpeg_quality, _compatible_icc(icc, out))
-    if reasons:
-        changes = [*reasons, *changes]
+        header = _Header.read(im)
+        target = _target_size(header.display, max_side)
+        reasons = _passthrough_blockers(im, header, data, target != header.display, forced)
+        if not reasons and _decodes_plain(im, header.fmt, desc):
+            return _passed_through(data, desc, header)
+    with _open(data, desc, max_pixels) as fresh:
+        out, changes = to_display(fresh, header.fmt, header.display, target, desc)
+    out_format = forced or ("JPEG" if header.fmt in _LOSSY_FORMATS else "PNG")
+    return _encoded(out, out_format, jpeg_quality, header, desc, [*reasons, *changes])
+
+
+def _encoded(
+    out: Image.Image,
+    out_format: str,
+    jpeg_quality: int,
+    header: _Header,
+    desc: str,
+    changes: list[str],
+) -> PreparedImage:
+    """``out`` (display frame, sent size) encoded as ``out_format``; ``changes`` say why."""
+    encoded = encode(out, out_format, jpeg_quality, compatible_icc(header.icc, out))
     return PreparedImage(
         data=encoded,
         mime_type=_OUTPUT_FORMATS[out_format],
         sent_size=out.size,
-        display_size=display,
-        source_size=stored,
-        orientation=orientation,
+        display_size=header.display,
+        source_size=header.stored,
+        orientation=header.orientation,
         passthrough=False,
         sha256=hashlib.sha256(encoded).hexdigest(),
         source=desc,
-        source_format=fmt,
+        source_format=header.fmt,
         changes=(*changes, f"encoded as {out_format}"),
+    )
+
+
+def _passed_through(data: bytes, desc: str, header: _Header) -> PreparedImage:
+    """The original bytes, sent as they are."""
+    return PreparedImage(
+        data=data,
+        mime_type=_passthrough_mime(header.fmt, data),
+        sent_size=header.display,
+        display_size=header.display,
+        source_size=header.stored,
+        orientation=header.orientation,
+        passthrough=True,
+        sha256=hashlib.sha256(data).hexdigest(),
+        source=desc,
+        source_format=header.fmt,
     )
 
 
@@ -244,7 +243,7 @@ def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int]:
     try:
         with Image.open(io.BytesIO(data) if data is not None else desc) as im:
             fmt = (im.format or "").upper()
-            return _display_size(im, fmt, _orientation(im))
+            return _display_size(im, fmt, read_orientation(im))
     except FileNotFoundError as exc:
         raise ImageError("file not found", source=desc) from exc
     except UnidentifiedImageError as exc:
@@ -287,14 +286,28 @@ def _open(data: bytes, desc: str, max_pixels: int) -> Iterator[Image.Image]:
         yield im
 
 
-def _orientation(im: Image.Image) -> int:
-    """The EXIF orientation (1-8). Invalid or unreadable values count as 1, as in browsers."""
-    try:
-        value = im.getexif().get(_ORIENTATION_TAG, 1)
-    except Exception:  # a corrupt EXIF block must not make the pixels unusable
-        logger.debug("unreadable EXIF block; assuming orientation 1", exc_info=True)
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+@dataclass(frozen=True)
+class _Header:
+    """What an image's header says, read before any pixel is decoded."""
+
+    #: Pillow's format name, upper case ("" when unknown)
+    fmt: str
+    #: the embedded colour profile, as Pillow found it
+    icc: object
+    #: EXIF orientation 1-8
+    orientation: int
+    #: (width, height) in pixels as the App shows it, and the stored grid
+    display: tuple[int, int]
+    stored: tuple[int, int]
+
+    @classmethod
+    def read(cls, im: Image.Image) -> _Header:
+        fmt = (im.format or "").upper()
+        icc = im.info.get("icc_profile")
+        orientation = read_orientation(im)
+        display = _display_size(im, fmt, orientation)
+        stored = (display[1], display[0]) if orientation >= 5 else display
+        return cls(fmt, icc, orientation, display, stored)
 
 
 def _display_size(im: Image.Image, fmt: str, orientation: int) -> tuple[int, int]:
@@ -317,16 +330,12 @@ def _target_size(display: tuple[int, int], max_side: int | None) -> tuple[int, i
 
 
 def _passthrough_blockers(
-    im: Image.Image,
-    fmt: str,
-    data: bytes,
-    orientation: int,
-    needs_resize: bool,
-    forced: str | None,
+    im: Image.Image, header: _Header, data: bytes, needs_resize: bool, forced: str | None
 ) -> list[str]:
     """Why the original bytes cannot be sent as they are (empty: they can, if they decode)."""
+    fmt, orientation = header.fmt, header.orientation
     reasons = []
-    family = "JPEG" if fmt in _JPEG_FORMATS else fmt
+    family = "JPEG" if fmt in JPEG_FORMATS else fmt
     if family not in ("JPEG", "PNG", "WEBP", "HEIF"):
         reasons.append(f"format {fmt or 'unknown'} is not accepted by Gemini")
     elif forced is not None and forced != family:
@@ -335,27 +344,27 @@ def _passthrough_blockers(
         reasons.append(f"exif orientation {orientation}")
     if needs_resize:
         reasons.append("larger than max_side")
-    if im.mode not in _PLAIN_MODES | _ALPHA_MODES:
+    if im.mode not in PLAIN_MODES | ALPHA_MODES:
         reasons.append(f"pixel mode {im.mode}")
     if fmt == "PNG" and len(data) > 24 and data[24] == 16:  # IHDR bit depth
         reasons.append("16-bit PNG")
-    if getattr(im, "n_frames", 1) > 1 and fmt not in _JPEG_FORMATS:
+    if getattr(im, "n_frames", 1) > 1 and fmt not in JPEG_FORMATS:
         reasons.append("animated (first frame kept)")
     return reasons
 
 
 def _decodes_plain(im: Image.Image, fmt: str, desc: str) -> bool:
     """Decodes the image once to validate it; False if an alpha channel is not fully opaque."""
-    if fmt in _JPEG_FORMATS:
+    if fmt in JPEG_FORMATS:
         im.draft(im.mode, (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
-    _load(im, desc)
-    if im.mode in _ALPHA_MODES:
+    load_pixels(im, desc)
+    if im.mode in ALPHA_MODES:
         return bool(im.getchannel("A").getextrema() == (255, 255))
     return True
 
 
 def _passthrough_mime(fmt: str, data: bytes) -> str:
-    if fmt in _JPEG_FORMATS:
+    if fmt in JPEG_FORMATS:
         return "image/jpeg"
     if fmt == "HEIF":
         mime = pillow_heif.get_file_mimetype(data)
@@ -371,147 +380,3 @@ def _normalise_output_format(output_format: str | None) -> str | None:
     if name not in _OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {sorted(_OUTPUT_FORMATS)}, got {name!r}")
     return name
-
-
-# --------------------------------------------------------------------------------------------
-# Conversion
-
-
-def _load(im: Image.Image, desc: str) -> None:
-    try:
-        im.load()
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"refused as a possible decompression bomb: {exc}", source=desc) from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageError(f"cannot decode the image data ({exc})", source=desc) from exc
-
-
-def _convert(
-    im: Image.Image,
-    fmt: str,
-    display: tuple[int, int],
-    target: tuple[int, int],
-    desc: str,
-) -> tuple[Image.Image, list[str]]:
-    """Decodes, orients, normalises to 8-bit RGB/L and downscales to ``target`` (display frame)."""
-    changes: list[str] = []
-    if getattr(im, "n_frames", 1) > 1:
-        im.seek(0)
-    box: tuple[float, float, float, float] | None = None
-    if fmt in _JPEG_FORMATS and target != display:
-        box = _draft(im, display, target)
-    _load(im, desc)
-    # read again after loading: TIFF has applied (and removed) its orientation by now
-    orientation = _orientation(im)
-    out: Image.Image = im
-    if out.mode not in _PLAIN_MODES:
-        out, note = _to_8bit(out)
-        changes.append(note)
-    stored_target = (target[1], target[0]) if orientation >= 5 else target
-    current = out.size
-    # a draft whose scale does not divide the size has a fractional frame: always resample it
-    whole = box is None or _is_whole_frame(box, current)
-    if box is not None and whole and max(current) <= max(target):
-        sent = (current[1], current[0]) if orientation >= 5 else current
-        changes.append(f"resized {display[0]}x{display[1]} -> {sent[0]}x{sent[1]} (JPEG DCT)")
-    elif not whole or max(current) > max(target):
-        out = out.resize(stored_target, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
-        changes.append(f"resized {display[0]}x{display[1]} -> {target[0]}x{target[1]}")
-    if orientation != 1:
-        out = out.transpose(EXIF_TO_DISPLAY[orientation])
-    return out, changes
-
-
-def _draft(
-    im: Image.Image, display: tuple[int, int], target: tuple[int, int]
-) -> tuple[float, float, float, float] | None:
-    """Lets libjpeg decode at 1/8, 1/4 or 1/2 scale (the largest that still fits).
-
-    Returns the full frame in the drafted image's pixels (for an exact resize), or None.
-    A scale that divides the stored size may land down to JPEG_DRAFT_SLACK x the target (and is
-    then sent as it is). Otherwise the last drafted pixel covers a partial block, so the frame
-    is fractional: the draft must then stay above the target, and it is resampled with the
-    exact frame as the box.
-    """
-    width, height = im.size
-    for scale in (8, 4, 2):
-        exact = width % scale == 0 and height % scale == 0
-        floor = max(target) * (JPEG_DRAFT_SLACK if exact else 1.0)
-        if math.ceil(max(width, height) / scale) >= floor:
-            result = im.draft(im.mode, (max(1, width // scale), max(1, height // scale)))
-            return None if result is None else result[1]
-    return None
-
-
-def _is_whole_frame(box: tuple[float, float, float, float], size: tuple[int, int]) -> bool:
-    return box == (0, 0, size[0], size[1])
-
-
-def _to_8bit(im: Image.Image) -> tuple[Image.Image, str]:
-    """Normalises any Pillow mode to 8-bit ``RGB`` or ``L`` (alpha flattened on white)."""
-    mode = im.mode
-    if mode == "1":
-        return im.convert("L"), "1-bit -> L"
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in im.info
-        im = im.convert("RGBA" if has_alpha else "RGB")
-        if not has_alpha:
-            return im, "palette -> RGB"
-        mode = "RGBA"
-    if mode in ("RGBa", "La"):
-        im = im.convert("RGBA" if mode == "RGBa" else "LA")
-        mode = im.mode
-    if mode in _ALPHA_MODES:
-        return _flatten_on_white(im)
-    if mode.startswith("I") or mode == "F":
-        return _scale_to_l(im)
-    return im.convert("RGB"), f"{mode} -> RGB"
-
-
-def _flatten_on_white(im: Image.Image) -> tuple[Image.Image, str]:
-    plain = "RGB" if im.mode == "RGBA" else "L"
-    alpha = np.asarray(im.getchannel("A"), dtype=np.uint16)
-    if alpha.min() == 255:
-        return im.convert(plain), f"{im.mode} -> {plain} (opaque alpha dropped)"
-    color = np.asarray(im.convert(plain), dtype=np.uint16)
-    if color.ndim == 3:
-        alpha = alpha[..., None]
-    flat = (color * alpha + 255 * (255 - alpha) + 127) // 255
-    return Image.fromarray(flat.astype(np.uint8)), f"{im.mode} -> {plain} (flattened on white)"
-
-
-def _scale_to_l(im: Image.Image) -> tuple[Image.Image, str]:
-    """16-bit, 32-bit and float grayscale to ``L`` (see the module docstring for the rules)."""
-    values = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    low, high = float(values.min()), float(values.max())
-    if im.mode == "F" and low >= 0.0 and high <= 1.0:
-        factor, note = 255.0, "float [0, 1] -> L"
-    elif im.mode.startswith("I;16") or (low >= 0.0 and 255.0 < high <= 65535.0):
-        factor, note = 255.0 / 65535.0, f"{im.mode} (16-bit) -> L"
-    elif low >= 0.0 and high <= 255.0:
-        factor, note = 1.0, f"{im.mode} -> L"
-    else:
-        factor = 255.0 / (high - low) if high > low else 0.0
-        values, note = values - low, f"{im.mode} -> L (min-max stretch)"
-    return Image.fromarray(np.clip(np.rint(values * factor), 0, 255).astype(np.uint8)), note
-
-
-def _compatible_icc(icc: object, im: Image.Image) -> bytes | None:
-    """Keeps a colour profile only if its colour space matches the output pixels."""
-    if not isinstance(icc, bytes) or len(icc) < 20:
-        return None
-    space = icc[16:20]
-    if (im.mode == "RGB" and space == b"RGB ") or (im.mode == "L" and space == b"GRAY"):
-        return icc
-    return None
-
-
-def _encode(im: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes:
-    options: dict[str, Any] = {"icc_profile": icc} if icc else {}
-    if fmt == "PNG":
-        options["compress_level"] = PNG_COMPRESS_LEVEL
-    else:
-        options["quality"] = quality
-    buf = io.BytesIO()
-    im.save(buf, fmt, **options)
-    return buf.getvalue()
