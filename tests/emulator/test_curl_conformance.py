@@ -1,9 +1,10 @@
-"""The seed's REST examples, run with the real ``curl`` binary against the emulator.
+"""The REST examples of Google's "Image understanding" guide for the Gemini API, run with the
+real ``curl`` binary against the emulator.
 
-The shell snippets are the seed's (shared/seed/image-understanding.fa.txt), with the host
-replaced by the emulator's base URL and ``jq`` replaced by Python, so the checks need nothing
-but curl and coreutils. They exercise what a hand-written client would not: snake_case keys,
-a trailing comma in the JSON, a single-quoted upload body, header dumps with ``-D``.
+The shell snippets are the guide's curl examples, with the host replaced by the emulator's base
+URL and ``jq`` replaced by Python, so the checks need nothing but curl and coreutils. They
+exercise what a hand-written client would not: snake_case keys, a trailing comma in the JSON, a
+single-quoted upload body, header dumps with ``-D``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ KEY = "curl-key"
 
 
 def json_field(filename: str, *keys: str, quoted: bool = False) -> str:
-    """A shell command printing a field of a JSON file (where the seed uses ``jq``)."""
+    """A shell command printing a field of a JSON file (where the guide uses ``jq``)."""
     expr = f"json.load(open({filename!r}))" + "".join(f"[{key!r}]" for key in keys)
     if quoted:
         expr = f"json.dumps({expr})"
@@ -60,13 +61,13 @@ def images(tmp_path: Path) -> dict[str, Path]:
     scene, changed = SCENE, CHANGED
     return {
         "jpg": scenes.save_scene(scene, tmp_path / "sample.jpg", quality=80),
-        # small: the seed passes it base64 in one argument, and Linux caps one at 128 KiB
+        # small: the guide passes it base64 in one argument, and Linux caps one at 128 KiB
         "png": scenes.save_scene(changed.image.resize((160, 120)), tmp_path / "image2.png"),
     }
 
 
 def run(script: str, cwd: Path, emu: Emulator, **env: str) -> str:
-    """Runs a bash snippet with the seed's variables set; returns its stdout."""
+    """Runs a bash snippet with the guide's variables set; returns its stdout."""
     variables = {
         **os.environ,
         "GEMINI_API_KEY": KEY,
@@ -86,7 +87,7 @@ def run(script: str, cwd: Path, emu: Emulator, **env: str) -> str:
 
 
 def test_inline_base64_request_with_snake_case_keys(emu: Emulator, images, tmp_path: Path):
-    # Verbatim from the seed, including the trailing comma after the text part.
+    # Verbatim from the guide, including the trailing comma after the text part.
     script = """
     if [[ "$(base64 --version 2>&1)" = *"FreeBSD"* ]]; then
       B64FLAGS="--input"
@@ -144,9 +145,9 @@ rm "${tmp_header_file}"
 
 
 def upload_script(*, key_on_chunk: bool = True) -> str:
-    """The seed's resumable upload: start with a header dump, then one finalize chunk.
+    """The guide's resumable upload: start with a header dump, then one finalize chunk.
 
-    The seed's single-image flow sends the key on the chunk too; its multi-image flow does
+    The guide's single-image flow sends the key on the chunk too; its multi-image flow does
     not (the session URL authorises the chunk).
     """
     chunk_key = '  -H "x-goog-api-key: $GEMINI_API_KEY" \\\n' if key_on_chunk else ""
@@ -193,7 +194,7 @@ def test_resumable_upload_then_generate_with_file_data(emu: Emulator, images, tm
 
 
 def test_two_images_uploaded_and_inline(emu: Emulator, images, tmp_path: Path):
-    # The seed's multi-image flow: the chunk request has no API key, and the file URI is
+    # The guide's multi-image flow: the chunk request has no API key, and the file URI is
     # pasted as a quoted JSON string.
     script = (
         upload_script(key_on_chunk=False)

@@ -1,7 +1,8 @@
 """The emulator speaks the Gemini REST protocol: envelopes, errors, auth, Files API, batches.
 
 Every test talks to a real emulator over a socket with plain httpx, and checks the wire form
-documented in shared/reference/gemini-api.md (section numbers in the docstrings).
+of the Gemini API: what the official google-genai SDK sends and reads, and what Google's API
+reference and guides (Files API, Batch Mode, Troubleshooting) show.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def error_of(response: httpx.Response) -> dict:
     return body["error"]
 
 
-# --- generateContent envelope (§3) ---------------------------------------------------------
+# --- generateContent envelope --------------------------------------------------------------
 
 
 def test_generate_content_envelope_is_camel_case_with_consistent_usage(http: httpx.Client):
@@ -357,7 +358,7 @@ def test_unknown_path_is_a_404(http: httpx.Client):
     assert http.get("/v2/models").status_code == 404
 
 
-# --- streaming (§1.3) ----------------------------------------------------------------------
+# --- streaming -----------------------------------------------------------------------------
 
 
 def test_sse_stream_chunks_add_up_to_the_answer(http: httpx.Client):
@@ -396,7 +397,7 @@ def test_stream_errors_are_plain_json_with_the_status(http: httpx.Client):
     assert error_of(response)["status"] == "NOT_FOUND"
 
 
-# --- auth (§1.1, §4.2) ---------------------------------------------------------------------
+# --- auth ----------------------------------------------------------------------------------
 
 
 def test_missing_key_is_the_real_403(emu: Emulator):
@@ -449,7 +450,7 @@ def test_the_key_is_never_logged(emu: Emulator, caplog: pytest.LogCaptureFixture
     assert not any(secret in message for message in ours)
 
 
-# --- models and countTokens (§6, §8.2) -----------------------------------------------------
+# --- models and countTokens ----------------------------------------------------------------
 
 
 def test_models_list_pages_through_every_model(emu: Emulator, http: httpx.Client):
@@ -512,7 +513,7 @@ def test_count_tokens_uses_media_resolution_on_gemini_3(http: httpx.Client):
     assert result["promptTokensDetails"][-1] == {"modality": "IMAGE", "tokenCount": 280}
 
 
-# --- Files API (§5) ------------------------------------------------------------------------
+# --- Files API -----------------------------------------------------------------------------
 
 
 def start_upload(
@@ -688,7 +689,7 @@ def test_uploaded_files_cannot_be_downloaded(http: httpx.Client):
     assert response.status_code == 400
 
 
-# --- batches (§7) --------------------------------------------------------------------------
+# --- batches -------------------------------------------------------------------------------
 
 
 def wait_done(http: httpx.Client, name: str, timeout: float = 5.0) -> dict:

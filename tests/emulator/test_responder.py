@@ -1,8 +1,10 @@
 """The emulator's responder: the task read from the prompt, answers in Gemini's real formats
 that agree with the scene's ground truth.
 
-Answers are read the way the cookbook reads them: fences stripped, ``json.loads``, boxes
-``int(v / 1000 * size)``, masks resized bilinearly to the box and thresholded at 127.
+Answers are read the way the "Spatial understanding" notebook of Google's Gemini API Cookbook
+reads them: fences stripped, ``json.loads``, boxes ``int(v / 1000 * size)``, masks resized
+bilinearly to the box and thresholded at 127. The COOKBOOK_* prompts are that notebook's (the
+detection and segmentation ones also appear in Google's "Image understanding" guide).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The official google-genai SDK, pointed at the emulator, runs the seed's own examples.
+"""The official google-genai SDK, pointed at the emulator, runs the Python examples of Google's
+"Image understanding" guide for the Gemini API.
 
 The SDK is the judge of fidelity: if it can upload, generate, count, list, page, batch and
 raise its own typed errors against the emulator, the wire forms match what it expects from
@@ -84,7 +85,7 @@ def box_iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 
 
 def to_pixels(box_2d: list[int], width: int, height: int) -> tuple[int, int, int, int]:
-    """The seed's conversion: [ymin, xmin, ymax, xmax] on 0-1000 -> (x0, y0, x1, y1) px."""
+    """The guide's conversion: [ymin, xmin, ymax, xmax] on 0-1000 -> (x0, y0, x1, y1) px."""
     y0, x0, y1, x1 = box_2d
     return (
         int(x0 / 1000 * width),
@@ -108,7 +109,7 @@ def assert_boxes_match(bounding_boxes: list[dict], scene: scenes.Scene) -> None:
 
 
 def parse_json(json_output: str) -> str:
-    """The seed's own fence stripper, as its segmentation example defines it."""
+    """The guide's own fence stripper, as its segmentation example defines it."""
     lines = json_output.splitlines()
     for i, line in enumerate(lines):
         if line == "```json":
@@ -188,7 +189,7 @@ def test_two_images_inline_and_uploaded(
 
 def test_detection_with_json_mime_type(client: genai.Client, tmp_path: Path, scene):
     path = scenes.save_scene(scene, tmp_path / "image.png")
-    image = Image.open(path)  # the seed passes a PIL image; the SDK encodes it
+    image = Image.open(path)  # the guide passes a PIL image; the SDK encodes it
     config = types.GenerateContentConfig(response_mime_type="application/json")
     response = client.models.generate_content(model=MODEL, contents=[image, DETECT], config=config)
     assert response.candidates[0].finish_reason == types.FinishReason.STOP
@@ -196,14 +197,14 @@ def test_detection_with_json_mime_type(client: genai.Client, tmp_path: Path, sce
 
 
 def segment(client: genai.Client, image: Image.Image, prompt: str) -> list[dict]:
-    """The seed's segmentation call: thinking off, prompt first, a PIL image."""
+    """The guide's segmentation call: thinking off, prompt first, a PIL image."""
     config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=0))
     response = client.models.generate_content(model=MODEL, contents=[prompt, image], config=config)
     assert response.usage_metadata.thoughts_token_count is None
     return json.loads(parse_json(response.text))
 
 
-def test_segmentation_prompt_of_the_seed_finds_no_wooden_or_glass_items(
+def test_segmentation_prompt_of_the_guide_finds_no_wooden_or_glass_items(
     client: genai.Client, scene: scenes.Scene
 ):
     assert segment(client, scene.image, SEGMENT) == []  # flat coloured shapes only
@@ -216,7 +217,7 @@ def test_segmentation_masks_match_the_ground_truth(client: genai.Client, scene: 
     truth = {f"{o.color} {o.label}": o for o in scene.objects}
     assert sorted(item["label"] for item in items) == sorted(truth)
     for item in items:
-        # The seed's decoding: box to pixels, PNG resized to the box, threshold at 128.
+        # The guide's decoding: box to pixels, PNG resized to the box, threshold at 128.
         box = item["box_2d"]
         y0, x0 = int(box[0] / 1000 * im.size[1]), int(box[1] / 1000 * im.size[0])
         y1, x1 = int(box[2] / 1000 * im.size[1]), int(box[3] / 1000 * im.size[0])
