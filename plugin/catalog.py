@@ -1,5 +1,6 @@
 """Every published number about Gemini models, in one place: families and capabilities,
-thinking controls, list prices, quotas by tier and the token rules for images and text.
+thinking controls and allowances, request settings per family, list prices, quotas by tier and
+the token rules for images and text.
 
 The live API is the source of truth for which models exist (``models.list``); this table adds
 what the API does not say: whether a model can segment, how its thinking is controlled, what it
@@ -17,6 +18,11 @@ costs and what a tier may send. Unknown model ids fall back to their family, gue
   size (LOW 280, MEDIUM 560, HIGH 1120 - the default for images - ULTRA_HIGH 2240); text is
   about four characters per token. These are estimates; ``countTokens`` and ``usageMetadata``
   are exact.
+- Spatial answers (boxes, masks, points) are asked at temperature 0.5 on Gemini 2.x, as the
+  Gemini cookbook's "Spatial understanding" notebook does; Gemini 3 keeps its default, 1.0,
+  which Google's "Gemini 3 Developer Guide" recommends keeping (lower values can make it loop).
+- Thinking tokens count against ``maxOutputTokens`` and are billed as output; the thinking
+  numbers below are our estimates of how many a request uses, not published figures.
 """
 
 from __future__ import annotations
@@ -27,7 +33,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DYNAMIC_THINKING_TOKENS",
     "FALLBACK_MODELS",
+    "LEVEL_THINKING_ALLOWANCE",
+    "LEVEL_THINKING_TOKENS",
     "TIERS",
     "TIER_LIMITS",
     "ModelSpec",
@@ -78,10 +87,9 @@ class ModelSpec:
     media_resolution_tokens: bool = False
     #: the largest ``maxOutputTokens`` the model accepts (Gemini 2.0 and older: 8,192)
     max_output_tokens: int = 65536
-
-    @property
-    def can_disable_thinking(self) -> bool:
-        return self.thinking_control == "budget" and self.min_thinking_budget == 0
+    #: the temperature for spatial answers (boxes, masks, points); None keeps the model's own
+    #: default (Gemini 3). See the module docstring.
+    spatial_temperature: float | None = 0.5
 
 
 _FLASH_25 = Price(0.30, 2.50)
@@ -107,6 +115,7 @@ def _spec_3(model_id: str, price: Price, min_level: str = "low") -> ModelSpec:
         "level",
         min_thinking_level=min_level,
         media_resolution_tokens=True,
+        spatial_temperature=None,
     )
 
 
@@ -175,6 +184,20 @@ def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price:
     if overrides and model_id in overrides:
         return overrides[model_id]
     return model_spec(model_id).price
+
+
+# --------------------------------------------------------------------------------------------
+# thinking
+
+#: output tokens added to a request's ``maxOutputTokens`` when it sets a ``thinkingLevel``:
+#: even the lowest level thinks a little, and those tokens count against the cap
+LEVEL_THINKING_ALLOWANCE = 4096
+#: thinking tokens one request typically uses with the model's own (dynamic) thinking, by model
+#: family (``ModelSpec.family``); for cost estimates
+DYNAMIC_THINKING_TOKENS: dict[str, int] = {"2.5": 800, "3": 1500}
+#: thinking tokens one request typically uses at the lowest ``thinkingLevel`` values (upper
+#: case, as sent); for cost estimates
+LEVEL_THINKING_TOKENS: dict[str, int] = {"MINIMAL": 30, "LOW": 300}
 
 
 # --------------------------------------------------------------------------------------------

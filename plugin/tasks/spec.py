@@ -4,18 +4,20 @@ A :class:`TaskSpec` says *what* (caption, classify, ask, detect, segment, point,
 classes, a target, a question...). :func:`build_request` turns it plus image parts into a
 ``generateContent`` request with settings that suit the task and the model family:
 
-- the prompt goes **after** the image parts (the image-understanding guide's tip);
-- spatial tasks (detect, segment, point) use temperature 0.5 on 2.x models, as the cookbook
-  does "to prevent the model from repeating itself"; Gemini 3 keeps its default (Google
-  recommends 1.0: lower values can make it loop);
+- the prompt goes **after** the image parts, as Google's "Image understanding" guide advises;
+- spatial tasks (detect, segment, point) use the family's spatial temperature
+  (``ModelSpec.spatial_temperature`` in :mod:`gemini_vision.catalog`: 0.5 on 2.x, the model's
+  default on Gemini 3);
 - thinking as low as the model allows for labelling tasks (``thinkingBudget`` 0 on 2.5 Flash;
   the minimum, 128, on 2.5 Pro; the lowest ``thinkingLevel`` on 3.x; nothing on 2.0), because
   for spatial output it "adds latency without improving the results"; questions and
   comparisons keep the model's default thinking;
-- ``BLOCK_ONLY_HIGH`` for dangerous content, like the cookbook;
+- ``BLOCK_ONLY_HIGH`` for dangerous content, as the Gemini cookbook's "Spatial understanding"
+  notebook sets it;
 - ``maxOutputTokens`` sized for the task (25 PNG masks need ~25k tokens), never above the
-  model's own limit (8,192 on 2.0). Thinking tokens count against it, so tasks that keep
-  default thinking get no cap unless one is given.
+  model's own limit (``ModelSpec.max_output_tokens``). Thinking tokens count against it, so
+  tasks that keep default thinking get no cap unless one is given, and a ``thinkingLevel``
+  adds ``LEVEL_THINKING_ALLOWANCE``.
 
 :func:`interpret_answer` reads the answer with the right parser and maps labels onto the
 requested classes.
@@ -31,7 +33,13 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gemini_vision.api import wire
-from gemini_vision.catalog import DEFAULT_MODEL, ModelSpec, model_spec, normalize_media_resolution
+from gemini_vision.catalog import (
+    DEFAULT_MODEL,
+    LEVEL_THINKING_ALLOWANCE,
+    ModelSpec,
+    model_spec,
+    normalize_media_resolution,
+)
 from gemini_vision.errors import ConfigurationError
 from gemini_vision.parsing import (
     ClassificationResult,
@@ -80,8 +88,6 @@ SAFETY_SETTINGS = (("HARM_CATEGORY_DANGEROUS_CONTENT", "BLOCK_ONLY_HIGH"),)
 #: is ~1 kB of base64; a box with a long descriptive label ~60 tokens)
 _TOKENS_BASE = 256
 _TOKENS_PER_OBJECT = {TaskKind.DETECT: 96, TaskKind.SEGMENT: 1024, TaskKind.POINT: 48}
-#: room for the minimal thinking a thinkingLevel model still does
-_LEVEL_THINKING_ALLOWANCE = 4096
 
 
 @dataclass(frozen=True)
@@ -210,24 +216,24 @@ def _output_tokens(
     if thinking is not None:
         tokens += thinking.thinking_budget or 0
         if thinking.thinking_level is not None:
-            tokens += _LEVEL_THINKING_ALLOWANCE
+            tokens += LEVEL_THINKING_ALLOWANCE
     return min(tokens, spec.max_output_tokens)
+
+
+def _temperature(task: TaskSpec, spec: ModelSpec) -> float | None:
+    """The family's spatial temperature for spatial tasks; None (the model's default) else."""
+    return spec.spatial_temperature if task.kind.spatial else None
 
 
 def generation_defaults(task: TaskSpec, model: str) -> dict[str, Any]:
     """The settings :func:`build_request` would choose for ``task`` on ``model`` (for display)."""
     spec = model_spec(model)
     thinking = _thinking(task, spec)
-    temperature = 0.5 if task.kind.spatial and spec.family != "3" else None
     return {
-        "temperature": temperature,
+        "temperature": _temperature(task, spec),
         "thinking": thinking.to_wire() if thinking else None,
         "max_output_tokens": _output_tokens(task, spec, thinking),
     }
-
-
-def _count_images(parts: Sequence[wire.Part]) -> int:
-    return sum(1 for p in parts if p.inline_data is not None or p.file_data is not None)
 
 
 def build_request(
@@ -248,24 +254,14 @@ def build_request(
     spatial task with several images, an unknown media resolution).
     """
     spec = check_model_supports(task, model)
-    images = _count_images(image_parts)
-    if images == 0:
-        raise ConfigurationError("the request has no image part")
-    if task.kind is TaskKind.COMPARE and images < 2:
-        raise ConfigurationError(f"compare needs at least two images, got {images}")
-    if task.kind.spatial and images > 1:
-        raise ConfigurationError(
-            f"{task.kind.value} takes one image per request (coordinates are relative to it); "
-            f"got {images}"
-        )
+    _check_images(task, image_parts)
     mime, schema = response_format(task)
     thinking = _thinking(task, spec)
-    defaults = generation_defaults(task, model)
     if max_output_tokens:
-        # above the model's limit the API answers 400 (2.0 Flash: 8,192)
+        # above the model's limit the API answers 400
         max_output_tokens = min(max_output_tokens, spec.max_output_tokens)
     config = wire.GenerationConfig(
-        temperature=temperature if temperature is not None else defaults["temperature"],
+        temperature=temperature if temperature is not None else _temperature(task, spec),
         max_output_tokens=max_output_tokens or _output_tokens(task, spec, thinking),
         response_mime_type=mime,
         response_schema=schema,
@@ -284,6 +280,20 @@ def build_request(
         safety_settings=[wire.SafetySetting(category=c, threshold=t) for c, t in SAFETY_SETTINGS],
         generation_config=config,
     )
+
+
+def _check_images(task: TaskSpec, image_parts: Sequence[wire.Part]) -> None:
+    """Raises ConfigurationError unless the parts hold as many images as the task takes."""
+    images = sum(1 for p in image_parts if p.inline_data is not None or p.file_data is not None)
+    if images == 0:
+        raise ConfigurationError("the request has no image part")
+    if task.kind is TaskKind.COMPARE and images < 2:
+        raise ConfigurationError(f"compare needs at least two images, got {images}")
+    if task.kind.spatial and images > 1:
+        raise ConfigurationError(
+            f"{task.kind.value} takes one image per request (coordinates are relative to it); "
+            f"got {images}"
+        )
 
 
 def _media_resolution(value: str | None) -> str | None:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 from gemini_vision.api import wire
+from gemini_vision.catalog import (
+    DYNAMIC_THINKING_TOKENS,
+    LEVEL_THINKING_ALLOWANCE,
+    LEVEL_THINKING_TOKENS,
+    model_spec,
+)
 from gemini_vision.errors import ConfigurationError, ParseError
 from gemini_vision.parsing import ClassificationResult, ParseResult, TextAnswer
 from gemini_vision.tasks.prompts import prompt_text, response_format
@@ -13,6 +19,7 @@ from gemini_vision.tasks.spec import (
     TaskSpec,
     build_request,
     check_model_supports,
+    generation_defaults,
     interpret_answer,
 )
 
@@ -195,6 +202,37 @@ def test_detection_settings_per_family(
     assert config.get("thinkingConfig") == thinking
     assert config.get("temperature") == temperature
     assert 0 < config["maxOutputTokens"] <= 65536
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["gemini-2.5-flash", "gemini-2.0-flash", "gemini-3-flash-preview", "gemini-7-future", "x"],
+)
+def test_spatial_temperature_is_the_catalogs_per_family(model: str) -> None:
+    expected = model_spec(model).spatial_temperature
+    assert expected == (None if model_spec(model).family == "3" else 0.5)
+    for kind in (TaskKind.DETECT, TaskKind.SEGMENT, TaskKind.POINT):
+        assert generation_defaults(TaskSpec(kind), model)["temperature"] == expected
+    assert generation_defaults(TaskSpec(TaskKind.CAPTION), model)["temperature"] is None
+
+
+def test_a_thinking_level_adds_the_catalogs_allowance_to_the_output_cap() -> None:
+    task = TaskSpec(TaskKind.DETECT, max_objects=10)
+    budget = _config(build_request(task, [IMAGE], model="gemini-2.5-flash"))  # thinkingBudget 0
+    level = _config(build_request(task, [IMAGE], model="gemini-3-flash-preview"))
+    assert level["maxOutputTokens"] == budget["maxOutputTokens"] + LEVEL_THINKING_ALLOWANCE
+
+
+def test_thinking_estimates_cover_the_families_and_lowest_levels() -> None:
+    assert set(DYNAMIC_THINKING_TOKENS) == {"2.5", "3"}
+    lowest = {
+        model_spec(m).min_thinking_level for m in ("gemini-3-flash-preview", "gemini-3.1-pro")
+    }
+    assert {level.upper() for level in lowest if level} == set(LEVEL_THINKING_TOKENS)
+    assert all(
+        tokens > 0
+        for tokens in [*DYNAMIC_THINKING_TOKENS.values(), *LEVEL_THINKING_TOKENS.values()]
+    )
 
 
 def test_safety_setting_like_the_cookbook() -> None:
