@@ -326,57 +326,86 @@ def generate(
     prompt, details = prompt_usage(request, media, model)
     envelope = {"modelVersion": model, "responseId": response_id(fault_rng)}
     if fault == "safety":
-        usage = _usage(prompt, details, 0, 0)
-        feedback = {
-            "blockReason": "SAFETY",
-            "safetyRatings": _safety_ratings("HARM_CATEGORY_DANGEROUS_CONTENT"),
-        }
-        return Answer({"promptFeedback": feedback, "usageMetadata": usage, **envelope}, usage)
+        return _blocked_prompt(prompt, details, envelope)
 
     rng = random.Random(request_seed)
     config = request.generation_config or wire.GenerationConfig()
-    thinking = config.thinking_config
+    show_thoughts = bool(config.thinking_config and config.thinking_config.include_thoughts)
     thoughts = _thinking_tokens(request, model, rng, thinking_scale)
     images = [m.image for m in media]
     candidates: list[dict[str, Any]] = []
     candidate_tokens = 0
     for index in range(max(config.candidate_count or 1, 1)):
-        reply_rng = random.Random(rng.getrandbits(64))
+        reply_rng = random.Random(rng.getrandbits(64))  # drawn even on a cache hit: same answers
         reply = cache.get((request_seed, index)) if cache else None
         if reply is None:
             reply = respond(request, images, model=model, rng=reply_rng)
             if cache:
                 cache.put((request_seed, index), reply, cache_size)
         if fault == "safety_finish":
-            candidates.append(
-                {
-                    "finishReason": "SAFETY",
-                    "index": index,
-                    "safetyRatings": _safety_ratings("HARM_CATEGORY_HARASSMENT"),
-                }
-            )
+            candidates.append(_blocked_candidate(index))
             thoughts = 0
             continue
         text = _apply_text_fault(reply.text, fault, reply.kind, fault_rng)
-        finish = "STOP"
-        if fault == "max_tokens" and text:
-            text = text[: max(1, int(len(text) * fault_rng.uniform(0.3, 0.9)))]
-            finish = "MAX_TOKENS"
-        limit = config.max_output_tokens
-        if limit is not None and thoughts + estimate_text_tokens(text) > limit:
-            thoughts = min(thoughts, limit)
-            text = text[: (limit - thoughts) * 4]
-            finish = "MAX_TOKENS"
-        parts: list[dict[str, Any]] = []
-        if thinking and thinking.include_thoughts and thoughts:
-            parts.append({"text": _thought_summary(reply.kind, len(media)), "thought": True})
-        if text:
-            parts.append({"text": text})
-        content: dict[str, Any] = {"parts": parts, "role": "model"} if parts else {"role": "model"}
-        candidates.append({"content": content, "finishReason": finish, "index": index})
+        text, finish, thoughts = _cut(text, fault, config.max_output_tokens, thoughts, fault_rng)
+        summary = _thought_summary(reply.kind, len(media)) if show_thoughts and thoughts else None
+        candidates.append(_candidate(index, text, finish, summary))
         candidate_tokens += estimate_text_tokens(text)
     usage = _usage(prompt, details, candidate_tokens, thoughts)
     return Answer({"candidates": candidates, "usageMetadata": usage, **envelope}, usage)
+
+
+def _blocked_prompt(
+    prompt: int, details: list[dict[str, Any]], envelope: dict[str, Any]
+) -> Answer:
+    """A prompt refused for safety: ``promptFeedback`` and no candidates."""
+    usage = _usage(prompt, details, 0, 0)
+    feedback = {
+        "blockReason": "SAFETY",
+        "safetyRatings": _safety_ratings("HARM_CATEGORY_DANGEROUS_CONTENT"),
+    }
+    return Answer({"promptFeedback": feedback, "usageMetadata": usage, **envelope}, usage)
+
+
+def _blocked_candidate(index: int) -> dict[str, Any]:
+    """A candidate stopped for safety: no content, its ratings say why."""
+    return {
+        "finishReason": "SAFETY",
+        "index": index,
+        "safetyRatings": _safety_ratings("HARM_CATEGORY_HARASSMENT"),
+    }
+
+
+def _cut(
+    text: str, fault: str | None, limit: int | None, thoughts: int, rng: random.Random
+) -> tuple[str, str, int]:
+    """``(text, finishReason, thinking tokens)`` once a ``max_tokens`` fault and
+    ``maxOutputTokens`` (``limit``, which thinking tokens count against) have cut the answer;
+    a token is ~4 characters."""
+    finish = "STOP"
+    if fault == "max_tokens" and text:
+        text = text[: max(1, int(len(text) * rng.uniform(0.3, 0.9)))]
+        finish = "MAX_TOKENS"
+    if limit is not None and thoughts + estimate_text_tokens(text) > limit:
+        thoughts = min(thoughts, limit)
+        text = text[: (limit - thoughts) * 4]
+        finish = "MAX_TOKENS"
+    return text, finish, thoughts
+
+
+def _candidate(index: int, text: str, finish: str, thought: str | None) -> dict[str, Any]:
+    """One answer: the thought summary (when asked for) first, then the text."""
+    parts: list[dict[str, Any]] = []
+    if thought:
+        parts.append({"text": thought, "thought": True})
+    if text:
+        parts.append({"text": text})
+    return {"content": _model_content(parts), "finishReason": finish, "index": index}
+
+
+def _model_content(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``Content`` of role ``model``; without parts the API leaves ``parts`` out."""
+    return {"parts": parts, "role": "model"} if parts else {"role": "model"}
 
 
 def stream_chunks(body: dict[str, Any], pieces: int = 4) -> list[dict[str, Any]]:
@@ -409,5 +438,4 @@ def stream_chunks(body: dict[str, Any], pieces: int = 4) -> list[dict[str, Any]]
 
 
 def _chunk(parts: list[dict[str, Any]], envelope: dict[str, Any]) -> dict[str, Any]:
-    content: dict[str, Any] = {"parts": parts, "role": "model"} if parts else {"role": "model"}
-    return {"candidates": [{"content": content, "index": 0}], **envelope}
+    return {"candidates": [{"content": _model_content(parts), "index": 0}], **envelope}
