@@ -21,6 +21,9 @@ costs and what a tier may send. Unknown model ids fall back to their family, gue
 - Spatial answers (boxes, masks, points) are asked at temperature 0.5 on Gemini 2.x, as the
   Gemini cookbook's "Spatial understanding" notebook does; Gemini 3 keeps its default, 1.0,
   which Google's "Gemini 3 Developer Guide" recommends keeping (lower values can make it loop).
+- Coordinates: Gemini writes boxes (``box_2d``, y first) and points normalised to 0-1000 of the
+  image it received; its segmentation masks are PNG probability maps (0-255) that Google's
+  "Image understanding" guide binarizes at 127, the midpoint.
 - Thinking tokens count against ``maxOutputTokens`` and are billed as output; the thinking
   numbers below are our estimates of how many a request uses, not published figures.
 """
@@ -32,11 +35,13 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "COORD_SCALE",
     "DEFAULT_MODEL",
     "DYNAMIC_THINKING_TOKENS",
     "FALLBACK_MODELS",
     "LEVEL_THINKING_ALLOWANCE",
     "LEVEL_THINKING_TOKENS",
+    "MASK_THRESHOLD",
     "TIERS",
     "TIER_LIMITS",
     "ModelSpec",
@@ -52,6 +57,11 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "gemini-2.5-flash"
+
+#: boxes and points come normalised to 0-COORD_SCALE of the image the model received
+COORD_SCALE = 1000
+#: a mask pixel is on when its probability (0-255) is strictly above this value
+MASK_THRESHOLD = 127
 
 
 @dataclass(frozen=True)

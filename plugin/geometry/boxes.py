@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from gemini_vision.catalog import COORD_SCALE
+
 __all__ = [
     "COORD_SCALE",
     "FrameSize",
@@ -35,8 +37,6 @@ __all__ = [
     "relative_to_box_2d",
     "relative_to_point_yx",
 ]
-
-COORD_SCALE = 1000
 
 RelBox = tuple[float, float, float, float]
 FrameSize = tuple[int, int]

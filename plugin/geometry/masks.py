@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from gemini_vision.api.wire import decode_base64
+from gemini_vision.catalog import MASK_THRESHOLD
 from gemini_vision.geometry.boxes import (
     COORD_SCALE,
     FrameSize,
@@ -59,7 +60,8 @@ __all__ = [
     "resize_probability",
 ]
 
-DEFAULT_MASK_THRESHOLD = 127
+#: the default threshold of :func:`binarize` (see :data:`gemini_vision.catalog.MASK_THRESHOLD`)
+DEFAULT_MASK_THRESHOLD = MASK_THRESHOLD
 #: masks are 256x256 in practice; refuse absurd headers before decoding them
 MAX_MASK_PIXELS = 4096 * 4096
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gemini_vision import catalog
 from gemini_vision import geometry as g
 from gemini_vision.images import exif
 
@@ -58,10 +59,11 @@ def test_box_2d_to_relative_rejects_wrong_length_and_nan(bad) -> None:
         g.box_2d_to_relative(bad)
 
 
-def test_seed_conversion_to_pixels_is_verbatim() -> None:
+def test_guide_conversion_to_pixels_is_verbatim() -> None:
     # int(v / 1000 * size): 200/1000*1024 = 204.8 -> 204; 100/1000*768 = 76.8 -> 76; ...
     assert g.box_2d_to_xyxy_px((100, 200, 300, 600), (1024, 768)) == (204, 76, 614, 230)
-    # no swap, no clamp: the seed skips such boxes itself (`if y0 >= y1 or x0 >= x1`)
+    # no swap, no clamp: the "Image understanding" guide's own code skips such boxes
+    # (`if y0 >= y1 or x0 >= x1`)
     assert g.box_2d_to_xyxy_px((300, 600, 100, -10), (1000, 500)) == (600, 150, -10, 50)
 
 
@@ -168,6 +170,11 @@ def test_threshold_is_strictly_above_127() -> None:
     prob = np.array([[0, 126, 127, 128, 129, 255]], np.uint8)
     assert g.binarize(prob).tolist() == [[False, False, False, True, True, True]]
     assert g.binarize(prob, threshold=0).tolist() == [[False, True, True, True, True, True]]
+
+
+def test_the_grid_and_the_threshold_are_the_catalogs() -> None:
+    assert g.COORD_SCALE == catalog.COORD_SCALE == 1000
+    assert g.DEFAULT_MASK_THRESHOLD == catalog.MASK_THRESHOLD == 127
 
 
 @pytest.mark.parametrize(("value", "on"), [(127, False), (128, True)])
