@@ -1,12 +1,12 @@
 """Golden tests: real Gemini answers on the five public images, through parsing and geometry.
 
-IMAGES.md says which answer used which image and at what size it was sent: the Python
-cookbook sent ``thumbnail(1024)`` Cupcakes (1024 x 1024), ``thumbnail(640)`` socks (640 x 482)
-and spill (640 x 480); the TypeScript cookbook sent the full-size file bytes. Gemini's
-coordinates are relative (0-1000) to the image it *received*, so:
+tests/data/real-gemini/IMAGES.md says which answer used which image and at what size it was
+sent: the Python cookbook sent ``thumbnail(1024)`` Cupcakes (1024 x 1024), ``thumbnail(640)``
+socks (640 x 482) and spill (640 x 480); the TypeScript cookbook sent the full-size file bytes.
+Gemini's coordinates are relative (0-1000) to the image it *received*, so:
 
-- at the sent size, our pixels must equal the seed document's conversion
-  ``int(value / 1000 * size)`` (within 1 px);
+- at the sent size, our pixels must equal the conversion in Google's "Image understanding"
+  guide for the Gemini API, ``int(value / 1000 * size)`` (within 1 px);
 - at full size, the same relative box must land where the sent-size pixels, scaled up, land
   (within 1 px plus one sent pixel of quantisation);
 - the same objects answered at different sent sizes must agree in full-size pixels;
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
@@ -96,8 +97,8 @@ def _raw_boxes(raw_text: str) -> list[list[int]]:
     ]
 
 
-def _seed_px(box: list[int], size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The seed document's conversion, written out here on purpose: (x0, y0, x1, y1)."""
+def _guide_px(box: list[int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The "Image understanding" guide's conversion, written out on purpose: (x0, y0, x1, y1)."""
     width, height = size
     return (
         int(box[1] / 1000 * width),
@@ -115,7 +116,7 @@ def test_images_are_the_documented_ones() -> None:
 
 
 @pytest.mark.parametrize("sample_id", sorted(GOLDEN))
-def test_pixels_at_the_sent_size_match_the_seed_conversion(sample_id: str) -> None:
+def test_pixels_at_the_sent_size_match_the_guide_conversion(sample_id: str) -> None:
     name, bound = GOLDEN[sample_id]
     sent = _sent_size(name, bound)
     raw = SAMPLES[sample_id]["raw_text"]
@@ -124,13 +125,13 @@ def test_pixels_at_the_sent_size_match_the_seed_conversion(sample_id: str) -> No
     assert len(result.objects) == len(expected) > 0
     for obj, box in zip(result.objects, expected, strict=True):
         assert obj.box_2d is not None
-        seed = _seed_px(box, sent)
-        assert geometry.box_2d_to_xyxy_px(obj.box_2d, sent) == seed
+        guide = _guide_px(box, sent)
+        assert geometry.box_2d_to_xyxy_px(obj.box_2d, sent) == guide
         # through FiftyOne's relative [x, y, w, h]: the same pixels, within 1 px
         x, y, w, h = geometry.box_2d_to_relative(obj.box_2d)
         width, height = sent
         ours = (x * width, y * height, (x + w) * width, (y + h) * height)
-        assert np.allclose(ours, seed, atol=1.0)
+        assert np.allclose(ours, guide, atol=1.0)
 
 
 @pytest.mark.parametrize("sample_id", sorted(s for s, (_, b) in GOLDEN.items() if b is not None))
@@ -144,13 +145,13 @@ def test_boxes_map_onto_the_full_size_image(sample_id: str) -> None:
         rel = geometry.box_2d_to_relative(obj.box_2d)
         # FiftyOne draws the box at these full-size pixels
         x0, y0, w, h = geometry.mask_extent_px(rel, full)
-        sx0, sy0, sx1, sy1 = _seed_px(box, sent)
+        sx0, sy0, sx1, sy1 = _guide_px(box, sent)
         tolerance_x, tolerance_y = 1 + scale_x, 1 + scale_y  # 1 px + one sent pixel
         assert abs(x0 - sx0 * scale_x) <= tolerance_x
         assert abs(y0 - sy0 * scale_y) <= tolerance_y
         assert abs(x0 + w - sx1 * scale_x) <= tolerance_x
         assert abs(y0 + h - sy1 * scale_y) <= tolerance_y
-        assert (x0, y0, x0 + w, y0 + h) == _seed_px(box, full)
+        assert (x0, y0, x0 + w, y0 + h) == _guide_px(box, full)
 
 
 def _full_px(sample_id: str) -> dict[str, tuple[int, int, int, int]]:
@@ -246,8 +247,8 @@ def test_real_masks_decode_to_the_box_with_content(sample_id: str) -> None:
         rel, mask = geometry.instance_mask(obj.mask.png, obj.box_2d, sent)
         _, _, width, height = geometry.mask_extent_px(rel, sent)
         assert mask.shape == (height, width) and mask.dtype == bool
-        seed = _seed_px([int(v) for v in obj.box_2d], sent)
-        assert abs(width - (seed[2] - seed[0])) <= 1 and abs(height - (seed[3] - seed[1])) <= 1
+        guide = _guide_px([int(v) for v in obj.box_2d], sent)
+        assert abs(width - (guide[2] - guide[0])) <= 1 and abs(height - (guide[3] - guide[1])) <= 1
         on = mask.mean()
         assert 0.02 < on < 1.0, f"{obj.label}: {on:.3f} of the box is mask"
 
