@@ -7,6 +7,7 @@ truth; its FiftyOne half lives in :mod:`gemini_vision.adapters.demo`.
 ::
 
     scenes        textured backgrounds with flat, saturated shapes, and their exact truth
+    texture       the backgrounds' low-chroma gradients, stripes, blotches and grain
     scene_files   scenes written in any common format, optionally EXIF-oriented
 
 The scenes are pure (no FiftyOne); tests, benchmarks and the emulator's own checks use them.

@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from gemini_vision.demo.scene_files import encode_image, save_scene, stored_pixels
+from gemini_vision.demo.texture import background, tiled_noise
 
 __all__ = [
     "CLASSES",
@@ -245,45 +246,11 @@ def shape_coverage(
     return alpha, x0, y0
 
 
-def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Unit Gaussian noise of ``shape``, tiled from a 192 x 192 patch (drawing millions of
-    normals is the slowest part of rendering; a repeat every 192 px is invisible)."""
-    tile = rng.standard_normal((192, 192, *shape[2:]), dtype=np.float32)
-    reps = (-(-shape[0] // 192), -(-shape[1] // 192)) + (1,) * (len(shape) - 2)
-    return np.tile(tile, reps)[: shape[0], : shape[1]]
-
-
-def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
-    """A low-chroma textured background (float32 RGB): gradient + stripes or blotches + noise."""
-    yy, xx = np.ogrid[0:height, 0:width]
-    yy, xx = yy.astype(np.float32), xx.astype(np.float32)
-    angle = rng.uniform(0, 2 * math.pi)
-    t = (xx * math.cos(angle) + yy * math.sin(angle)) / max(width, height)
-    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    lo, hi = sorted(rng.uniform(55, 225, size=2))
-    base = lo + (hi - lo) * t
-    kind = rng.integers(0, 3)
-    if kind == 0:  # stripes
-        period = rng.uniform(0.03, 0.12) * min(width, height)
-        sangle = rng.uniform(0, math.pi)
-        phase = (xx * math.cos(sangle) + yy * math.sin(sangle)) / period
-        base += rng.uniform(8, 25) * ((phase % 1.0) < 0.5)
-    elif kind == 1:  # soft blotches: low-frequency noise upsampled
-        coarse = Image.fromarray(rng.normal(0, 1, size=(6, 6)).astype(np.float32), "F")
-        base += rng.uniform(8, 20) * np.asarray(
-            coarse.resize((width, height), Image.Resampling.BILINEAR)
-        )
-    tint = rng.uniform(-10, 10, size=3).astype(np.float32)
-    base += 4 * _noise(rng, (height, width))  # grain
-    np.clip(base, 40, 225, out=base)
-    return base[..., None] + tint[None, None, :]
-
-
 def render(spec: SceneSpec, seed: int | None = None) -> Scene:
     """Renders a :class:`SceneSpec` (shapes back to front) into a :class:`Scene`."""
     w, h = spec.width, spec.height
     rng = np.random.default_rng(spec.background_seed)
-    img = _background(w, h, rng)
+    img = background(w, h, rng)
     coverages = [shape_coverage(s, w, h) for s in spec.shapes]
     for s, (alpha, x0, y0) in zip(spec.shapes, coverages, strict=True):
         ah, aw = alpha.shape
@@ -293,7 +260,7 @@ def render(spec: SceneSpec, seed: int | None = None) -> Scene:
         window[:] = (
             window * (1 - alpha[..., None]) + np.clip(colour * shade, 0, 255) * alpha[..., None]
         )
-    img += 2 * _noise(rng, img.shape) + 0.5  # sensor noise, and rounding
+    img += 2 * tiled_noise(rng, img.shape) + 0.5  # sensor noise, and rounding
     np.clip(img, 0, 255, out=img)
     image = Image.fromarray(img.astype(np.uint8), "RGB")
 
