@@ -31,7 +31,6 @@ __all__ = [
     "FrameSize",
     "RelBox",
     "box_2d_to_relative",
-    "box_2d_to_xyxy_px",
     "mask_extent_px",
     "point_to_relative",
     "relative_to_box_2d",
@@ -79,22 +78,6 @@ def _span(a: float, b: float) -> tuple[float, float]:
     while start + length > 1.0:  # float rounding may overshoot by one ulp
         length = math.nextafter(length, 0.0)
     return start, length
-
-
-def box_2d_to_xyxy_px(box_2d: Sequence[float], frame_size: FrameSize) -> tuple[int, int, int, int]:
-    """The seed document's conversion, kept verbatim for golden tests.
-
-    ``int(v / 1000 * size)`` per coordinate. Returns ``(x0, y0, x1, y1)`` in pixels, with no
-    clamping and no swapping.
-    """
-    width, height = frame_size
-    ymin, xmin, ymax, xmax = (float(v) for v in box_2d)
-    return (
-        int(xmin / 1000 * width),
-        int(ymin / 1000 * height),
-        int(xmax / 1000 * width),
-        int(ymax / 1000 * height),
-    )
 
 
 def relative_to_box_2d(rel_box: Sequence[float]) -> tuple[int, int, int, int]:

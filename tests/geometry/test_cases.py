@@ -59,14 +59,6 @@ def test_box_2d_to_relative_rejects_wrong_length_and_nan(bad) -> None:
         g.box_2d_to_relative(bad)
 
 
-def test_guide_conversion_to_pixels_is_verbatim() -> None:
-    # int(v / 1000 * size): 200/1000*1024 = 204.8 -> 204; 100/1000*768 = 76.8 -> 76; ...
-    assert g.box_2d_to_xyxy_px((100, 200, 300, 600), (1024, 768)) == (204, 76, 614, 230)
-    # no swap, no clamp: the "Image understanding" guide's own code skips such boxes
-    # (`if y0 >= y1 or x0 >= x1`)
-    assert g.box_2d_to_xyxy_px((300, 600, 100, -10), (1000, 500)) == (600, 150, -10, 50)
-
-
 def test_relative_to_box_2d_rounds_like_gemini() -> None:
     assert g.relative_to_box_2d((0.2, 0.1, 0.4, 0.2)) == (100, 200, 300, 600)
     assert g.relative_to_box_2d((0.12345, 0.5, 0.5, 0.6)) == (500, 123, 1000, 623)

@@ -97,15 +97,26 @@ def _raw_boxes(raw_text: str) -> list[list[int]]:
     ]
 
 
-def _guide_px(box: list[int], size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The "Image understanding" guide's conversion, written out on purpose: (x0, y0, x1, y1)."""
+def _guide_px(box_2d: Sequence[float], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The "Image understanding" guide's conversion, written out on purpose: ``int(v / 1000 *
+    size)`` per value of ``(ymin, xmin, ymax, xmax)``, giving ``(x0, y0, x1, y1)`` pixels of
+    ``size = (width, height)``; no clamping, no swapping of reversed corners."""
     width, height = size
+    ymin, xmin, ymax, xmax = (float(v) for v in box_2d)
     return (
-        int(box[1] / 1000 * width),
-        int(box[0] / 1000 * height),
-        int(box[3] / 1000 * width),
-        int(box[2] / 1000 * height),
+        int(xmin / 1000 * width),
+        int(ymin / 1000 * height),
+        int(xmax / 1000 * width),
+        int(ymax / 1000 * height),
     )
+
+
+def test_guide_conversion_to_pixels_is_verbatim() -> None:
+    # int(v / 1000 * size): 200/1000*1024 = 204.8 -> 204; 100/1000*768 = 76.8 -> 76; ...
+    assert _guide_px((100, 200, 300, 600), (1024, 768)) == (204, 76, 614, 230)
+    # no swap, no clamp: the "Image understanding" guide's own code skips such boxes
+    # (`if y0 >= y1 or x0 >= x1`)
+    assert _guide_px((300, 600, 100, -10), (1000, 500)) == (600, 150, -10, 50)
 
 
 def test_images_are_the_documented_ones() -> None:
@@ -126,7 +137,8 @@ def test_pixels_at_the_sent_size_match_the_guide_conversion(sample_id: str) -> N
     for obj, box in zip(result.objects, expected, strict=True):
         assert obj.box_2d is not None
         guide = _guide_px(box, sent)
-        assert geometry.box_2d_to_xyxy_px(obj.box_2d, sent) == guide
+        assert obj.box_2d == tuple(float(v) for v in box)
+        assert _guide_px(obj.box_2d, sent) == guide
         # through FiftyOne's relative [x, y, w, h]: the same pixels, within 1 px
         x, y, w, h = geometry.box_2d_to_relative(obj.box_2d)
         width, height = sent
