@@ -61,8 +61,6 @@ class Region:
     fenced: bool
     #: the fence's info string, lower-cased ("" for a bare fence); None when unfenced
     language: str | None = None
-    #: False for a fence the text never closes
-    closed: bool = True
 
     @property
     def rank(self) -> int:
@@ -152,7 +150,6 @@ def _regions(text: str) -> tuple[Region, ...]:
                 spans=((body_start, body_end),),
                 fenced=True,
                 language=language,
-                closed=closing is not None,
             )
         )
         if closing is None:
