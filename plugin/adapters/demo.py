@@ -87,13 +87,14 @@ def _fmt(value: Any) -> str:
 
 
 def _table(rows: list[list[str]]) -> str:
+    """Left-aligned columns two spaces apart, a rule under the header (as in the README)."""
     header = ["task", "samples", "precision", "recall", "quality", "tokens", "cost", "time"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join(
-        ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), rule, *lines]
-    )
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def _timed(
