@@ -3,9 +3,10 @@
 - Instance masks follow FiftyOne exactly: ``Detection.mask`` covers only the box, at the box's
   pixel extent (:func:`gemini_vision.geometry.boxes.mask_extent_px`), so every mask pixel is
   one displayed pixel.
-- Threshold: a probability pixel is "on" when it is **strictly greater than 127** - Google's
-  "binarize at 127 (the midpoint)": 128-255 are on, 0-127 are off. A ``> 0`` threshold grows
-  masks by the bilinear halo.
+- Threshold: a probability pixel is "on" when it is **strictly greater than 127**
+  (:data:`gemini_vision.catalog.MASK_THRESHOLD`, the midpoint Google's "Image understanding"
+  guide binarizes at): 128-255 are on, 0-127 are off. A ``> 0`` threshold grows masks by the
+  bilinear halo.
 - Semantic masks are composed from instance masks, one class index per pixel.
 """
 
@@ -188,13 +189,14 @@ def _probability(im: Image.Image) -> np.ndarray:
 def resize_probability(prob: np.ndarray, size: FrameSize) -> np.ndarray:
     """Bilinear resize of a ``uint8`` probability map to ``size = (width, height)``.
 
-    Shrinking by more than half on an axis uses Pillow's BILINEAR, as the seed does. It is
-    area-aware, so a 256 px mask squeezed into a 40 px box keeps its thin parts. Otherwise
+    Shrinking by more than half on an axis uses Pillow's BILINEAR, which is area-aware (its
+    filter widens with the shrink), so a 256 px mask squeezed into a 40 px box keeps its thin
+    parts. Otherwise
     (enlargements and mild shrinks, where two-tap bilinear still reads every source pixel) it
-    uses OpenCV's INTER_LINEAR, the same half-pixel-centred bilinear, about 7x faster: on
-    Google's real masks 0.003 % of pixels flip at the threshold when enlarging, and about 0.2 %
-    (all on the outline) when shrinking by up to half. A zero-sized target gives an empty array
-    of that shape.
+    uses OpenCV's INTER_LINEAR, the same half-pixel-centred bilinear, about 7x faster: on the
+    real masks in tests/data/real-gemini 0.003 % of pixels flip at the threshold when
+    enlarging, and about 0.2 % (all on the outline) when shrinking by up to half. A zero-sized
+    target gives an empty array of that shape.
     """
     width, height = size
     if width <= 0 or height <= 0 or prob.size == 0:

@@ -16,14 +16,16 @@
 
 Sizes are ``(width, height)`` pixels. ``source_size``: the stored grid. ``display_size``: after
 the EXIF orientation, as the App shows it. ``sent_size``: the display frame scaled as a whole, so
-Gemini's 0-1000 coordinates are equally relative to the display frame (see :mod:`.geometry`).
+Gemini's 0-1000 coordinates are equally relative to the display frame (see
+:mod:`gemini_vision.geometry`).
 
 Choices:
 
 - ``DEFAULT_MAX_SIDE = 1024``: Gemini answers on a 0-1000 grid, so ~1000 px per side is where one
   pixel is one grid step; more pixels add cost, not coordinate precision, fewer lose small
-  objects. Google's segmentation recipe sends 1024 too. A 4:3 image costs 2 tiles (516 tokens)
-  on Gemini 2.x; Gemini 3 bills by media resolution, whatever the size.
+  objects. The Gemini cookbook's "Spatial understanding" notebook sends 1024 px images too. A
+  4:3 image costs 2 tiles (516 tokens) on Gemini 2.x; Gemini 3 bills by media resolution,
+  whatever the size.
 - How pixels are decoded, converted and encoded (JPEG drafts, alpha, 16-bit): :mod:`.convert`.
 - ``DEFAULT_MAX_PIXELS`` is Pillow's own hard limit (2 x ``Image.MAX_IMAGE_PIXELS``): we never
   refuse what Pillow (and FiftyOne) would open. Going above it needs Pillow's limit raised too.

@@ -1,18 +1,19 @@
-"""Prompt texts and response schemas, per task, in the words Gemini's own cookbook uses.
+"""Prompt texts and response schemas, per task, in the words of Google's own examples.
 
-Wording comes from Google's spatial-understanding cookbook and the Robotics-ER docs
-(detection: "Detect the 2d bounding boxes of …", "Limit to 25 objects", the "unique
-characteristic" naming rule; segmentation: the cookbook's "Give the segmentation masks for …
-Output a JSON list of segmentation masks where each entry contains …" sentence verbatim;
-pointing: "The answer should follow the json format: [{"point": <point>, "label": <label1>},
-...]. The points are in [y, x] format normalized to 0-1000."). Prompts go *after* the images.
+Wording comes from the Gemini cookbook's "Spatial understanding" notebook and Google's "Gemini
+Robotics ER" overview (detection: "Detect the 2d bounding boxes of …", "Limit to 25 objects",
+the "unique characteristic" naming rule; segmentation: the notebook's "Give the segmentation
+masks for … Output a JSON list of segmentation masks where each entry contains …" sentence
+verbatim; pointing: "The answer should follow the json format: [{"point": <point>, "label":
+<label1>}, ...]. The points are in [y, x] format normalized to 0-1000."). Prompts go *after*
+the images.
 
 Schemas (``responseSchema``, OpenAPI subset, upper-case types) are used where structured
 output helps: detection and pointing (``box_2d``/``point`` as INTEGER arrays, ``label`` as an
 enum of the classes when given), classification (``text/x.enum`` for one label, a JSON array
 for several). Segmentation gets **no** schema and no JSON mime type: forcing the mask string
-makes Gemini loop on degenerate base64 (google-gemini/cookbook#798) or answer with a
-placeholder ("gimme_mask_for_this"). Captions and answers are plain text.
+makes Gemini loop on degenerate base64 or answer with a placeholder ("gimme_mask_for_this");
+tests/data/real-gemini keeps such answers. Captions and answers are plain text.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ classes, a target, a question...). :func:`build_request` turns it plus image par
   (``ModelSpec.spatial_temperature`` in :mod:`gemini_vision.catalog`: 0.5 on 2.x, the model's
   default on Gemini 3);
 - thinking as low as the model allows for labelling tasks (``thinkingBudget`` 0 on 2.5 Flash;
-  the minimum, 128, on 2.5 Pro; the lowest ``thinkingLevel`` on 3.x; nothing on 2.0), because
-  for spatial output it "adds latency without improving the results"; questions and
-  comparisons keep the model's default thinking;
+  the minimum, 128, on 2.5 Pro; the lowest ``thinkingLevel`` on 3.x; nothing on 2.0), as
+  Google's "Image understanding" guide turns thinking off for better detection results;
+  questions and comparisons keep the model's default thinking;
 - ``BLOCK_ONLY_HIGH`` for dangerous content, as the Gemini cookbook's "Spatial understanding"
   notebook sets it;
 - ``maxOutputTokens`` sized for the task (25 PNG masks need ~25k tokens), never above the
@@ -322,10 +322,11 @@ def _default_label(task: TaskSpec) -> str:
 def interpret_answer(task: TaskSpec, text: str, *, mapper: LabelMapper | None = None) -> Answer:
     """The answer to ``task`` read from the model's ``text``.
 
-    Spatial tasks → :class:`~.parsed.ParseResult` whose objects carry ``label_match`` (and
-    ``label`` set to the matched class when classes were given; the raw label otherwise);
-    classify → :class:`~.parsing.ClassificationResult`; caption/ask/compare →
-    :class:`~.parsing.TextAnswer`. Raises :class:`~.errors.ParseError` (with the raw text).
+    Spatial tasks → :class:`~gemini_vision.parsing.ParseResult` whose objects carry
+    ``label_match`` (and ``label`` set to the matched class when classes were given; the raw
+    label otherwise); classify → :class:`~gemini_vision.parsing.ClassificationResult`;
+    caption/ask/compare → :class:`~gemini_vision.parsing.TextAnswer`. Raises
+    :class:`~gemini_vision.errors.ParseError` (with the raw text).
     """
     if task.kind in (TaskKind.CAPTION, TaskKind.ASK, TaskKind.COMPARE):
         return parse_free_text(text)

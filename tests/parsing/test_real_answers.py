@@ -39,7 +39,8 @@ class Expect:
 
 
 EXPECTED: dict[str, Expect] = {
-    # cookbook (Python) detection, Gemini 2.0 / 2.5 Pro / 2.5 Flash / 3 Flash
+    # the Gemini cookbook's "Spatial understanding" notebook (Python): detection, Gemini 2.0 /
+    # 2.5 Pro / 2.5 Flash / 3 Flash
     "cookbook_spatial_g20_cupcakes": Expect("boxes", 13, (384, 65, 562, 203), "red sprinkles"),
     "cookbook_spatial_g20_socks": Expect("boxes", 2, (53, 248, 388, 527), "sock with face"),
     "cookbook_spatial_g20_spill_prose": Expect("boxes", 4, (447, 0, 1000, 418), "pink cloth"),
@@ -86,7 +87,7 @@ EXPECTED: dict[str, Expect] = {
     "immuhammadadil_g25flash_caption_jets": Expect("text"),
     "cookbook_openai_compat_g20flash_bento_description": Expect("text"),
     "cookbook_openai_compat_g25flash0417_bento_description": Expect("text"),
-    # TypeScript cookbook (full-size images sent)
+    # the cookbook's TypeScript spatial-understanding example (full-size images sent)
     "ts_cookbook_g25flash_cupcakes": Expect(
         "boxes", 13, (389, 64, 570, 201), "Dark chocolate cupcake with red and pink sprinkles"
     ),
