@@ -35,15 +35,17 @@ def run(
     variant: Callable[[Any], str],
     *,
     starting: str = "Starting",
+    outputs: dict[str, Any] | None = None,
 ) -> Any:
     """Runs ``job(report)`` the way ``ctx`` asks: delegated, streamed to the App, or in place
     for a Python caller; the last two return or notify the summary. ``starting``: the first
-    progress text the App shows, before the first answer arrives."""
+    progress text the App shows, before the first answer arrives; ``outputs``: the output
+    view (JSON) the App shows the result in when the run is over."""
     if ctx.delegated:
         return run_delegated(ctx, job)
     if not from_app(ctx):
         return job(lambda fraction, label: None)
-    return stream(ctx, job, describe, variant, starting=starting)
+    return stream(ctx, job, describe, variant, starting=starting, outputs=outputs)
 
 
 def from_app(ctx: ExecutionContext) -> bool:
@@ -74,6 +76,7 @@ def stream(
     variant: Callable[[Any], str] = lambda result: "success",
     *,
     starting: str = "Starting",
+    outputs: dict[str, Any] | None = None,
 ) -> Iterator[Any]:
     """Runs ``job(report)`` in a thread and yields App messages until it finishes; the last
     one notifies ``describe(result)`` with the ``variant(result)`` colour.
@@ -113,3 +116,5 @@ def stream(
     yield ctx.ops.set_progress(label="Done", progress=1.0)
     yield ctx.ops.reload_dataset()
     yield ctx.ops.notify(describe(result), variant=variant(result))
+    if outputs is not None:
+        yield ctx.ops.show_output(outputs, result)

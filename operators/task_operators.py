@@ -111,13 +111,25 @@ class GeminiTaskOperator(foo.Operator):
                 eval_key=job.eval_key,
                 progress=lambda p: report(p.fraction, p.label()),
             )
-            return summary.to_dict()
+            result = summary.to_dict()
+            result["markdown"] = adapters.run_markdown(result)
+            return result
 
         count = forms.count_to_process(job.collection, job.label_field, job.settings.overwrite)
         starting = f"Sending {count} image(s) to {job.settings.model}..."
         return execution.run(
-            ctx, run, adapters.describe_summary, adapters.summary_variant, starting=starting
+            ctx,
+            run,
+            adapters.describe_summary,
+            adapters.summary_variant,
+            starting=starting,
+            outputs=self.resolve_output(ctx).to_json(),
         )
+
+    def resolve_output(self, ctx: ExecutionContext) -> types.Property:
+        outputs = types.Object()
+        outputs.str("markdown", label="What the run did", view=types.MarkdownView())
+        return types.Property(outputs, view=types.View(label=f"{self.label}: done"))
 
 
 class DetectObjects(GeminiTaskOperator):

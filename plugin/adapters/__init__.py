@@ -43,7 +43,12 @@ from gemini_vision.adapters.mongo import cache_ttl_days, cached_answers, clear_c
 from gemini_vision.adapters.preview import CostPreview, preview_cost
 from gemini_vision.adapters.runner import check_run, run_task
 from gemini_vision.adapters.runs import plugin_fields
-from gemini_vision.adapters.summary import RunSummary, describe_summary, summary_variant
+from gemini_vision.adapters.summary import (
+    RunSummary,
+    describe_summary,
+    run_markdown,
+    summary_variant,
+)
 from gemini_vision.api import list_models
 from gemini_vision.settings import RunSettings, has_api_key
 
@@ -73,6 +78,7 @@ __all__ = [
     "list_models",
     "plugin_fields",
     "preview_cost",
+    "run_markdown",
     "run_task",
     "samples_to_process",
     "summary_markdown",

@@ -8,7 +8,7 @@ from typing import Any
 
 from gemini_vision.catalog import DEFAULT_MODEL, price_for
 
-__all__ = ["RunSummary", "describe_summary", "summary_variant"]
+__all__ = ["RunSummary", "describe_summary", "run_markdown", "summary_variant"]
 
 
 @dataclass
@@ -95,3 +95,58 @@ def _evaluation_words(evaluation: Mapping[str, Any] | None) -> str:
     )
     result = f"not computed ({evaluation['error']})" if "error" in evaluation else metrics
     return f". Evaluation '{evaluation['eval_key']}': {result}"
+
+
+def run_markdown(summary: Mapping[str, Any] | None) -> str:
+    """What a run did, for the App's output view: the counts, tokens and cost, the evaluation
+    when one ran, and where to look next."""
+    if not summary:
+        return "Done."
+    report = summary.get("report", {})
+    field = summary.get("label_field")
+    cost = price_for(summary.get("model", DEFAULT_MODEL)).cost(
+        report.get("input_tokens", 0), report.get("output_tokens", 0)
+    )
+    rows = [
+        ("labelled", report.get("labelled", 0)),
+        ("failed", report.get("failed", 0)),
+        ("skipped (already done)", summary.get("skipped", 0)),
+        ("incomplete answers", report.get("incomplete", 0)),
+        ("objects without a usable mask", report.get("objects_without_mask", 0)),
+        ("answered from the cache", report.get("from_cache", 0)),
+        (
+            "tokens in / out",
+            f"{report.get('input_tokens', 0):,} / {report.get('output_tokens', 0):,}",
+        ),
+        ("estimated cost", f"${cost:.4f}"),
+        ("time", f"{report.get('duration_seconds', 0):.1f} s"),
+    ]
+    lines = [
+        f"**{describe_summary(summary)}**",
+        "",
+        f"`{field}` with {summary.get('model')}",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in rows if value not in (0, None)),
+        *_next_steps(summary),
+    ]
+    return "\n".join(lines)
+
+
+def _next_steps(summary: Mapping[str, Any]) -> list[str]:
+    report = summary.get("report", {})
+    field = summary.get("label_field")
+    steps = []
+    evaluation = summary.get("evaluation") or {}
+    if evaluation and "error" not in evaluation:
+        steps.append(
+            f"- The evaluation `{evaluation['eval_key']}` is in the **Model Evaluation** panel."
+        )
+    if report.get("failed"):
+        steps.append(f"- Failed samples and why: `{field}_error` (filter on it in the sidebar).")
+    if report.get("incomplete"):
+        steps.append(f"- Incomplete answers: `{field}.incomplete` says why.")
+    if report.get("objects_without_mask"):
+        steps.append(f"- Objects without a mask: `{field}.detections.mask_error`.")
+    return ["", "**Next**", *steps] if steps else []

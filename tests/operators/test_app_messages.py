@@ -35,6 +35,12 @@ def app_messages(dataset: Any, name: str, **params: Any) -> list[tuple[str, dict
     ]
 
 
+def notification(messages: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The parameters of the run's (one) notification."""
+    (params,) = [p for kind, p in messages if kind == "notify"]
+    return params
+
+
 @pytest.fixture(scope="module")
 def dataset(datasets: DatasetFactory) -> Any:
     return datasets.scenes(2, seed=21)
@@ -60,8 +66,8 @@ def test_unreachable_gemini_shows_progress_at_once_and_says_why_samples_failed(
     messages = app_messages(dataset, "caption_images", label_field="unreachable")
     kind, first = messages[0]
     assert kind == "set_progress" and first["label"].startswith("Sending 2 image(s)")
-    kind, last = messages[-1]
-    assert kind == "notify" and last["variant"] == "warning"
+    last = notification(messages)
+    assert last["variant"] == "warning"
     assert "0 labelled, 2 failed" in last["message"]
     assert "Most common reason (2x)" in last["message"] and "failed (Connect" in last["message"]
 
@@ -75,8 +81,8 @@ def test_a_run_that_stops_as_a_whole_is_a_visible_error(
         messages = app_messages(dataset, "caption_images", label_field="refused")
     finally:
         plugin_env.config.rejected_api_keys = set()
-    kind, last = messages[-1]
-    assert kind == "notify" and last["variant"] == "error"
+    last = notification(messages)
+    assert last["variant"] == "error"
     assert "The API key was refused" in last["message"] and "fix the key" in last["message"]
     progress = [p["label"] for k, p in messages if k == "set_progress"]
     assert progress[-1].startswith("Stopped: The API key was refused")
@@ -86,11 +92,16 @@ def test_a_run_answered_from_the_cache_says_why_it_cost_nothing(
     datasets: DatasetFactory, dataset: Any, plugin_env: Any
 ) -> None:
     app_messages(dataset, "caption_images", label_field="first")
-    (kind, again) = app_messages(dataset, "caption_images", label_field="first")[-1]
+    again = notification(app_messages(dataset, "caption_images", label_field="first"))
     assert "Nothing to do: all 2 samples already have a result in 'first'" in again["message"]
     # the same images in another dataset are answered from the cache
     twin = datasets.samples(fo.Sample(filepath=p) for p in dataset.values("filepath"))
-    (kind, last) = app_messages(twin, "caption_images", label_field="first")[-1]
-    assert kind == "notify" and last["variant"] == "success"
+    messages = app_messages(twin, "caption_images", label_field="first")
+    last = notification(messages)
+    assert last["variant"] == "success"
     assert "2 answered from the response cache" in last["message"]
     assert "no cost" in last["message"]
+    # and the output view shows what the run did
+    (shown,) = [p for kind, p in messages if kind == "show_output"]
+    assert "answered from the cache | 2 |" in shown["results"]["markdown"]
+    assert shown["outputs"]["type"]["properties"]["markdown"]["view"]["name"] == "MarkdownView"
