@@ -275,13 +275,13 @@ def _unit_scale(objects: list[ParsedObject]) -> list[ParsedObject] | None:
         return None
 
     def scale(obj: ParsedObject) -> ParsedObject:
-        mask = obj.mask
+        mask, box = obj.mask, obj.box_2d
         if mask and mask.polygon_parts_yx:
             parts = tuple(tuple((y * 1000, x * 1000) for y, x in p) for p in mask.polygon_parts_yx)
             mask = replace(mask, polygon_yx=parts[0], polygon_parts_yx=parts)
         return replace(
             obj,
-            box_2d=tuple(v * 1000 for v in obj.box_2d) if obj.box_2d else None,  # type: ignore[arg-type]
+            box_2d=(box[0] * 1000, box[1] * 1000, box[2] * 1000, box[3] * 1000) if box else None,
             point=(obj.point[0] * 1000, obj.point[1] * 1000) if obj.point else None,
             mask=mask,
         )

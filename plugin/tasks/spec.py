@@ -30,7 +30,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypeAlias
 
 from gemini_vision.api import wire
 from gemini_vision.catalog import (
@@ -80,7 +80,8 @@ class TaskKind(str, enum.Enum):
         return self in (TaskKind.DETECT, TaskKind.SEGMENT, TaskKind.POINT)
 
 
-Answer = ParseResult | ClassificationResult | TextAnswer
+#: what :func:`interpret_answer` returns: objects, classes, or text
+Answer: TypeAlias = ParseResult | ClassificationResult | TextAnswer
 
 CAPTION_DETAILS = ("short", "detailed")
 SAFETY_SETTINGS = (("HARM_CATEGORY_DANGEROUS_CONTENT", "BLOCK_ONLY_HIGH"),)
