@@ -129,7 +129,8 @@ def _obvious_pair(
     kind = schema[pred].document_type
     same = [f for f in ordered if f not in ours and schema[f].document_type is kind]
     named = [f for f in same if "truth" in f or f.startswith("gt")]
-    return pred, (named or same or [None])[0]
+    candidates = named or same
+    return pred, candidates[0] if candidates else None
 
 
 def _read(ctx: ExecutionContext, params: Params, collection: Any) -> dict[str, Any] | None:

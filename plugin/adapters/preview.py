@@ -13,6 +13,8 @@ from typing import Any
 
 from gemini_vision.adapters.fields import samples_to_process
 from gemini_vision.catalog import (
+    DYNAMIC_THINKING_TOKENS,
+    LEVEL_THINKING_TOKENS,
     estimate_image_tokens,
     estimate_text_tokens,
     model_spec,
@@ -36,10 +38,6 @@ _OUTPUT_TOKENS = {
 #: 950 base64 characters per object, and base64 tokenizes at roughly two characters per token
 _OUTPUT_TOKENS_PER_OBJECT = {TaskKind.DETECT: 30, TaskKind.POINT: 18, TaskKind.SEGMENT: 480}
 _TYPICAL_OBJECTS = 6
-#: thinking tokens (billed as output) per request: the model's own dynamic thinking, which
-#: questions keep, by model family; and the lowest levels spatial tasks ask for on Gemini 3
-_DYNAMIC_THINKING_TOKENS = {"2.5": 800, "3": 1500}
-_LEVEL_THINKING_TOKENS = {"MINIMAL": 30, "LOW": 300}
 
 
 @dataclass(frozen=True)
@@ -94,9 +92,9 @@ def _thinking_tokens(task: TaskSpec, model: str) -> int:
         return 0
     thinking = generation_defaults(task, model)["thinking"]
     if thinking is None:  # the model's own dynamic thinking
-        return _DYNAMIC_THINKING_TOKENS.get(spec.family, _DYNAMIC_THINKING_TOKENS["2.5"])
+        return DYNAMIC_THINKING_TOKENS.get(spec.family, DYNAMIC_THINKING_TOKENS["2.5"])
     if "thinkingLevel" in thinking:
-        return _LEVEL_THINKING_TOKENS.get(str(thinking["thinkingLevel"]).upper(), 300)
+        return LEVEL_THINKING_TOKENS.get(str(thinking["thinkingLevel"]).upper(), 300)
     return int(thinking.get("thinkingBudget") or 0)
 
 
