@@ -56,7 +56,8 @@ def segment(base_url: str, paths: list[Path]) -> list[Any]:
 
 
 def conversion_rate(outcomes: list[Any]) -> float:
-    """Samples per second of ``labels.to_label`` alone (answers -> ``fo.Detections``)."""
+    """Samples per second of ``gemini_vision.adapters.to_label`` alone (answers ->
+    ``fo.Detections``)."""
     from gemini_vision.adapters import to_label
 
     started = time.perf_counter()
