@@ -1,7 +1,8 @@
 """Every one of the 60 real Gemini answers in tests/data/real-gemini parses to the right outcome.
 
 The expectations below were read off the raw texts (counts of items, the first box or point,
-the first label), not from the parser's output. Provenance and quirks: data/real-gemini/NOTES.md.
+the first label), not from the parser's output. Provenance and quirks:
+tests/data/real-gemini/NOTES.md.
 """
 
 from __future__ import annotations
