@@ -124,7 +124,7 @@ def wrong_value(kind: tuple[Any, ...]) -> st.SearchStrategy[Any]:
 
 
 def _is_number_text(value: Any) -> bool:
-    if isinstance(value, bool) or isinstance(value, list | dict):
+    if isinstance(value, bool | list | dict):
         return False
     if isinstance(value, str) and not value.strip():
         return True  # blank counts as missing
