@@ -29,9 +29,7 @@ def dataset(datasets: DatasetFactory) -> Any:
 
 
 def execute(uri: str, dataset: Any, **params: Any) -> dict[str, Any]:
-    return asyncio.run(
-        tools.execute_operator(None, uri, params=params, dataset_name=dataset.name)
-    )
+    return asyncio.run(tools.execute_operator(None, uri, params=params, dataset_name=dataset.name))
 
 
 def test_an_assistant_finds_the_operators_and_what_they_send_where() -> None:
