@@ -170,3 +170,15 @@ def test_overwriting_a_field_another_tool_wrote_is_said_in_the_form(
     params["overwrite"] = False
     ctx = ExecutionContext(request_params={"dataset_name": dataset.name, "params": params})
     assert "was not created by Gemini Vision" in refusal("detect_objects", dataset, **params)
+
+
+def test_the_evaluation_form_preselects_the_obvious_fields(dataset: Any, plugin_env: Any) -> None:
+    foo.execute_operator(
+        f"{PLUGIN}/detect_objects", ctx={"dataset": dataset, "params": {"label_field": "mine"}}
+    )
+    operator = foo.get_operator(f"{PLUGIN}/evaluate_against_ground_truth")
+    ctx = ExecutionContext(request_params={"dataset_name": dataset.name, "params": {}})
+    properties = operator.resolve_input(ctx).to_json()["type"]["properties"]
+    assert properties["pred_field"]["default"] == "mine"  # the plugin's latest field
+    assert properties["gt_field"]["default"] == GT_DETECTIONS  # ground truth of the same kind
+    assert properties["eval_key"]["default"] == "eval_mine"
