@@ -22,7 +22,8 @@
     └── ResponseError                 HTTP 200, but the answer cannot be used
         ├── BlockedResponseError      promptFeedback.blockReason or a safety finishReason
         ├── TruncatedResponseError    finishReason MAX_TOKENS (keeps the partial text)
-        └── InvalidResponseError      no candidates, no text, or an envelope we cannot read
+        ├── InvalidResponseError      no candidates, no text, too large, or an unreadable envelope
+        └── AnswerTooSlowError        reading the answer took longer than its time limit
 
 Messages never contain the API key: the key only ever travels in the ``x-goog-api-key``
 header, and :func:`redact` scrubs anything that looks like a key from texts we did not write.
@@ -37,6 +38,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AnswerTooSlowError",
     "AuthenticationError",
     "BadRequestError",
     "BlockedResponseError",
@@ -228,3 +230,8 @@ class TruncatedResponseError(ResponseError):
 
 class InvalidResponseError(ResponseError):
     """The response had no candidate, no text, or a shape we do not understand."""
+
+
+class AnswerTooSlowError(ResponseError):
+    """Reading an answer took longer than its time limit (a pathological answer); the item
+    fails, the run goes on."""

@@ -50,6 +50,8 @@ class EngineTuning:
     stop_grace_seconds: float = 2.0
     #: times one request is sent again after a 429 (each time paced by the rate limiter)
     rate_limit_retries: int = 8
+    #: seconds reading one answer (parsing it, building its labels) may take
+    answer_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,12 @@ class RunSettings:
     ``mode``: ``"online"`` (concurrent requests, paced) or ``"batch"`` (Gemini Batch API jobs:
     half the price, results within hours; resumable). ``tier`` (``free``, ``tier1``...) picks
     the published quotas of ``model``; ``requests_per_minute`` / ``tokens_per_minute`` win
-    over it. ``max_image_side``: pixels (None or 0: send images at full size). ``timeout``: seconds
-    per HTTP request. ``lease_seconds``: how long a worker's claim on a sample survives without
-    renewal (a crashed worker's samples go to others after that).
+    over it. ``max_image_side``: pixels (None or 0: send images at full size). ``timeout``:
+    seconds an HTTP read may wait; ``request_deadline``: seconds one attempt may take in all;
+    ``max_answer_bytes``: the largest answer read; ``max_retry_wait``: the longest wait a 429
+    may ask for before the run stops instead. ``lease_seconds``: how long a worker's
+    claim on a sample survives without progress (a stuck or crashed worker's samples go to
+    others after that).
     """
 
     model: str = DEFAULT_MODEL
@@ -79,6 +84,13 @@ class RunSettings:
     mode: str = "online"
     tier: str | None = None
     timeout: float | None = None
+    #: seconds one attempt of a request may take in all, however slowly its answer arrives
+    request_deadline: float = 300.0
+    #: answers larger than this many bytes are refused unread (a per-sample reason)
+    max_answer_bytes: int = 8 * 1024 * 1024
+    #: seconds the run waits when the server asks it to; asked to wait longer, it stops
+    #: (finished samples are kept) and says when to come back
+    max_retry_wait: float = 300.0
     lease_seconds: float = 120.0
     retry: RetryPolicy | None = field(default=None, repr=False)
     batch: BatchSettings | None = field(default=None, repr=False)
@@ -93,6 +105,9 @@ class RunSettings:
             raise ConfigurationError(f"tier must be one of {', '.join(TIERS)}, got {self.tier!r}")
         _check_number("concurrency", self.concurrency, minimum=1, integer=True)
         _check_number("lease_seconds", self.lease_seconds, minimum=1e-3)
+        _check_number("request_deadline", self.request_deadline, minimum=1e-3)
+        _check_number("max_answer_bytes", self.max_answer_bytes, minimum=1, integer=True)
+        _check_number("max_retry_wait", self.max_retry_wait, minimum=0)
         for name in ("max_image_side", "requests_per_minute", "tokens_per_minute", "timeout"):
             value = getattr(self, name)
             if value is not None:

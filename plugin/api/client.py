@@ -36,11 +36,17 @@ from gemini_vision.api.config import (
     ClientConfig,
     SecretSource,
 )
-from gemini_vision.api.effects import Effect, Op, Sleep
+from gemini_vision.api.effects import Effect, Op, Send, Sleep
 from gemini_vision.api.files import UploadSource
 from gemini_vision.api.operations import Operations, model_path
 from gemini_vision.api.retry import ClientStats, RetryLoop, RetryPolicy
-from gemini_vision.errors import BlockedResponseError, InvalidResponseError, TruncatedResponseError
+from gemini_vision.api.status import url_for_logs
+from gemini_vision.errors import (
+    BlockedResponseError,
+    GeminiVisionError,
+    InvalidResponseError,
+    TruncatedResponseError,
+)
 
 __all__ = [
     "AsyncGeminiClient",
@@ -92,6 +98,39 @@ def answer_text(response: wire.GenerateContentResponse) -> str:
     return text
 
 
+def _take(body: bytearray, chunk: bytes, effect: Send, elapsed: float) -> None:
+    """Adds ``chunk`` to ``body`` unless the answer went past the effect's size or deadline."""
+    if effect.deadline is not None and elapsed > effect.deadline:
+        raise _past_deadline(effect)
+    body += chunk
+    if effect.max_bytes is not None and len(body) > effect.max_bytes:
+        raise InvalidResponseError(
+            f"the answer to {effect.request.method} {url_for_logs(effect.request)} is larger "
+            f"than {effect.max_bytes / 1e6:g} MB (the client's max_response_bytes); refused "
+            "without reading the rest"
+        )
+
+
+def _past_deadline(effect: Send) -> httpx.ReadTimeout:
+    return httpx.ReadTimeout(
+        f"no complete answer within the {effect.deadline:g} s deadline (the client's deadline)",
+        request=effect.request,
+    )
+
+
+def _read(response: httpx.Response, body: bytearray) -> httpx.Response:
+    """``response`` with ``body`` (already decoded) as its content, ready to be read again."""
+    skip = ("content-encoding", "content-length", "transfer-encoding")
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in skip]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=bytes(body),
+        request=response.request,
+        extensions=response.extensions,
+    )
+
+
 class _Driver:
     """Runs an Op: hands its effects to ``perform`` and feeds back results or errors."""
 
@@ -127,6 +166,8 @@ class ClientOptions(TypedDict, total=False):
     on_rate_limited: Callable[[float | None], None] | None
     inline_limit_bytes: int | None
     upload_chunk_size: int | None
+    max_response_bytes: int | None
+    deadline: float | None
     rng: random.Random | None
 
 
@@ -145,6 +186,8 @@ class _ClientBase:
         on_rate_limited: Callable[[float | None], None] | None = None,
         inline_limit_bytes: int | None = None,
         upload_chunk_size: int | None = None,
+        max_response_bytes: int | None = None,
+        deadline: float | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = ClientConfig.resolve(
@@ -155,6 +198,8 @@ class _ClientBase:
             timeout=timeout,
             inline_limit_bytes=inline_limit_bytes,
             upload_chunk_size=upload_chunk_size,
+            max_response_bytes=max_response_bytes,
+            deadline=deadline,
         )
         #: counters over the client's life: requests, retries, by_status, rate_limited, ...
         self.stats = ClientStats()
@@ -164,6 +209,8 @@ class _ClientBase:
             secrets=(self.config.api_key,),
             on_rate_limited=on_rate_limited,
             rng=rng,
+            max_bytes=self.config.max_response_bytes,
+            deadline=self.config.deadline,
         )
         self._ops = Operations(self.config, loop)
 
@@ -219,9 +266,19 @@ class GeminiClient(_ClientBase):
     def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, Sleep):
             return self._sleep(effect.seconds)
+        started = time.monotonic()
         try:
-            return self._http.send(effect.request)
+            response = self._http.send(effect.request, stream=True)
+            try:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    _take(body, chunk, effect, time.monotonic() - started)
+            finally:
+                response.close()
+            return _read(response, body)
         except httpx.RequestError as exc:
+            return exc
+        except GeminiVisionError as exc:
             return exc
 
     def _run(self, op: Op[T]) -> T:
@@ -354,9 +411,23 @@ class AsyncGeminiClient(_ClientBase):
         if isinstance(effect, Sleep):
             return await self._sleep(effect.seconds)
         try:
-            return await self._http.send(effect.request)
+            return await asyncio.wait_for(self._exchange(effect), effect.deadline)
+        except asyncio.TimeoutError:
+            return _past_deadline(effect)
         except httpx.RequestError as exc:
             return exc
+        except GeminiVisionError as exc:
+            return exc
+
+    async def _exchange(self, effect: Send) -> httpx.Response:
+        response = await self._http.send(effect.request, stream=True)
+        try:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                _take(body, chunk, effect, 0.0)  # the deadline is wait_for's
+        finally:
+            await response.aclose()
+        return _read(response, body)
 
     async def _run(self, op: Op[T]) -> T:
         driver = _Driver(op)

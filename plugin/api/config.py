@@ -28,7 +28,9 @@ __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
     "DEFAULT_BATCH_INLINE_LIMIT_BYTES",
+    "DEFAULT_DEADLINE",
     "DEFAULT_INLINE_LIMIT_BYTES",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT",
     "DEFAULT_UPLOAD_CHUNK_SIZE",
     "ClientConfig",
@@ -58,6 +60,12 @@ DEFAULT_BATCH_INLINE_LIMIT_BYTES = 20_000_000
 #: resumable-upload chunk size of the official SDK and of the curl sample in Google's
 #: "Files API" guide (8 MiB)
 DEFAULT_UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
+#: the most body an API answer may have: the largest real answers (many objects with masks)
+#: are a few hundred kB, so this leaves room while keeping 16 requests in flight far from
+#: a machine's memory
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+#: seconds one attempt of a request may take in all, however its body trickles in
+DEFAULT_DEADLINE = 300.0
 
 MISSING_KEY_HELP = (
     "No Gemini API key found. Pass api_key=..., set the GEMINI_API_KEY (or GOOGLE_API_KEY) "
@@ -174,6 +182,10 @@ class ClientConfig:
     inline_limit_bytes: int = DEFAULT_INLINE_LIMIT_BYTES
     batch_inline_limit_bytes: int = DEFAULT_BATCH_INLINE_LIMIT_BYTES
     upload_chunk_size: int = DEFAULT_UPLOAD_CHUNK_SIZE
+    #: answers larger than this are refused unread (see DEFAULT_MAX_RESPONSE_BYTES)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    #: seconds one attempt of a request may take, body included
+    deadline: float = DEFAULT_DEADLINE
 
     def __post_init__(self) -> None:
         key = self.api_key.get_secret_value()
@@ -189,9 +201,16 @@ class ClientConfig:
             raise ConfigurationError(
                 f"Invalid API version {self.api_version!r}: expected e.g. v1beta, v1 or v1alpha."
             )
-        for name in ("inline_limit_bytes", "batch_inline_limit_bytes", "upload_chunk_size"):
+        for name in (
+            "inline_limit_bytes",
+            "batch_inline_limit_bytes",
+            "upload_chunk_size",
+            "max_response_bytes",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name} must be a positive number of bytes")
+        if not self.deadline > 0:
+            raise ConfigurationError(f"deadline must be positive seconds, got {self.deadline!r}")
 
     @classmethod
     def resolve(
@@ -205,6 +224,8 @@ class ClientConfig:
         inline_limit_bytes: int | None = None,
         batch_inline_limit_bytes: int | None = None,
         upload_chunk_size: int | None = None,
+        max_response_bytes: int | None = None,
+        deadline: float | None = None,
     ) -> ClientConfig:
         """Builds a config from arguments, ``secrets`` and the environment.
 
@@ -224,6 +245,8 @@ class ClientConfig:
                 batch_inline_limit_bytes, DEFAULT_BATCH_INLINE_LIMIT_BYTES
             ),
             upload_chunk_size=_or(upload_chunk_size, DEFAULT_UPLOAD_CHUNK_SIZE),
+            max_response_bytes=_or(max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES),
+            deadline=DEFAULT_DEADLINE if deadline is None else deadline,
         )
 
     @property

@@ -21,9 +21,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Send:
-    """Send ``request``; resume with the (fully read) ``httpx.Response`` or throw its error."""
+    """Send ``request``; resume with the (fully read) ``httpx.Response`` or throw its error.
+
+    The answer is read as it streams in: more than ``max_bytes`` of body (None: no limit) is
+    refused without reading the rest, and the whole exchange must end within ``deadline``
+    seconds (None: only the per-read timeouts apply), so no answer can exhaust memory or hold
+    a request for ever."""
 
     request: httpx.Request
+    max_bytes: int | None = None
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)

@@ -262,7 +262,11 @@ def download(core: Operations, name: str) -> Op[bytes]:
         f"{config.api_root}/{path}:download",
     )
     try:
-        exchange = yield from core.loop.send(core.request("GET", urls[0], params={"alt": "media"}))
+        exchange = yield from core.loop.send(
+            core.request("GET", urls[0], params={"alt": "media"}), bounded=False
+        )
     except _NotFound:
-        exchange = yield from core.loop.send(core.request("GET", urls[1], params={"alt": "media"}))
+        exchange = yield from core.loop.send(
+            core.request("GET", urls[1], params={"alt": "media"}), bounded=False
+        )
     return exchange.response.content

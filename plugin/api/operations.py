@@ -104,22 +104,28 @@ class Operations:
         return self.parse(exchange.response, result), exchange.retries
 
     def parse(self, response: httpx.Response, result: type[M]) -> M:
-        """``response``'s JSON body as ``result``, or InvalidResponseError saying what is wrong."""
+        """``response``'s JSON body as ``result``, or InvalidResponseError saying what is wrong.
+
+        The body is read by pydantic's own JSON parser, whose nesting limit turns a
+        pathologically deep body into an error like any other malformed answer."""
         where = f"{response.request.method} {response.request.url.path}"
         try:
-            data = response.json()
-        except ValueError:
-            snippet = redact(" ".join(response.text.split())[:200], *self.loop.secrets)
-            raise InvalidResponseError(f"{where}: response is not JSON: {snippet!r}") from None
-        try:
-            return result.model_validate(data)
+            return result.model_validate_json(response.content)
         except ValidationError as exc:
+            # the error (not raised: its text holds the body, which may hold secrets)
             first = exc.errors(include_input=False, include_url=False)[0]
-            location = ".".join(str(p) for p in first["loc"])
+            count = exc.error_count()
+        if first["type"] in ("json_invalid", "json_type"):
+            snippet = " ".join(response.content[:400].decode("utf-8", "replace").split())
+            snippet = redact(snippet[:200], *self.loop.secrets)
             raise InvalidResponseError(
-                f"{where}: unexpected {result.__name__} ({exc.error_count()} problems; first at "
-                f"{location or 'top level'}: {first['msg']})"
-            ) from None
+                f"{where}: response is not JSON ({first['msg']}): {snippet!r}"
+            )
+        location = ".".join(str(p) for p in first["loc"])
+        raise InvalidResponseError(
+            f"{where}: unexpected {result.__name__} ({count} problems; first at "
+            f"{location or 'top level'}: {first['msg']})"
+        )
 
     def paged(
         self, path: str, result: type[M], items: str, page_size: int, limit: int | None

@@ -162,9 +162,14 @@ class RetryLoop:
         secrets: Sequence[SecretStr] = (),
         on_rate_limited: Callable[[float | None], None] | None = None,
         rng: random.Random | None = None,
+        max_bytes: int | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.policy = policy
         self.stats = stats
+        #: the most answer body a request may bring (None: no limit), and the seconds it may take
+        self.max_bytes = max_bytes
+        self.deadline = deadline
         self._secrets = tuple(secrets)
         self._on_rate_limited = on_rate_limited
         self._rng = rng or random.Random()
@@ -187,17 +192,22 @@ class RetryLoop:
         not_sent = isinstance(outcome, _NOT_SENT)
         return error_from_transport(outcome, request, secrets=self.secrets), not_sent
 
-    def send(self, request: httpx.Request, *, idempotent: bool = True) -> Op[Exchange]:
+    def send(
+        self, request: httpx.Request, *, idempotent: bool = True, bounded: bool = True
+    ) -> Op[Exchange]:
         """Sends ``request`` until it succeeds (2xx) or the policy gives up (raises).
 
         With ``idempotent=False`` (e.g. creating a batch) only failures the server surely did
-        not act on are retried: 429s and errors before the connection was made.
+        not act on are retried: 429s and errors before the connection was made. ``bounded``:
+        the answer is held to :attr:`max_bytes` and :attr:`deadline` (downloads of our own
+        files are not).
         """
         retries = 0
+        limits = (self.max_bytes, self.deadline) if bounded else (None, None)
         while True:
             outcome: httpx.Response | httpx.RequestError
             try:
-                response: httpx.Response = yield Send(request)
+                response: httpx.Response = yield Send(request, *limits)
             except httpx.RequestError as exc:
                 outcome = exc
             else:

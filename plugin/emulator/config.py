@@ -102,6 +102,12 @@ class EmulatorConfig:
     #: instead of per request in arrival order: reproducible under any concurrency
     faults_per_image: bool = False
 
+    # --- hostile answers (see server/hostile.py) --------------------------------------
+    #: every generateContent answer is this hostile case instead (None: real answers)
+    hostile: str | None = None
+    #: seconds between the bytes of the "slow_drip" case
+    hostile_drip_seconds: float = 5.0
+
     # --- answers ----------------------------------------------------------------------
     #: replies remembered per (request, model, seed): a repeated request skips the vision
     #: work (answers are deterministic, so this changes nothing but speed; 0 = off)

@@ -22,18 +22,21 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from gemini_vision import tasks as tasks_mod
 from gemini_vision.api import AsyncGeminiClient, wire
 from gemini_vision.catalog import model_spec
 from gemini_vision.engine.cache import ResponseCache, answer_from_response
-from gemini_vision.engine.outcomes import ItemOutcome, failed_outcome, stop_message
+from gemini_vision.engine.outcomes import ItemOutcome, failed_outcome, one_line, stop_message
 from gemini_vision.engine.ratelimit import RateLimiter
 from gemini_vision.engine.requests import PreparedRequest, RequestBuilder
-from gemini_vision.engine.verdicts import Verdict, read_response
+from gemini_vision.engine.verdicts import Verdict, interpret, read_response
 from gemini_vision.errors import (
+    AnswerTooSlowError,
     AuthenticationError,
     GeminiVisionError,
+    InvalidResponseError,
     NotFoundError,
     ParseError,
     PermissionDeniedError,
@@ -137,12 +140,44 @@ class Asker:
         if cached is None:
             return None
         try:
-            answer = tasks_mod.interpret_answer(self.task, cached.text)
-        except ParseError:
+            answer, warnings = await self._off_loop(interpret, self.task, cached.text)
+        except (ParseError, AnswerTooSlowError):
             return None  # an older parser accepted it; ask again
         return ItemOutcome(
-            prepared.key, "ok", answer, prepared.info, cached=True, cache_key=prepared.cache_key
+            prepared.key,
+            "ok",
+            answer,
+            prepared.info,
+            cached=True,
+            cache_key=prepared.cache_key,
+            warnings=warnings,
         )
+
+    async def _off_loop(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` in the builder's thread pool, so one slow answer never holds up
+        the requests in flight; past ``tuning.answer_seconds`` it is given up (the thread
+        finishes on its own) and :class:`AnswerTooSlowError` is raised."""
+        seconds = self.settings.tuning.answer_seconds
+        try:
+            return await asyncio.wait_for(self.builder.run_in_pool(function, *args), seconds)
+        except asyncio.TimeoutError:
+            raise AnswerTooSlowError(
+                f"reading the answer took longer than {seconds:g} s; given up"
+            ) from None
+
+    async def _judge(self, response: wire.GenerateContentResponse) -> Verdict:
+        """The verdict on ``response``, read off the event loop; whatever reading it does
+        (a bug, a pathological answer) becomes this item's failure, never the run's."""
+        try:
+            return await self._off_loop(read_response, self.task, response)
+        except AnswerTooSlowError as exc:
+            return Verdict(error=exc)
+        except Exception as exc:
+            logger.debug("Reading an answer failed", exc_info=True)
+            error = InvalidResponseError(
+                f"the answer could not be read ({type(exc).__name__}: {one_line(str(exc), 300)})"
+            )
+            return Verdict(error=error)
 
     async def _ask_once(self, prepared: PreparedRequest) -> ItemOutcome:
         cached = await self._from_cache(prepared)
@@ -160,7 +195,7 @@ class Asker:
             usage = response.usage_metadata
             outcome.input_tokens += usage.input_tokens if usage else 0
             outcome.output_tokens += usage.output_tokens if usage else 0
-            verdict = read_response(self.task, response)
+            verdict = await self._judge(response)
             if verdict.error is None and not verdict.partial:
                 await self._remember(prepared, verdict, response)
                 return _answered(outcome, verdict)
@@ -226,7 +261,9 @@ class Asker:
                 response = await self.client.generate_content(self.settings.model, request)
             except FATAL_ERRORS as exc:
                 self._fatal(exc)
-            except RateLimitError:
+            except RateLimitError as exc:
+                if (exc.retry_after or 0.0) > self.settings.max_retry_wait:
+                    self._fatal(exc, stop_message(exc, self.settings.max_retry_wait))
                 if attempt == retries:
                     raise
                 self.rate_limit_retries += 1
@@ -235,9 +272,9 @@ class Asker:
             return response
         raise AssertionError("unreachable")
 
-    def _fatal(self, exc: GeminiVisionError) -> None:
+    def _fatal(self, exc: GeminiVisionError, message: str | None = None) -> NoReturn:
         self.stop.refused = True
-        self._on_stop(stop_message(exc))
+        self._on_stop(message or stop_message(exc))
         raise Stop from exc
 
 

@@ -41,6 +41,8 @@ def connect(settings: RunSettings, limiter: RateLimiter | None = None) -> AsyncG
         base_url=settings.base_url,
         secrets=settings.secrets,
         retry=retry,
+        max_response_bytes=settings.max_answer_bytes,
+        deadline=settings.request_deadline,
         # a kept-alive connection per request in flight, in small pools
         transport=ShardedTransport(settings.concurrency),
         **options,

@@ -11,6 +11,7 @@ import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from gemini_vision.engine.requests import ImageInfo
@@ -166,9 +167,18 @@ class EngineReport:
         }
 
 
-def stop_message(exc: GeminiVisionError) -> str:
-    """Why the run stopped and what to do, for ``stopped_reason``."""
+def stop_message(exc: GeminiVisionError, max_wait: float | None = None) -> str:
+    """Why the run stopped and what to do, for ``stopped_reason``. ``max_wait``: the longest
+    wait the run accepts; a 429 asking for more stops it with when to come back."""
     saved = "Everything finished so far is saved"
+    asked = getattr(exc, "retry_after", None)
+    if max_wait is not None and asked is not None and asked > max_wait:
+        back = datetime.now(timezone.utc) + timedelta(seconds=asked)
+        return (
+            f"Gemini asked to wait {_duration(asked)} before the next request ({exc.reason}); "
+            f"waiting longer than {_duration(max_wait)} is not worth holding a worker. {saved}; "
+            f"run again after {back:%Y-%m-%d %H:%M} UTC to continue."
+        )
     if isinstance(exc, QuotaExhaustedError):
         if exc.status_code == 402:
             return f"Prepaid credit used up ({exc.reason}). {saved}; add credit and run again."
@@ -191,6 +201,14 @@ def stop_message(exc: GeminiVisionError) -> str:
     if isinstance(exc, NotFoundError):
         return f"The model was not found ({exc.reason}); choose another model and run again."
     return f"{exc.reason}. Unfinished samples were left untouched; run again to continue."
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 7200:
+        return f"{seconds / 3600:.0f} hours"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds:.0f} s"
 
 
 def failed_outcome(

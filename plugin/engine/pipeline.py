@@ -42,6 +42,7 @@ from gemini_vision.engine.outcomes import (
     Progress,
     WorkItem,
     failed_outcome,
+    one_line,
 )
 from gemini_vision.engine.ratelimit import RateLimiter, RateLimitSettings
 from gemini_vision.engine.requests import RequestBuilder
@@ -221,8 +222,14 @@ class Engine:
     async def _converted(self, outcome: ItemOutcome) -> ItemOutcome:
         """``outcome`` with its labels built off the event loop, or failed with the reason."""
         assert self._convert is not None
+        seconds = self.settings.tuning.answer_seconds
         try:
-            outcome.converted = await self.builder.run_in_pool(self._convert, outcome)
+            converted = self.builder.run_in_pool(self._convert, outcome)
+            outcome.converted = await asyncio.wait_for(converted, seconds)
+        except asyncio.TimeoutError:
+            outcome.status, outcome.answer = "failed", None
+            outcome.error = f"building the labels took longer than {seconds:g} s; given up"
+            outcome.error_type = "AnswerTooSlowError"
         except Exception as exc:  # a label we cannot build is this sample's failure, not the run's
             logger.debug("Building labels for %s failed", outcome.key, exc_info=True)
             outcome.status, outcome.answer = "failed", None
@@ -276,11 +283,20 @@ class Engine:
     # one item
 
     async def _process(self, item: WorkItem) -> ItemOutcome:
+        """One item's outcome; whatever goes wrong with it fails the item, not the run."""
         try:
             prepared = await self.builder.prepared(item.key, [item.source])
             return await self.asker.ask(prepared)
         except GeminiVisionError as exc:
             return failed_outcome(item.key, exc)
+        except Stop:
+            raise
+        except Exception as exc:
+            logger.exception("Item %s failed unexpectedly", item.key)
+            unexpected = GeminiVisionError(
+                f"unexpected error ({type(exc).__name__}: {one_line(str(exc), 300)})"
+            )
+            return failed_outcome(item.key, unexpected)
 
     # ---------------------------------------------------------------------------------------
     # bookkeeping

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -69,6 +70,8 @@ class RateLimitSettings:
     min_rate_fraction: float = 0.25
     #: a retry delay at least this long means a per-minute window is full (see module doc)
     window_hint_seconds: float = 5.0
+    #: the longest pause a 429 may impose on everyone (the run stops rather than wait more)
+    max_pause: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("requests_per_minute", "tokens_per_minute"):
@@ -81,12 +84,13 @@ class RateLimitSettings:
     @classmethod
     def from_run(cls, settings: RunSettings) -> RateLimitSettings:
         """The quotas a run paces itself under: its tier's, or the ones it names."""
-        return cls.for_tier(
+        quotas = cls.for_tier(
             settings.model,
             settings.tier,
             requests_per_minute=settings.requests_per_minute,
             tokens_per_minute=settings.tokens_per_minute,
         )
+        return dataclasses.replace(quotas, max_pause=settings.max_retry_wait)
 
     @classmethod
     def for_tier(
@@ -234,6 +238,7 @@ class RateLimiter:
         self.stats.rate_limited += 1
         self._successes_since_change = 0
         if retry_after:
+            retry_after = min(retry_after, self.settings.max_pause)
             self._paused_until = max(self._paused_until, now + retry_after)
         window_full = (
             retry_after is not None

@@ -30,7 +30,6 @@ from gemini_vision.engine.cache import request_cache_key
 from gemini_vision.engine.uploads import UploadRecord, UploadRegistry, upload_namespace
 from gemini_vision.settings import RunSettings
 
-A = TypeVar("A")
 R = TypeVar("R")
 
 __all__ = ["ImageInfo", "PreparedRequest", "RequestBuilder"]
@@ -136,10 +135,10 @@ class RequestBuilder:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def run_in_pool(self, function: Callable[[A], R], argument: A) -> R:
-        """``function(argument)`` in the image thread pool, off the event loop."""
+    async def run_in_pool(self, function: Callable[..., R], *args: Any) -> R:
+        """``function(*args)`` in the builder's thread pool, off the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, function, argument)
+        return await loop.run_in_executor(self._pool, function, *args)
 
     async def prepare(self, source: str | bytes) -> images_mod.PreparedImage:
         """The image of ``source`` as it will be sent (see :func:`~.images.prepare_image`)."""

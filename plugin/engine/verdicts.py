@@ -6,6 +6,7 @@ partial: worth asking again once, never cached.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from gemini_vision.errors import (
     TruncatedResponseError,
 )
 
-__all__ = ["Verdict", "read_response"]
+__all__ = ["Verdict", "interpret", "read_response"]
 
 
 @dataclass
@@ -69,14 +70,30 @@ def read_response(task: tasks_mod.TaskSpec, response: wire.GenerateContentRespon
     except InvalidResponseError as exc:
         return Verdict(error=exc, ask_again=True)
     try:
-        answer = tasks_mod.interpret_answer(task, text)
+        answer, capped = interpret(task, text)
     except ParseError as exc:
         return Verdict(raw_text=text, error=exc, ask_again=True)
     if getattr(answer, "truncated", False) or getattr(answer, "lost_items", 0):
         kept = len(getattr(answer, "objects", ()))
         note = f"answer cut short or garbled; kept its {kept} complete object(s)"
-        return Verdict(answer, text, warnings=[note], ask_again=True, partial=True)
-    return Verdict(answer, text)
+        return Verdict(answer, text, warnings=[note, *capped], ask_again=True, partial=True)
+    return Verdict(answer, text, warnings=capped)
+
+
+def interpret(task: tasks_mod.TaskSpec, text: str) -> tuple[Any, list[str]]:
+    """``task``'s answer in ``text``, holding at most ``task.max_objects`` objects (a model
+    may list thousands), and the warning saying how many were dropped (none when fewer)."""
+    answer = tasks_mod.interpret_answer(task, text)
+    objects = getattr(answer, "objects", None)
+    if not objects or len(objects) <= task.max_objects:
+        return answer, []
+    note = (
+        f"the answer listed {len(objects)} objects; kept the first {task.max_objects} "
+        "(max_objects)"
+    )
+    keep = task.max_objects
+    pairs = tuple(p for p in getattr(answer, "duplicates", ()) if max(p) < keep)
+    return dataclasses.replace(answer, objects=objects[:keep], duplicates=pairs), [note]
 
 
 def _salvage(task: tasks_mod.TaskSpec, partial: str | None) -> Any:
@@ -84,7 +101,7 @@ def _salvage(task: tasks_mod.TaskSpec, partial: str | None) -> Any:
     if not partial:
         return None
     try:
-        answer = tasks_mod.interpret_answer(task, partial)
+        answer, _ = interpret(task, partial)
     except ParseError:
         return None
     objects = getattr(answer, "objects", None)

@@ -38,6 +38,7 @@ from gemini_vision.emulator.server.generation import (
     prompt_usage,
     stream_chunks,
 )
+from gemini_vision.emulator.server.hostile import hostile_reply
 from gemini_vision.emulator.server.rpc import ApiError
 from gemini_vision.emulator.server.state import EmulatorStats, FileStore
 from gemini_vision.emulator.server.transport import HttpCall, HttpReply, error_reply, json_reply
@@ -288,6 +289,9 @@ class GeminiApi:
         if transport_fault is not None:
             return transport_fault
         answer = self._answer(request, model, media, plan)
+        if self.config.hostile:
+            drip = self.config.hostile_drip_seconds
+            return hostile_reply(self.config.hostile, answer.body, self._stopping, drip)
         if not stream:
             return json_reply(answer.body)
         return self._stream(call, answer)

@@ -131,7 +131,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: HttpReply) -> None:
         self._start(reply)
-        self.send_header("Content-Length", str(len(reply.body)))
+        if "Content-Length" not in reply.headers:
+            self.send_header("Content-Length", str(len(reply.body)))
+        elif int(reply.headers["Content-Length"]) > len(reply.body):
+            self.close_connection = True  # a body cut short: the connection ends with it
         self.end_headers()
         if reply.body and self.command != "HEAD":
             self.wfile.write(reply.body)
