@@ -23,11 +23,12 @@ room, or broken JSON) is written with the objects it kept, and its label carries
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import fiftyone as fo
 import numpy as np
+from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure
 
 from gemini_vision import geometry
 from gemini_vision.adapters.fields import OUTPUT_TYPES, classes_from_field
@@ -240,28 +241,93 @@ class LabelWriter:
             semantic = semantic_segmentation(label, frame, self.class_to_index)
         return Labels(label, semantic)
 
-    def __call__(self, outcomes: list[ItemOutcome]) -> None:
-        labels: dict[str, Any] = {}
-        errors: dict[str, str | None] = {}
-        semantic: dict[str, Any] = {}
+    def __call__(self, outcomes: list[ItemOutcome]) -> dict[str, str]:
+        """Stores a batch of outcomes. A sample whose labels MongoDB cannot hold (a document
+        is at most 16 MB) gets that as its failure reason, and is returned with it; the rest
+        of the batch is stored."""
+        batch = Batch()
         for outcome in outcomes:
             if outcome.status != "ok" or outcome.image is None:
-                errors[outcome.key] = outcome.error or "failed"
+                batch.errors[outcome.key] = outcome.error or "failed"
                 continue
             converted = outcome.converted or self.convert(outcome)
-            labels[outcome.key] = _marked(converted.label, outcome.incomplete)
-            errors[outcome.key] = None
+            batch.labels[outcome.key] = _marked(converted.label, outcome.incomplete)
+            batch.errors[outcome.key] = None
             if converted.semantic is not None:
-                semantic[outcome.key] = converted.semantic
+                batch.semantic[outcome.key] = converted.semantic
+        try:
+            self._store(batch)
+        except MONGO_WRITE_ERRORS as exc:
+            if not too_large(exc):
+                raise
+            unstored = {}
+            for key in batch.samples():
+                reason = self._store_one(batch.only(key))
+                if reason is not None:
+                    unstored[key] = reason
+            return unstored
+        return {}
+
+    def _store(self, batch: Batch) -> None:
         # every value was built (and validated) by FiftyOne's own label classes
-        if labels:
-            self.dataset.set_values(self.label_field, labels, key_field="id", validate=False)
+        if batch.labels:
+            self.dataset.set_values(self.label_field, batch.labels, key_field="id", validate=False)
+        if batch.semantic and self.semantic_field:
+            self.dataset.set_values(
+                self.semantic_field, batch.semantic, key_field="id", validate=False
+            )
         # the error field exists only once there is a reason to keep (a success clears one)
+        errors = batch.errors
         if any(errors.values()) or (errors and self.dataset.has_field(self.error_field)):
             self._declare(self.error_field, None)
             self.dataset.set_values(self.error_field, errors, key_field="id", validate=False)
-        if semantic and self.semantic_field:
-            self.dataset.set_values(self.semantic_field, semantic, key_field="id", validate=False)
+
+    def _store_one(self, batch: Batch) -> str | None:
+        """Stores a one-sample batch; when it is too large, stores why instead and returns it."""
+        try:
+            self._store(batch)
+            return None
+        except MONGO_WRITE_ERRORS as exc:
+            if not too_large(exc):
+                raise
+            reason = (
+                "its labels are too large for one MongoDB document (16 MB at most; "
+                f"{type(exc).__name__}): ask for fewer objects (max_objects)"
+            )
+            self._store(Batch(errors=dict.fromkeys(batch.samples(), reason)))
+            return reason
+
+
+@dataclass
+class Batch:
+    """What one batch writes, by sample id: labels, semantic masks, failure reasons."""
+
+    labels: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str | None] = field(default_factory=dict)
+    semantic: dict[str, Any] = field(default_factory=dict)
+
+    def samples(self) -> list[str]:
+        return list(dict.fromkeys([*self.labels, *self.errors, *self.semantic]))
+
+    def only(self, key: str) -> Batch:
+        pick = lambda values: {key: values[key]} if key in values else {}  # noqa: E731
+        return Batch(pick(self.labels), pick(self.errors), pick(self.semantic))
+
+
+#: what a write that MongoDB refuses raises
+MONGO_WRITE_ERRORS = (DocumentTooLarge, BulkWriteError, OperationFailure)
+#: MongoDB's code for a document larger than it holds (16 MB)
+_BSON_TOO_LARGE = 10334
+
+
+def too_large(exc: Exception) -> bool:
+    """Whether ``exc`` says a document would be larger than MongoDB holds."""
+    if isinstance(exc, DocumentTooLarge):
+        return True
+    if isinstance(exc, BulkWriteError):
+        codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
+        return _BSON_TOO_LARGE in codes or "BSONObj size" in str(exc.details)
+    return getattr(exc, "code", None) == _BSON_TOO_LARGE or "BSONObj size" in str(exc)
 
 
 def _marked(label: Any, incomplete: str | None) -> Any:

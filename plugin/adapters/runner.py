@@ -250,9 +250,10 @@ def _label_online(
     total = run.todo.count()
     items = claimed_items(run.todo, claims)
 
-    def sink(outcomes: list[ItemOutcome]) -> None:
-        writer(outcomes)
+    def sink(outcomes: list[ItemOutcome]) -> dict[str, str]:
+        unstored = writer(outcomes)
         claims.complete(outcome.key for outcome in outcomes)
+        return unstored
 
     return _drive(engine, lambda: engine.run(items, sink, total=total, convert=writer.convert))
 

@@ -51,6 +51,7 @@ from gemini_vision.engine.outcomes import (
     EngineReport,
     ItemOutcome,
     Progress,
+    Sink,
     WorkItem,
     failed_outcome,
 )
@@ -130,7 +131,7 @@ class BatchRunner:
     async def run(
         self,
         items: Callable[[], tuple[int, Iterable[WorkItem]]],
-        sink: Callable[[list[ItemOutcome]], None],
+        sink: Sink,
     ) -> EngineReport:
         """Finishes this group's open jobs, then submits and finishes jobs for ``items()``
         (called after the open jobs' results are written, so it sees what is left to do)."""
@@ -173,9 +174,7 @@ class BatchRunner:
     # ---------------------------------------------------------------------------------------
     # building and submitting
 
-    async def _submit_all(
-        self, items: Iterator[WorkItem], sink: Callable[[list[ItemOutcome]], None]
-    ) -> list[BatchRecord]:
+    async def _submit_all(self, items: Iterator[WorkItem], sink: Sink) -> list[BatchRecord]:
         records: list[BatchRecord] = []
         chunk = JobChunk(self.batch.inline_limit_bytes)
         ready: list[ItemOutcome] = []
@@ -259,9 +258,7 @@ class BatchRunner:
     # ---------------------------------------------------------------------------------------
     # polling and collecting
 
-    async def _finish(
-        self, record: BatchRecord, sink: Callable[[list[ItemOutcome]], None]
-    ) -> bool:
+    async def _finish(self, record: BatchRecord, sink: Sink) -> bool:
         """Waits for ``record``'s job and writes its results; False if we stopped waiting."""
         if record.name is None and not await self._adopt(record):
             return True
@@ -336,7 +333,7 @@ class BatchRunner:
         record: BatchRecord,
         lines: Iterator[dict[str, Any]],
         state: str,
-        sink: Callable[[list[ItemOutcome]], None],
+        sink: Sink,
     ) -> None:
         pending = dict(record.requests)
         ready: list[ItemOutcome] = []
@@ -402,13 +399,13 @@ class BatchRunner:
         ]
         return [outcome, *copies]
 
-    async def _deliver(
-        self, outcomes: list[ItemOutcome], sink: Callable[[list[ItemOutcome]], None]
-    ) -> None:
+    async def _deliver(self, outcomes: list[ItemOutcome], sink: Sink) -> None:
         if not outcomes:
             return
-        await asyncio.to_thread(sink, outcomes)
+        unstored = await asyncio.to_thread(sink, outcomes) or {}
         for outcome in outcomes:
+            if outcome.key in unstored:
+                outcome = failed_outcome(outcome.key, GeminiVisionError(unstored[outcome.key]))
             self._count(outcome)
         if self.on_progress is not None:
             await asyncio.to_thread(self.on_progress, self.progress)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -27,6 +28,7 @@ __all__ = [
     "ImageInfo",
     "ItemOutcome",
     "Progress",
+    "Sink",
     "WorkItem",
     "failed_outcome",
     "one_line",
@@ -36,6 +38,9 @@ __all__ = [
 
 #: distinct failure reasons a run keeps count of (the most common ones are reported)
 MAX_REASONS = 100
+
+#: stores a batch of outcomes; returns the reasons (by key) of the ones it could not store
+Sink = Callable[[list["ItemOutcome"]], "Mapping[str, str] | None"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,16 @@ class Progress:
             self.failed += 1
             errors[outcome.error_type or "Error"] += 1
             reason = outcome.error or outcome.error_type or "failed"
+            if reason in self.failure_reasons or len(self.failure_reasons) < MAX_REASONS:
+                self.failure_reasons[reason] += 1
+
+    def unstored(self, reasons: Mapping[str, str], errors: Counter[str]) -> None:
+        """Recounts items counted as labelled whose labels the sink could not store (it
+        gives their reasons, by key): they failed."""
+        for reason in reasons.values():
+            self.ok -= 1
+            self.failed += 1
+            errors["StorageError"] += 1
             if reason in self.failure_reasons or len(self.failure_reasons) < MAX_REASONS:
                 self.failure_reasons[reason] += 1
 

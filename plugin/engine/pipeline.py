@@ -40,6 +40,7 @@ from gemini_vision.engine.outcomes import (
     EngineReport,
     ItemOutcome,
     Progress,
+    Sink,
     WorkItem,
     failed_outcome,
     one_line,
@@ -104,15 +105,16 @@ class Engine:
     async def run(
         self,
         items: Iterable[WorkItem],
-        sink: Callable[[list[ItemOutcome]], None],
+        sink: Sink,
         *,
         total: int | None = None,
         convert: Callable[[ItemOutcome], Any] | None = None,
     ) -> EngineReport:
         """Processes every item (or until a fatal error) and hands outcomes to ``sink``.
 
-        ``sink`` runs in a worker thread, with batches of outcomes, in order of completion.
-        An exception from ``sink`` stops the run and is re-raised here. ``convert`` (if given)
+        ``sink`` runs in a worker thread, with batches of outcomes, in order of completion;
+        it returns the reasons of the items it could not store (they count as failed). An
+        exception from ``sink`` stops the run and is re-raised here. ``convert`` (if given)
         turns each successful outcome into what the sink stores (``outcome.converted``); it
         runs in the engine's thread pool as answers arrive, so the sink only has to store."""
         self.progress = Progress(total=total)
@@ -238,7 +240,7 @@ class Engine:
         return outcome
 
     async def _write(
-        self, results: asyncio.Queue[ItemOutcome | None], sink: Callable[[list[ItemOutcome]], None]
+        self, results: asyncio.Queue[ItemOutcome | None], sink: Sink
     ) -> BaseException | None:
         """Hands batches to ``sink``; returns the sink's exception, if it raised one."""
         batch: list[ItemOutcome] = []
@@ -266,15 +268,15 @@ class Engine:
                 last_flush = time.monotonic()
         return error
 
-    async def _flush(
-        self, sink: Callable[[list[ItemOutcome]], None], batch: list[ItemOutcome]
-    ) -> BaseException | None:
+    async def _flush(self, sink: Sink, batch: list[ItemOutcome]) -> BaseException | None:
         try:
-            await asyncio.to_thread(sink, batch)
+            unstored = await asyncio.to_thread(sink, batch)
         except Exception as exc:  # stop the run; the answers are in the cache
             logger.exception("Writing %d results failed; stopping the run", len(batch))
             self._set_stop(f"Writing results failed ({type(exc).__name__}: {exc})")
             return exc
+        if unstored:
+            self.progress.unstored(unstored, self.errors)
         if self.on_progress is not None:
             await asyncio.to_thread(self.on_progress, self.progress)
         return None

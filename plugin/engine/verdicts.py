@@ -19,6 +19,7 @@ from gemini_vision.errors import (
     ParseError,
     TruncatedResponseError,
 )
+from gemini_vision.parsing import ParseResult
 
 __all__ = ["Verdict", "interpret", "read_response"]
 
@@ -84,15 +85,15 @@ def interpret(task: tasks_mod.TaskSpec, text: str) -> tuple[Any, list[str]]:
     """``task``'s answer in ``text``, holding at most ``task.max_objects`` objects (a model
     may list thousands), and the warning saying how many were dropped (none when fewer)."""
     answer = tasks_mod.interpret_answer(task, text)
-    objects = getattr(answer, "objects", None)
-    if not objects or len(objects) <= task.max_objects:
+    if not isinstance(answer, ParseResult) or len(answer.objects) <= task.max_objects:
         return answer, []
+    objects = answer.objects
     note = (
         f"the answer listed {len(objects)} objects; kept the first {task.max_objects} "
         "(max_objects)"
     )
     keep = task.max_objects
-    pairs = tuple(p for p in getattr(answer, "duplicates", ()) if max(p) < keep)
+    pairs = tuple(p for p in answer.duplicates if max(p) < keep)
     return dataclasses.replace(answer, objects=objects[:keep], duplicates=pairs), [note]
 
 
