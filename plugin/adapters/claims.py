@@ -3,10 +3,11 @@
 Delegated operations may run on several FiftyOne workers at once over one database. Before a
 worker asks Gemini about a sample it *claims* it: one document per (group, item) in a MongoDB
 collection, created with a unique ``_id`` (an insert either succeeds for exactly one worker or
-fails for the others) and holding a lease that the owner renews from a heartbeat thread. Then:
+fails for the others) and holding a lease that the owner renews from a heartbeat thread for
+as long as its items move (it claims or finishes some within a lease period). Then:
 
 - an item leased by a live worker is skipped by the others, and revisited at the end: if its
-  owner crashes, the lease expires and another worker takes it over (an atomic update whose
+  owner crashes or is stuck, the lease expires and another worker takes it over (an atomic update whose
   filter only matches expired leases, so exactly one taker wins);
 - a finished item (labelled or failed) is marked ``done``; other workers skip items finished
   after they started, and a *later* run (a rerun) retries failed ones, like a rerun without
@@ -87,6 +88,8 @@ class WorkClaims:
         self.on_workers: Callable[[int], None] | None = None
         self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
+        #: when this worker last claimed or finished items (monotonic seconds)
+        self._last_progress = time.monotonic()
         collection.create_index("purge_at", expireAfterSeconds=0)
         collection.create_index([("group", 1), ("owner", 1), ("state", 1)])
 
@@ -127,6 +130,7 @@ class WorkClaims:
             taken -= clashes
             taken |= self._take_over(sorted(clashes), now)
         self.deferred -= taken
+        self._last_progress = time.monotonic()
         return [key for key in keys if key in taken]
 
     def _take_over(self, keys: list[str], now: datetime) -> set[str]:
@@ -197,6 +201,7 @@ class WorkClaims:
             {"_id": {"$in": ids}, "owner": self.owner},
             {"$set": {"state": _DONE, "finished_at": now, "purge_at": now + RETENTION}},
         )
+        self._last_progress = time.monotonic()
 
     def release(self) -> int:
         """Gives back every item still leased by this worker; returns how many."""
@@ -205,11 +210,19 @@ class WorkClaims:
         )
         return int(result.deleted_count)
 
+    def moving(self) -> bool:
+        """Whether this worker claimed or finished items within the last lease period."""
+        return time.monotonic() - self._last_progress < self.lease.total_seconds()
+
     def renew(self) -> None:
-        """Extends the leases of every item (and lock) this worker holds."""
+        """Extends the leases of this worker's locks, and of its items while they move: a
+        worker stuck on an answer stops renewing them, so they pass to a live worker once
+        their lease runs out (finishing later, it does no harm: the sample is written once
+        more with the same answer)."""
+        states = [_LEASED, _LOCK] if self.moving() else [_LOCK]
         now = self._clock()
         self.collection.update_many(
-            {"group": self.group, "owner": self.owner, "state": {"$in": [_LEASED, _LOCK]}},
+            {"group": self.group, "owner": self.owner, "state": {"$in": states}},
             {"$set": {"lease_until": now + self.lease, "purge_at": now + self.lease + RETENTION}},
         )
 

@@ -75,11 +75,13 @@ def test_a_dead_workers_items_are_taken_over_after_its_lease(collection: Any) ->
     assert not alive.deferred and alive.taken_over == 5
 
 
-def test_the_heartbeat_keeps_a_slow_workers_leases(collection: Any) -> None:
+def test_the_heartbeat_keeps_a_slow_but_moving_workers_leases(collection: Any) -> None:
     slow = worker(collection, "slow", lease=0.3)
     with slow:
-        slow.claim(KEYS[:3])
-        time.sleep(0.8)  # longer than the lease: only renewals keep it
+        slow.claim(KEYS[:6])
+        for key in KEYS[3:6]:  # longer than the lease in all: only renewals keep the rest
+            time.sleep(0.25)
+            slow.complete([key])  # ... and they go on while the worker's items move
         other = worker(collection, "other")
         assert other.claim(KEYS[:3]) == []
     # leaving releases what was not finished: free for anyone at once
@@ -177,3 +179,14 @@ def test_a_lock_admits_one_worker_at_a_time_and_expires_with_a_dead_holder(
     started = time.monotonic()
     with other.exclusive("dataset", wait=5.0):
         assert time.monotonic() - started >= 0.2  # waited for the dead holder's lease
+
+
+def test_a_stuck_workers_items_pass_to_a_live_one(collection: Any) -> None:
+    """The heartbeat renews leases only while the worker's items move."""
+    with worker(collection, "stuck", lease=0.6) as stuck:
+        assert stuck.claim(KEYS[:5]) == KEYS[:5]
+        moving = worker(collection, "moving", lease=60.0)
+        assert moving.claim(KEYS[:5]) == []  # leased, and the lease is being renewed
+        time.sleep(1.5)  # the stuck worker's heartbeat beat twice, without progress
+        assert not stuck.moving()
+        assert sorted(moving.take_deferred()) == KEYS[:5]
