@@ -8,6 +8,7 @@ FiftyOne processes of the same user never see each other's data.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,8 @@ os.environ.setdefault("FIFTYONE_DATABASE_NAME", f"gemini_vision_test_{uuid.uuid4
 os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
 os.environ["FIFTYONE_PLUGINS_DIR"] = str(ROOT)
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+# the installation's secret (engine/uploads.py) lives in the session's own config folder
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="gemini-vision-config-")
 # Tests never reach a real Gemini, and never read the developer's own key.
 for _name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
     os.environ.pop(_name, None)

@@ -7,28 +7,77 @@ a record is used only while :func:`~.files.file_is_usable` says the file has at 
 left (a request or batch may still be queued for a while), and is dropped when the server says
 the file is gone (403).
 
-Files belong to a project, so records are kept per *namespace*: a digest of the base URL and
-the API key (never the key itself). Registries: :class:`MemoryUploads` (one process) and, in
+Files belong to a project, so records are kept per *namespace*: a keyed digest (HMAC) of the
+base URL and the API key under a random secret of this installation, kept in a file of the
+user's configuration folder - never the key, and nothing a holder of the database alone could
+test a guessed key against. Registries: :class:`MemoryUploads` (one process) and, in
 the FiftyOne adapter, :class:`~.store.MongoUploads` (every worker of one database).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
+import secrets
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Protocol
 
 from gemini_vision.api import file_is_usable, wire
 
-__all__ = ["MemoryUploads", "UploadRecord", "UploadRegistry", "upload_namespace"]
+__all__ = [
+    "MemoryUploads",
+    "UploadRecord",
+    "UploadRegistry",
+    "install_secret",
+    "upload_namespace",
+]
 
 
-def upload_namespace(base_url: str, api_key: str | None) -> str:
-    """A short digest naming the project files are uploaded to (not reversible to the key)."""
+def upload_namespace(base_url: str, api_key: str | None, secret: bytes | None = None) -> str:
+    """A short keyed digest naming the project files are uploaded to: HMAC-SHA256 of the base
+    URL and the key under ``secret`` (default: :func:`install_secret`)."""
     blob = f"{base_url.rstrip('/')}\0{api_key or ''}".encode()
-    return hashlib.sha256(blob).hexdigest()[:24]
+    digest = hmac.new(secret or install_secret(), blob, hashlib.sha256).hexdigest()
+    return digest[:24]
+
+
+#: where the installation's secret is kept (``$XDG_CONFIG_HOME`` or ``~/.config``)
+SECRET_FILE = "gemini_vision/install-secret"
+_secret: bytes | None = None
+_secret_lock = threading.Lock()
+
+
+def install_secret() -> bytes:
+    """32 random bytes made once per installation and kept (mode 0600) in the user's
+    configuration folder; where that cannot be written, once per process (uploads are then
+    reused within the process only)."""
+    global _secret
+    with _secret_lock:
+        if _secret is None:
+            _secret = _read_or_make_secret()
+        return _secret
+
+
+def _read_or_make_secret() -> bytes:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    path = Path(base) / SECRET_FILE
+    try:
+        if path.is_file() and len(data := path.read_bytes()) >= 32:
+            return data
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = secrets.token_bytes(32)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(fresh)
+        return fresh
+    except FileExistsError:  # another process made it meanwhile
+        return path.read_bytes()
+    except OSError:
+        return secrets.token_bytes(32)
 
 
 @dataclass(frozen=True)
