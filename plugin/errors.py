@@ -8,6 +8,7 @@
     ├── ParseError                    model text that yields nothing usable (keeps .raw_text)
     ├── RunStoppedError               a run stopped before labelling anything (key, model, quota)
     ├── LockBusyError                 another worker is changing the same dataset field right now
+    ├── DatabaseUnavailableError      FiftyOne's database went away: the run stops, nothing is lost
     ├── TransportError                no HTTP response at all (retryable)
     │   ├── APITimeoutError
     │   └── APIConnectionError
@@ -43,6 +44,7 @@ __all__ = [
     "BadRequestError",
     "BlockedResponseError",
     "ConfigurationError",
+    "DatabaseUnavailableError",
     "GeminiVisionError",
     "ImageError",
     "InvalidResponseError",
@@ -121,6 +123,11 @@ class RunStoppedError(GeminiVisionError):
 class LockBusyError(GeminiVisionError):
     """Another live worker holds a lock this run needs (it is changing the same output field
     of the same dataset). The message says which and what to do."""
+
+
+class DatabaseUnavailableError(GeminiVisionError):
+    """FiftyOne's database cannot be reached: the run stops at once (sending nothing more) and
+    says so; what was finished is kept, and a rerun after the database is back continues."""
 
 
 class TransportError(GeminiVisionError):

@@ -7,8 +7,8 @@ fails for the others) and holding a lease that the owner renews from a heartbeat
 as long as its items move (it claims or finishes some within a lease period). Then:
 
 - an item leased by a live worker is skipped by the others, and revisited at the end: if its
-  owner crashes or is stuck, the lease expires and another worker takes it over (an atomic update whose
-  filter only matches expired leases, so exactly one taker wins);
+  owner crashes or is stuck, the lease expires and another worker takes it over (an atomic
+  update whose filter only matches expired leases, so exactly one taker wins);
 - a finished item (labelled or failed) is marked ``done``; other workers skip items finished
   after they started, and a *later* run (a rerun) retries failed ones, like a rerun without
   claims would. Labelled items are not even offered again: the runner only pages through
@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
-from gemini_vision.errors import LockBusyError
+from gemini_vision.errors import DatabaseUnavailableError, LockBusyError
 
 __all__ = ["LockBusy", "WorkClaims"]
 
@@ -279,8 +279,12 @@ class WorkClaims:
         self._heartbeat.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         self._stop.set()
+        if exc_type is not None and issubclass(
+            exc_type, (DatabaseUnavailableError, ConnectionFailure)
+        ):
+            return  # nothing can be released; the leases expire by themselves
         if self._heartbeat is not None:
             self._heartbeat.join()
         released = self.release()

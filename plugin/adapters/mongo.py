@@ -18,15 +18,20 @@ None of them ever holds an API key.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import fiftyone.core.odm as foo_odm
+from pymongo.errors import ConnectionFailure
 
 from gemini_vision.adapters.claims import WorkClaims
 from gemini_vision.engine.batch import BatchRecord
 from gemini_vision.engine.cache import CachedAnswer
 from gemini_vision.engine.uploads import UploadRecord
+from gemini_vision.errors import DatabaseUnavailableError
 from gemini_vision.settings import EnvSetting, env_number
 
 __all__ = [
@@ -40,6 +45,8 @@ __all__ = [
     "cache_ttl_days",
     "cached_answers",
     "clear_cached_answers",
+    "database_errors",
+    "unreachable",
     "work_claims",
 ]
 
@@ -47,6 +54,39 @@ COLLECTION = "gemini_vision_responses"
 UPLOADS = "gemini_vision_uploads"
 BATCHES = "gemini_vision_batches"
 CLAIMS = "gemini_vision_claims"
+
+
+@contextlib.contextmanager
+def database_errors() -> Iterator[None]:
+    """Turns "the database cannot be reached" into :class:`DatabaseUnavailableError`, whose
+    one line says what to do (every other database error passes through unchanged)."""
+    try:
+        yield
+    except ConnectionFailure as exc:
+        raise DatabaseUnavailableError(unreachable(exc)) from exc
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _translated(method: F) -> F:
+    """``method`` with :func:`database_errors` around it."""
+
+    @functools.wraps(method)
+    def translated(*args: Any, **kwargs: Any) -> Any:
+        with database_errors():
+            return method(*args, **kwargs)
+
+    return cast(F, translated)
+
+
+def unreachable(exc: BaseException) -> str:
+    """The one-line reason of a run stopped by the database going away."""
+    cause = " ".join(str(exc).split())[:160]
+    return (
+        f"the FiftyOne database is unreachable ({type(exc).__name__}: {cause}); run again "
+        "when it is back - finished samples are kept"
+    )
 
 
 def _collection(name: str) -> Any:
@@ -73,6 +113,7 @@ class MongoResponseCache:
         days = cache_ttl_days().value if ttl_days is None else ttl_days
         _expire_after(self._collection, "stored_at", int(days * 86_400) if days > 0 else None)
 
+    @_translated
     def get(self, key: str) -> CachedAnswer | None:
         doc = self._collection.find_one({"_id": key})
         if doc is None:
@@ -81,17 +122,20 @@ class MongoResponseCache:
             self._collection.update_one({"_id": key}, {"$addToSet": {"datasets": self.dataset_id}})
         return CachedAnswer.from_dict(doc)
 
+    @_translated
     def put(self, key: str, answer: CachedAnswer) -> None:
         update: dict[str, Any] = {"$set": {**answer.to_dict(), "stored_at": _utcnow()}}
         if self.dataset_id:
             update["$addToSet"] = {"datasets": self.dataset_id}
         self._collection.update_one({"_id": key}, update, upsert=True)
 
+    @_translated
     def count(self, dataset_id: str | None = None) -> int:
         """How many answers are kept (those that served ``dataset_id``, when given)."""
         query = {"datasets": dataset_id} if dataset_id else {}
         return int(self._collection.count_documents(query))
 
+    @_translated
     def clear(self, dataset_id: str | None = None) -> int:
         """Deletes the answers that served ``dataset_id`` (all of them without one), so the
         next run asks again; returns how many were deleted. An answer that also served other
@@ -147,16 +191,19 @@ class MongoUploads:
     def _id(namespace: str, sha256: str) -> str:
         return f"{namespace}:{sha256}"
 
+    @_translated
     def get(self, namespace: str, sha256: str) -> UploadRecord | None:
         doc = self._collection.find_one({"_id": self._id(namespace, sha256)})
         return UploadRecord.from_dict(doc) if doc else None
 
+    @_translated
     def put(self, record: UploadRecord) -> None:
         doc = record.to_dict()
         self._collection.replace_one(
             {"_id": self._id(record.namespace, record.sha256)}, doc, upsert=True
         )
 
+    @_translated
     def forget(self, namespace: str, sha256: str) -> None:
         self._collection.delete_one({"_id": self._id(namespace, sha256)})
 
@@ -167,14 +214,17 @@ class MongoBatchJournal:
     def __init__(self, collection_name: str = BATCHES) -> None:
         self._collection: Any = _collection(collection_name)
 
+    @_translated
     def open_records(self, group: str) -> list[BatchRecord]:
         cursor = self._collection.find({"group": group}).sort("created", 1)
         return [BatchRecord.from_dict(doc) for doc in cursor]
 
+    @_translated
     def save(self, record: BatchRecord) -> None:
         # request keys are hex content addresses: valid MongoDB field names
         self._collection.replace_one({"_id": record.token}, record.to_dict(), upsert=True)
 
+    @_translated
     def delete(self, token: str) -> None:
         self._collection.delete_one({"_id": token})
 

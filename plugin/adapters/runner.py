@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import fiftyone as fo
 
@@ -40,6 +40,7 @@ from gemini_vision.adapters.mongo import (
     MongoBatchJournal,
     MongoResponseCache,
     MongoUploads,
+    database_errors,
     work_claims,
 )
 from gemini_vision.adapters.summary import RunSummary
@@ -61,6 +62,8 @@ from gemini_vision.tasks import TaskKind, TaskSpec
 __all__ = ["RunSettings", "RunSummary", "check_run", "run_task"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def run_task(
@@ -87,23 +90,33 @@ def run_task(
     Returns the run's summary.
     """
     settings = settings or RunSettings()
-    run = check_run(collection, task, label_field, settings, semantic_field, gt_field, eval_key)
-    if cache is None and run.settings.use_cache:
-        cache = MongoResponseCache(dataset_id=str(run.dataset._doc.id))
-    uploads = MongoUploads() if run.settings.use_cache else None
-    engine = open_engine(task, run.settings, cache=cache, uploads=uploads, on_progress=progress)
+    with database_errors():  # the database going away stops the run, said in one line
+        run = check_run(
+            collection, task, label_field, settings, semantic_field, gt_field, eval_key
+        )
+        if cache is None and run.settings.use_cache:
+            cache = MongoResponseCache(dataset_id=str(run.dataset._doc.id))
+        uploads = MongoUploads() if run.settings.use_cache else None
+        engine = open_engine(task, settings, cache=cache, uploads=uploads, on_progress=progress)
+        report, summary = _run_under_claims(run, engine, cache)
+    if report.progress.refused and not report.progress.ok:
+        raise RunStoppedError(report.progress.stopped_reason or "the run stopped")
+    if gt_field and eval_key and report.progress.ok:
+        summary.evaluation = _evaluate(run, gt_field, eval_key)
+    return summary
+
+
+def _run_under_claims(
+    run: _Run, engine: Engine, cache: ResponseCache | None
+) -> tuple[EngineReport, RunSummary]:
+    """Labels the samples under this worker's claims, then records the run."""
     with work_claims(run.group, lease_seconds=run.settings.lease_seconds) as claims:
         writer, created = _open_outputs(run, claims)
         if run.settings.mode == "batch":
             report = _label_in_batches(run, engine, cache, writer, claims)
         else:
             report = _label_online(run, engine, writer, claims)
-        summary = _finish(run, report, writer, created, claims)
-    if report.progress.refused and not report.progress.ok:
-        raise RunStoppedError(report.progress.stopped_reason or "the run stopped")
-    if gt_field and eval_key and report.progress.ok:
-        summary.evaluation = _evaluate(run, gt_field, eval_key)
-    return summary
+        return report, _finish(run, report, writer, created, claims)
 
 
 def check_run(
@@ -248,11 +261,12 @@ def _label_online(
     claims.on_workers = lambda workers: engine.limiter.set_share(1 / workers)
     engine.limiter.set_share(1 / claims.live_workers())
     total = run.todo.count()
-    items = claimed_items(run.todo, claims)
+    items = _translated(claimed_items(run.todo, claims))
 
     def sink(outcomes: list[ItemOutcome]) -> dict[str, str]:
-        unstored = writer(outcomes)
-        claims.complete(outcome.key for outcome in outcomes)
+        with database_errors():
+            unstored = writer(outcomes)
+            claims.complete(outcome.key for outcome in outcomes)
         return unstored
 
     return _drive(engine, lambda: engine.run(items, sink, total=total, convert=writer.convert))
@@ -279,6 +293,12 @@ def _label_in_batches(
             "another worker is already running this field's batch jobs; nothing to do"
         )
         return report
+
+
+def _translated(items: Iterator[T]) -> Iterator[T]:
+    """``items``, with the database going away said in one line."""
+    with database_errors():
+        yield from items
 
 
 def _finish(

@@ -48,7 +48,7 @@ from gemini_vision.engine.outcomes import (
 from gemini_vision.engine.ratelimit import RateLimiter, RateLimitSettings
 from gemini_vision.engine.requests import RequestBuilder
 from gemini_vision.engine.uploads import UploadRegistry
-from gemini_vision.errors import GeminiVisionError, RunStoppedError
+from gemini_vision.errors import DatabaseUnavailableError, GeminiVisionError, RunStoppedError
 from gemini_vision.settings import RunSettings
 
 __all__ = ["Engine", "take"]
@@ -197,7 +197,7 @@ class Engine:
             if self.stop.reason is None:
                 raise  # cancelled from outside, not by our own stop
         except Exception as exc:  # the sample source failed (e.g. the database went away)
-            self._set_stop(f"Reading the items failed ({type(exc).__name__}: {exc})")
+            self._set_stop(_stop_reason("Reading the items failed", exc))
             return exc
         return None
 
@@ -272,8 +272,8 @@ class Engine:
         try:
             unstored = await asyncio.to_thread(sink, batch)
         except Exception as exc:  # stop the run; the answers are in the cache
-            logger.exception("Writing %d results failed; stopping the run", len(batch))
-            self._set_stop(f"Writing results failed ({type(exc).__name__}: {exc})")
+            logger.warning("Writing %d results failed; stopping the run", len(batch))
+            self._set_stop(_stop_reason("Writing results failed", exc))
             return exc
         if unstored:
             self.progress.unstored(unstored, self.errors)
@@ -289,6 +289,9 @@ class Engine:
         try:
             prepared = await self.builder.prepared(item.key, [item.source])
             return await self.asker.ask(prepared)
+        except DatabaseUnavailableError as exc:  # every other item would meet it too
+            self._set_stop(str(exc))
+            raise Stop from exc
         except GeminiVisionError as exc:
             return failed_outcome(item.key, exc)
         except Stop:
@@ -327,6 +330,13 @@ class Engine:
     def _cancel_tasks(self) -> None:
         for task in self._tasks:
             task.cancel()
+
+
+def _stop_reason(what: str, exc: Exception) -> str:
+    """Why the run stopped: our own errors say it in their words, others are named."""
+    if isinstance(exc, GeminiVisionError):
+        return str(exc)
+    return f"{what} ({type(exc).__name__}: {one_line(str(exc), 300)})"
 
 
 def take(items: Iterator[T], n: int) -> list[T]:
