@@ -46,6 +46,7 @@ __all__ = [
     "cached_answers",
     "clear_cached_answers",
     "database_errors",
+    "database_reachable",
     "unreachable",
     "work_claims",
 ]
@@ -78,6 +79,13 @@ def _translated(method: F) -> F:
             return method(*args, **kwargs)
 
     return cast(F, translated)
+
+
+def database_reachable() -> bool:
+    """Whether the FiftyOne database can take writes now, as far as the driver knows, without
+    any I/O (its monitor notices a server that went away as soon as its connection drops)."""
+    description = foo_odm.get_db_client().topology_description
+    return bool(description.has_writable_server())
 
 
 def unreachable(exc: BaseException) -> str:

@@ -41,6 +41,7 @@ from gemini_vision.adapters.mongo import (
     MongoResponseCache,
     MongoUploads,
     database_errors,
+    database_reachable,
     work_claims,
 )
 from gemini_vision.adapters.summary import RunSummary
@@ -269,7 +270,12 @@ def _label_online(
             claims.complete(outcome.key for outcome in outcomes)
         return unstored
 
-    return _drive(engine, lambda: engine.run(items, sink, total=total, convert=writer.convert))
+    return _drive(
+        engine,
+        lambda: engine.run(
+            items, sink, total=total, convert=writer.convert, sink_ready=database_reachable
+        ),
+    )
 
 
 def _label_in_batches(

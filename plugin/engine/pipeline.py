@@ -57,6 +57,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: how often a worker looks again whether a sink that could not take results can now
+SINK_POLL_SECONDS = 0.2
+
 
 class Engine:
     """Runs one task over many items with bounded concurrency, pacing, caching and retries."""
@@ -98,6 +101,7 @@ class Engine:
         self._retries_before = client.stats.retries
         self._requests_before = client.stats.requests
         self._convert: Callable[[ItemOutcome], Any] | None = None
+        self._sink_ready: Callable[[], bool] | None = None
 
     # ---------------------------------------------------------------------------------------
     # public API
@@ -109,6 +113,7 @@ class Engine:
         *,
         total: int | None = None,
         convert: Callable[[ItemOutcome], Any] | None = None,
+        sink_ready: Callable[[], bool] | None = None,
     ) -> EngineReport:
         """Processes every item (or until a fatal error) and hands outcomes to ``sink``.
 
@@ -116,9 +121,14 @@ class Engine:
         it returns the reasons of the items it could not store (they count as failed). An
         exception from ``sink`` stops the run and is re-raised here. ``convert`` (if given)
         turns each successful outcome into what the sink stores (``outcome.converted``); it
-        runs in the engine's thread pool as answers arrive, so the sink only has to store."""
+        runs in the engine's thread pool as answers arrive, so the sink only has to store.
+        ``sink_ready`` (if given) says, without blocking, whether the sink can take results now
+        (e.g. its database is reachable): while it says no, no request is sent - a paid answer
+        that cannot be stored is money lost - and the run goes on when it says yes again (or
+        stops when the sink fails)."""
         self.progress = Progress(total=total)
         self._convert = convert
+        self._sink_ready = sink_ready
         concurrency = max(1, self.settings.concurrency)
         work: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=2 * concurrency)
         results: asyncio.Queue[ItemOutcome | None] = asyncio.Queue(
@@ -210,6 +220,7 @@ class Engine:
                 if item is None:
                     return
                 try:
+                    await self._until_sink_ready()
                     outcome = await self._process(item)
                 except Stop:
                     return
@@ -220,6 +231,15 @@ class Engine:
         except asyncio.CancelledError:
             if self.stop.reason is None:
                 raise  # cancelled from outside, not by our own stop
+
+    async def _until_sink_ready(self) -> None:
+        """Waits while the sink cannot take results; raises :class:`Stop` if the run stops."""
+        while self._sink_ready is not None and not self._sink_ready():
+            if self.stop.reason is not None:
+                raise Stop
+            await asyncio.sleep(SINK_POLL_SECONDS)
+        if self.stop.reason is not None:
+            raise Stop
 
     async def _converted(self, outcome: ItemOutcome) -> ItemOutcome:
         """``outcome`` with its labels built off the event loop, or failed with the reason."""

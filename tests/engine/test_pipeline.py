@@ -63,6 +63,7 @@ def run_engine(
     cache = settings.pop("cache", None)
     uploads = settings.pop("uploads", None)
     timeout = settings.pop("timeout", 10.0)
+    sink_ready = settings.pop("sink_ready", None)
 
     def collect(batch: list[ItemOutcome]) -> None:
         outcomes.update((o.key, o) for o in batch)
@@ -89,7 +90,7 @@ def run_engine(
         ENGINES.append(engine)
         async with client:
             items = [WorkItem(str(i), source) for i, source in enumerate(sources)]
-            return await engine.run(items, collect, total=len(items))
+            return await engine.run(items, collect, total=len(items), sink_ready=sink_ready)
 
     return run_coroutine_sync(go), outcomes
 
@@ -106,6 +107,36 @@ def test_every_item_is_answered_and_concurrency_overlaps_latency(
     # 32 requests, 8 at a time, 0.2 s each: 4 rounds, far from 32 sequential ones (6.4 s)
     assert 0.8 <= elapsed < 3.0
     assert report.requests == emu.stats.count("generateContent") == 32
+
+
+def test_no_request_is_sent_while_the_sink_cannot_take_results(
+    emu: Emulator, files: list[Path]
+) -> None:
+    """A sink whose database is gone: the requests in flight finish, no new one starts until
+    the sink says it can take results again, then the run completes."""
+    emu.config.latency = 0.05
+    down_from, up_at = 6, time.monotonic() + 10**6
+    sent_while_down: list[int] = []
+
+    def sink_ready() -> bool:
+        nonlocal up_at
+        sent = emu.stats.count("generateContent")
+        if sent < down_from:
+            return True
+        if up_at > 10**5:  # the sink just went down: it comes back in 0.6 s
+            up_at = time.monotonic() + 0.6
+        if time.monotonic() < up_at:
+            sent_while_down.append(sent)
+            return False
+        return True
+
+    report, outcomes = run_engine(
+        emu, [str(p) for p in files[:12]], concurrency=2, sink_ready=sink_ready
+    )
+    assert {o.status for o in outcomes.values()} == {"ok"} and len(outcomes) == 12
+    assert len(sent_while_down) >= 2  # the workers waited, looking again
+    # while the sink was down, only the requests already in flight (2) were answered
+    assert max(sent_while_down) <= down_from + 2, sent_while_down
 
 
 def test_identical_images_in_flight_are_asked_once(emu: Emulator, files: list[Path]) -> None:
