@@ -130,7 +130,7 @@ def test_no_request_is_sent_while_the_sink_cannot_take_results(
             return False
         return True
 
-    report, outcomes = run_engine(
+    _report, outcomes = run_engine(
         emu, [str(p) for p in files[:12]], concurrency=2, sink_ready=sink_ready
     )
     assert {o.status for o in outcomes.values()} == {"ok"} and len(outcomes) == 12
