@@ -23,6 +23,7 @@ from gemini_vision.images import DEFAULT_MAX_SIDE
 from gemini_vision.settings import EnvSetting, RunSettings, env_number
 from gemini_vision.tasks import TaskKind
 
+from . import jobs
 from .jobs import DEFAULT_FIELDS, TARGETS, TaskJob, target_collection
 from .params import Params
 
@@ -244,7 +245,8 @@ def cost_preview(inputs: types.Object, job: TaskJob | None) -> None:
 def settings_notices(inputs: types.Object) -> None:
     """Says which of the plugin's environment settings could not be read (each falls back to
     its default; a bad setting never stops the plugin)."""
-    for setting in (delegation_threshold(), cost_warning_usd()):
+    limits = [setting for _, setting, _ in jobs.limits()]
+    for setting in (delegation_threshold(), cost_warning_usd(), *limits):
         if setting.problem:
             inputs.view(
                 f"setting_notice_{setting.name.lower()}",

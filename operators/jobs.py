@@ -10,7 +10,7 @@ Forms show those sentences; ``execute`` raises the first one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import fiftyone as fo
@@ -21,7 +21,7 @@ from gemini_vision.api import resolve_base_url
 from gemini_vision.catalog import DEFAULT_MODEL, TIERS
 from gemini_vision.errors import ConfigurationError, GeminiVisionError
 from gemini_vision.images import DEFAULT_MAX_SIDE
-from gemini_vision.settings import MODES, RunSettings, has_api_key
+from gemini_vision.settings import MODES, EnvSetting, RunSettings, env_number, has_api_key
 from gemini_vision.tasks import TaskKind, TaskSpec, check_model_supports
 
 from .params import Choice, Flag, Names, Number, Params, Spec, Text
@@ -48,6 +48,13 @@ DEFAULT_FIELDS = {
     TaskKind.CAPTION: "gemini_caption",
     TaskKind.ASK: "gemini_answer",
     TaskKind.POINT: "gemini_points",
+}
+#: run settings that are the environment's (not a form's): RunSettings field -> (variable,
+#: default); a value that cannot be read falls back to the default
+LIMITS = {
+    "request_deadline": ("GEMINI_VISION_REQUEST_DEADLINE", RunSettings.request_deadline),
+    "max_answer_bytes": ("GEMINI_VISION_MAX_ANSWER_BYTES", RunSettings.max_answer_bytes),
+    "max_retry_wait": ("GEMINI_VISION_MAX_RETRY_WAIT", RunSettings.max_retry_wait),
 }
 #: the most objects a spatial task may ask for per image
 MAX_OBJECTS = 1000
@@ -94,6 +101,19 @@ class TaskJob:
     eval_key: str | None
 
 
+def limits() -> list[tuple[str, EnvSetting, Any]]:
+    """(RunSettings field, its environment setting, its default) of :data:`LIMITS`."""
+    return [
+        (name, _typed(env_number(variable, default, minimum=1), default), default)
+        for name, (variable, default) in LIMITS.items()
+    ]
+
+
+def _typed(setting: EnvSetting, default: Any) -> EnvSetting:
+    """``setting`` with its value of its default's type (a byte count stays an int)."""
+    return replace(setting, value=type(default)(setting.value))
+
+
 def target_view(ctx: ExecutionContext, params: Params) -> Any:
     """``ctx.target_view()`` with the App form's default for callers that name no target: the
     selected samples when there are some (FiftyOne alone would take the whole view). A target
@@ -136,6 +156,7 @@ def run_settings(ctx: ExecutionContext, params: Params) -> RunSettings:
         "tier": params.get("tier"),
         "mode": params.get("mode", "online"),
     }
+    options |= {name: setting.value for name, setting, _ in limits()}
     try:
         return RunSettings(secrets=ctx.secrets, **options)
     except ConfigurationError as exc:  # a combination the reading above let through

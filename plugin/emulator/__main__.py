@@ -49,6 +49,8 @@ _KNOBS: tuple[tuple[str, str, type, str], ...] = (
     ("--batch-pending-time", "batch_pending_time", float, "seconds a batch stays PENDING"),
     ("--batch-running-time", "batch_running_time", float, "seconds a batch stays RUNNING"),
     ("--batch-expiry", "batch_expiry", float, "seconds until an unfinished batch EXPIRES"),
+    ("--hostile", "hostile", str, "answer every generateContent with this hostile case"),
+    ("--hostile-drip-seconds", "hostile_drip_seconds", float, "seconds between slow_drip bytes"),
 )
 
 
