@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -44,6 +45,13 @@ class _Server(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         #: used when a request has no Host header
         self.base_url_hint = f"http://{address[0]}:{self.server_address[1]}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-answer (a timeout, a refused oversized answer) is routine:
+        no traceback for it; anything else is reported as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Ends kept-alive connections, so a stopped emulator answers nothing more."""
