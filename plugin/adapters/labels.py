@@ -22,7 +22,7 @@ room, or broken JSON) is written with the objects it kept, and its label carries
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure
 from gemini_vision import geometry
 from gemini_vision.adapters.fields import OUTPUT_TYPES, classes_from_field
 from gemini_vision.engine import ItemOutcome
-from gemini_vision.errors import ConfigurationError
+from gemini_vision.errors import ConfigurationError, InvalidResponseError
 from gemini_vision.parsing import (
     ClassificationResult,
     ClassPrediction,
@@ -46,6 +46,10 @@ from gemini_vision.tasks import TaskKind, TaskSpec
 __all__ = ["LabelWriter", "Labels", "semantic_classes", "semantic_segmentation", "to_label"]
 
 FrameSize = tuple[int, int]
+#: the most memory the instance masks of one sample may take (one byte per pixel, each mask
+#: at its box's size on the displayed image): an answer past it is that sample's failure
+#: instead of a worker's memory (MongoDB stores masks compressed, at most 16 MB a sample)
+MAX_SAMPLE_MASK_BYTES = 128 * 2**20
 
 
 def _common_attributes(obj: ParsedObject) -> dict[str, Any]:
@@ -140,9 +144,29 @@ def to_label(
     if kind is TaskKind.POINT:
         keypoints = [k for k in map(_keypoint, answer.objects) if k is not None]
         return fo.Keypoints(keypoints=keypoints)
-    with_mask = kind is TaskKind.SEGMENT
-    detections = [_detection(obj, frame_size, with_mask) for obj in answer.objects]
+    if kind is TaskKind.SEGMENT:
+        return fo.Detections(detections=_segments(answer.objects, frame_size))
+    detections = [_detection(obj, frame_size, False) for obj in answer.objects]
     return fo.Detections(detections=[d for d in detections if d is not None])
+
+
+def _segments(objects: Sequence[ParsedObject], frame_size: FrameSize) -> list[fo.Detection]:
+    """The objects with their instance masks, refused as a whole (:class:`InvalidResponseError`)
+    once the masks would take more than :data:`MAX_SAMPLE_MASK_BYTES` of memory."""
+    detections, mask_bytes = [], 0
+    for number, obj in enumerate(objects, 1):
+        detection = _detection(obj, frame_size, with_mask=True)
+        if detection is None:
+            continue
+        mask_bytes += detection.mask.nbytes if detection.mask is not None else 0
+        if mask_bytes > MAX_SAMPLE_MASK_BYTES:
+            raise InvalidResponseError(
+                f"the instance masks of this answer would take more than "
+                f"{MAX_SAMPLE_MASK_BYTES // 2**20} MB of memory ({number} of {len(objects)} "
+                "objects read); ask for fewer objects (max_objects)"
+            )
+        detections.append(detection)
+    return detections
 
 
 def semantic_segmentation(

@@ -252,6 +252,8 @@ class Engine:
             outcome.status, outcome.answer = "failed", None
             outcome.error = f"building the labels took longer than {seconds:g} s; given up"
             outcome.error_type = "AnswerTooSlowError"
+        except GeminiVisionError as exc:  # an answer the converter refuses, saying why
+            return failed_outcome(outcome.key, exc, outcome)
         except Exception as exc:  # a label we cannot build is this sample's failure, not the run's
             logger.debug("Building labels for %s failed", outcome.key, exc_info=True)
             outcome.status, outcome.answer = "failed", None

@@ -21,8 +21,8 @@ def png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
 
 
-def encode_gray_png(gray: np.ndarray) -> bytes:
-    """``gray`` (a 2-D ``uint8`` array) as a PNG file."""
+def encode_gray_png(gray: np.ndarray, level: int = 9) -> bytes:
+    """``gray`` (a 2-D ``uint8`` array) as a PNG file (``level``: zlib's, 1 fast - 9 small)."""
     pixels = np.ascontiguousarray(gray, dtype=np.uint8)
     height, width = pixels.shape
     # each row is prefixed by its filter type byte, 0 = no filter
@@ -31,6 +31,6 @@ def encode_gray_png(gray: np.ndarray) -> bytes:
     return (
         PNG_SIGNATURE
         + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(rows, 9))
+        + png_chunk(b"IDAT", zlib.compress(rows, level))
         + png_chunk(b"IEND", b"")
     )
