@@ -6,13 +6,25 @@ from typing import Any
 
 from .cache import ClearCachedAnswers
 from .evaluation import EvaluateAgainstGroundTruth
+from .launchers import AskAboutSample, GeminiTasks
+from .panel import GeminiPanel
+from .run_actions import DeleteGeminiRun
 from .selection import AskAboutSelection
 from .task_operators import TASK_OPERATORS
 
-OPERATORS = (*TASK_OPERATORS, AskAboutSelection, EvaluateAgainstGroundTruth, ClearCachedAnswers)
+OPERATORS = (
+    *TASK_OPERATORS,
+    AskAboutSelection,
+    EvaluateAgainstGroundTruth,
+    ClearCachedAnswers,
+    GeminiTasks,
+    AskAboutSample,
+    DeleteGeminiRun,
+)
+PANELS = (GeminiPanel,)
 
 
 def register(plugin: Any) -> None:
-    """Registers every operator listed in ``fiftyone.yml``."""
-    for operator in OPERATORS:
+    """Registers every operator and panel listed in ``fiftyone.yml``."""
+    for operator in (*OPERATORS, *PANELS):
         plugin.register(operator)

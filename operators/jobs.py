@@ -263,3 +263,26 @@ def _task_job(ctx: ExecutionContext, params: Params, kind: TaskKind) -> TaskJob 
         params.refuse("run", str(exc))
         return None
     return TaskJob(collection, task, label_field, settings, semantic_field, gt_field, eval_key)
+
+
+def task_params(task: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that ask for ``task`` (a run record's ``TaskSpec.to_dict()``) again:
+    what :func:`task_spec` reads back into the same task."""
+    kind = TaskKind(task["kind"])
+    params: dict[str, Any] = {}
+    if task.get("classes"):
+        params["classes"] = list(task["classes"])
+    if kind.spatial:
+        params |= {"max_objects": task.get("max_objects", TaskSpec.max_objects)}
+        params |= {"with_confidence": bool(task.get("with_confidence"))}
+        if task.get("target"):
+            params["prompt"] = task["target"]
+    elif kind is TaskKind.ASK:
+        params["prompt"] = task.get("question")
+    elif task.get("prompt"):
+        params["prompt"] = task["prompt"]
+    if kind is TaskKind.CLASSIFY:
+        params["multi_label"] = bool(task.get("multi_label"))
+    if kind is TaskKind.CAPTION:
+        params["detail"] = task.get("detail", "short")
+    return params

@@ -8,6 +8,7 @@
     labels        parsed answers -> FiftyOne labels in the displayed frame -> the dataset
     fields        which samples need work, which fields may be written, a field's vocabulary
     runs          a run record per field the plugin writes (provenance, "did we create it?")
+    history       a dataset's runs read back: history, spending, review views, deleting a run
     evaluation    FiftyOne's evaluation with sensible defaults, for the Model Evaluation panel
     preview       cost previews before a run
     model         GeminiModel: Gemini as a FiftyOne model, for apply_model

@@ -35,7 +35,7 @@ def ask_about_samples(
     if not ids:
         raise ConfigurationError("no samples to ask about: select some samples first")
     outcome = _ask(paths, question, settings)
-    answer = to_label(TaskKind.COMPARE, outcome.answer, (0, 0))
+    answer = to_label(TaskKind.ASK, outcome.answer, (0, 0))
     _keep(collection._dataset, question, answer, settings.model, list(ids), outcome)
     return {
         "question": question,
@@ -46,7 +46,10 @@ def ask_about_samples(
 
 
 def _ask(paths: list[str], question: str, settings: RunSettings) -> ItemOutcome:
-    engine = open_engine(TaskSpec(kind=TaskKind.COMPARE, question=question), settings)
+    """One request with every image of ``paths``: a comparison of several, or a question
+    about one."""
+    kind = TaskKind.COMPARE if len(paths) > 1 else TaskKind.ASK
+    engine = open_engine(TaskSpec(kind=kind, question=question), settings)
 
     async def go() -> ItemOutcome:
         async with engine.client:

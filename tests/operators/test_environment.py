@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
+from support import ROOT
 from support.datasets import DatasetFactory
 
 pytestmark = pytest.mark.fiftyone
@@ -15,17 +17,9 @@ foo = pytest.importorskip("fiftyone.operators")
 from fiftyone.operators.executor import ExecutionContext  # noqa: E402
 
 PLUGIN = "@gemini-vision/gemini"
-OPERATORS = {
-    "clear_cached_answers",
-    "detect_objects",
-    "segment_objects",
-    "classify_images",
-    "caption_images",
-    "ask_images",
-    "point_objects",
-    "ask_about_selection",
-    "evaluate_against_ground_truth",
-}
+MANIFEST = yaml.safe_load((ROOT / "fiftyone.yml").read_text("utf-8"))
+#: every operator and panel the manifest lists
+OPERATORS = set(MANIFEST["operators"]) | set(MANIFEST["panels"])
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ def our_operators() -> list[foo.Operator]:
 
 
 def test_exactly_the_listed_operators_register() -> None:
-    assert sorted(o.config.name for o in our_operators()) == sorted(MANIFEST["operators"])
+    listed = MANIFEST["operators"] + MANIFEST["panels"]
+    assert sorted(o.config.name for o in our_operators()) == sorted(listed)
 
 
 def test_every_icon_an_operator_names_ships_with_the_plugin() -> None:

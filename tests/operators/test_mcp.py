@@ -9,7 +9,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from support import sent_requests
+import yaml
+from support import ROOT, sent_requests
 from support.datasets import DatasetFactory
 
 pytestmark = pytest.mark.fiftyone
@@ -21,6 +22,8 @@ from gemini_vision.adapters.synthetic import GT_DETECTIONS  # noqa: E402
 
 PLUGIN = "@gemini-vision/gemini"
 DETECT = f"{PLUGIN}/detect_objects"
+#: the operators that send no image anywhere
+SEND_NOTHING = ("evaluate", "clear_cached", "delete_gemini_run", "gemini_tasks")
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +39,14 @@ def test_an_assistant_finds_the_operators_and_what_they_send_where() -> None:
     listed = tools.list_operators(None)
     assert listed["success"]
     ours = {o["uri"]: o for o in listed["data"]["operators"] if o["uri"].startswith(PLUGIN)}
-    assert len(ours) == 9
+    manifest = yaml.safe_load((ROOT / "fiftyone.yml").read_text("utf-8"))
+    assert set(ours) == {f"{PLUGIN}/{name}" for name in manifest["operators"] + manifest["panels"]}
     for uri, operator in ours.items():
+        if uri.endswith("/gemini_panel"):
+            continue  # the App's panel: nothing to call
         assert operator["label"].startswith("Gemini: "), uri
         description = operator["description"]
-        if "evaluate" in uri or "clear_cached" in uri:
+        if any(name in uri for name in SEND_NOTHING):
             assert "Sends nothing" in description, uri
         else:
             assert "Google's Gemini API" in description and "billed" in description, uri
