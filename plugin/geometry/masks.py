@@ -17,7 +17,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 import cv2
 import numpy as np
@@ -33,24 +33,27 @@ from gemini_vision.geometry.boxes import (
     mask_extent_px,
 )
 
-_inflate: Callable[[bytes], bytes] = zlib.decompress
+_inflator: Callable[[], Any] = zlib.decompressobj
 #: what reading a damaged PNG's chunks or inflating them may raise
 _PNG_DATA_ERRORS: tuple[type[Exception], ...] = (struct.error, zlib.error)
 try:  # zlib-ng inflates Gemini's PNG masks about 3x faster than the standard library
     from zlib_ng import zlib_ng
 
     # (its stub declares `error` as an instance; it is the exception class)
-    _inflate = zlib_ng.decompress
+    _inflator = zlib_ng.decompressobj
     _PNG_DATA_ERRORS = (*_PNG_DATA_ERRORS, cast(type[Exception], zlib_ng.error))
 except ImportError:  # pragma: no cover - a dependency, but masks still decode without it
     pass
 
 __all__ = [
     "DEFAULT_MASK_THRESHOLD",
+    "MASK_TO_BOX_FACTOR",
     "MAX_MASK_PIXELS",
+    "MIN_MASK_SIDE",
     "Instance",
     "MaskedLabel",
     "binarize",
+    "check_mask_size",
     "class_index_map",
     "compose_semantic_mask",
     "decode_mask_png",
@@ -65,6 +68,10 @@ __all__ = [
 DEFAULT_MASK_THRESHOLD = MASK_THRESHOLD
 #: masks are 256x256 in practice; refuse absurd headers before decoding them
 MAX_MASK_PIXELS = 4096 * 4096
+#: a mask may be this many times its box's side on the displayed image, or MIN_MASK_SIDE px
+#: (Gemini sends 256 x 256 masks, even for boxes of a few pixels); beyond, it is refused
+MASK_TO_BOX_FACTOR = 4
+MIN_MASK_SIDE = 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,7 +143,8 @@ def _unfiltered_pixels(raw: bytes, width: int, height: int) -> np.ndarray | None
             if raw[pos + 4 : pos + 8] == b"IDAT":
                 chunks.append(raw[pos + 8 : pos + 8 + length])
             pos += 12 + length
-        data = _inflate(b"".join(chunks))
+        expected = height * (width + 1)
+        data = _inflate_at_most(b"".join(chunks), expected)
     except _PNG_DATA_ERRORS:
         return None
     if len(data) != height * (width + 1):
@@ -145,6 +153,40 @@ def _unfiltered_pixels(raw: bytes, width: int, height: int) -> np.ndarray | None
     if rows[:, 0].any():
         return None
     return rows[:, 1:].copy()
+
+
+def _inflate_at_most(data: bytes, size: int) -> bytes:
+    """``data`` inflated, when it holds exactly ``size`` bytes; a stream that inflates to more
+    (a decompression bomb behind a modest header) is refused having inflated ``size + 1``."""
+    inflater = _inflator()
+    out = inflater.decompress(data, size + 1)
+    if len(out) > size or inflater.unconsumed_tail:
+        raise ValueError(
+            f"mask PNG inflates to more than the {size:,} bytes its header claims; refused"
+        )
+    return bytes(out)
+
+
+def _png_header_size(raw: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR, without decoding; None if ``raw`` is no PNG."""
+    if len(raw) < 24 or raw[:8] != b"\x89PNG\r\n\x1a\n" or raw[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", raw[16:24])
+    return int(width), int(height)
+
+
+def check_mask_size(mask_size: FrameSize, box_size: FrameSize) -> None:
+    """Refuses (``ValueError``) a mask image implausibly large for its box: more than
+    :data:`MASK_TO_BOX_FACTOR` times the box's side in pixels and over :data:`MIN_MASK_SIDE`,
+    or more than :data:`MAX_MASK_PIXELS` in all."""
+    (width, height), (box_w, box_h) = mask_size, box_size
+    limit_w = max(MASK_TO_BOX_FACTOR * box_w, MIN_MASK_SIDE)
+    limit_h = max(MASK_TO_BOX_FACTOR * box_h, MIN_MASK_SIDE)
+    if width > limit_w or height > limit_h or width * height > MAX_MASK_PIXELS:
+        raise ValueError(
+            f"mask image {width}x{height} is implausibly large for its {box_w}x{box_h} px box; "
+            "refused before decoding"
+        )
 
 
 def _mask_bytes(data: bytes | str) -> bytes:
@@ -230,7 +272,14 @@ def instance_mask(
     """
     rel_box = box_2d_to_relative(box_2d)
     _, _, width, height = mask_extent_px(rel_box, frame_size)
-    prob = mask_png if isinstance(mask_png, np.ndarray) else decode_mask_png(mask_png)
+    if isinstance(mask_png, np.ndarray):
+        prob = mask_png
+    else:
+        raw = _mask_bytes(mask_png)
+        claimed = _png_header_size(raw)
+        if claimed is not None:
+            check_mask_size(claimed, (width, height))
+        prob = decode_mask_png(raw)
     return rel_box, binarize(resize_probability(prob, (width, height)), threshold)
 
 

@@ -17,7 +17,7 @@ The parser is total: any string in, a typed result or a typed error out, never a
 Nothing here imports FiftyOne.
 """
 
-from gemini_vision.parsing.json_scan import extract_json
+from gemini_vision.parsing.json_scan import MAX_ANSWER_CHARS, extract_json
 from gemini_vision.parsing.labelmap import LabelMapper, LabelMatch, clean_label
 from gemini_vision.parsing.results import (
     PARSER_VERSION,
@@ -38,6 +38,7 @@ from gemini_vision.parsing.text import (
 )
 
 __all__ = [
+    "MAX_ANSWER_CHARS",
     "PARSER_VERSION",
     "Box",
     "ClassPrediction",

@@ -31,12 +31,14 @@ from gemini_vision.parsing.json_reader import (
 )
 
 __all__ = [
+    "MAX_ANSWER_CHARS",
     "JsonScan",
     "JsonValue",
     "Malformed",
     "PartialDict",
     "PartialList",
     "Region",
+    "check_answer_length",
     "combine",
     "extract_json",
     "markdown_table",
@@ -282,12 +284,28 @@ def combine(found: list[JsonValue], region: Region) -> JsonValue | None:
     )
 
 
+#: the longest answer text the parsers read (characters): every parser path is linear in its
+#: input, and past this an answer is no label a model meant to give (a ParseError says so)
+MAX_ANSWER_CHARS = 2_000_000
+
+
+def check_answer_length(text: str) -> None:
+    """Raises :class:`~.errors.ParseError` for an answer longer than :data:`MAX_ANSWER_CHARS`."""
+    if len(text) > MAX_ANSWER_CHARS:
+        raise ParseError(
+            f"the answer is {len(text):,} characters long, more than the {MAX_ANSWER_CHARS:,} "
+            "the parser reads; refused",
+            raw_text=text[:2000],
+        )
+
+
 def extract_json(text: str) -> JsonValue:
     """The JSON answer in ``text``: the first JSON-fenced block, else the prose, else any block.
 
     Several values in one region (a markdown list of ``[...]`` lines) come back as one list.
     Raises :class:`~.errors.ParseError` (with ``raw_text``) when there is no JSON at all.
     """
+    check_answer_length(text)
     scan = scan_json(text)
     region = scan.best_region()
     found = region_value(scan, region) if region is not None else None

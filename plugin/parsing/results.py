@@ -25,6 +25,7 @@ __all__ = [
 
 PARSER_VERSION = 1
 
+
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 

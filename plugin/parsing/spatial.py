@@ -44,11 +44,17 @@ from gemini_vision.parsing.json_scan import (
     PartialDict,
     PartialList,
     Region,
+    check_answer_length,
     combine,
     markdown_table,
     scan_json,
 )
-from gemini_vision.parsing.results import Box, DroppedItem, ParsedObject, ParseResult
+from gemini_vision.parsing.results import (
+    Box,
+    DroppedItem,
+    ParsedObject,
+    ParseResult,
+)
 
 __all__ = ["dedupe", "parse_detections", "parse_points"]
 
@@ -320,6 +326,7 @@ def _mask_warnings(objects: Sequence[ParsedObject]) -> list[str]:
 
 def _parse_spatial(text: str, kind: Literal["box", "point"], default_label: str) -> ParseResult:
     raw_text = text if isinstance(text, str) else ("" if text is None else str(text))
+    check_answer_length(raw_text)
     rows = markdown_table(raw_text)
     if rows:
         # a table's coordinates would also be found as bare arrays, without their labels

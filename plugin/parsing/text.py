@@ -25,6 +25,7 @@ from gemini_vision.parsing.json_scan import (
     JsonScan,
     PartialDict,
     PartialList,
+    check_answer_length,
     region_value,
     scan_json,
     without_surrogates,
@@ -234,13 +235,21 @@ def _plain_candidates(text: str, multi_label: bool, mapper: LabelMapper) -> list
             parts += _AND.split(part)
         elif part:
             parts.append(part)
-    return [p for p in parts if p]
+        if len(parts) >= MAX_CANDIDATES:
+            break  # a list this long names no classes a model meant to give
+    return [p for p in parts if p][:MAX_CANDIDATES]
 
 
-def _says_none(text: str) -> bool:
+def _says_none(text: str, mapper: LabelMapper) -> bool:
+    """Whether ``text`` says that no class applies - unless it is one of the classes itself
+    (a vocabulary may well have a class named "none")."""
+    if mapper.map(text).method in ("exact", "case"):
+        return False
     return text.lower() in _NONE_ANSWERS or _NONE_SENTENCE.fullmatch(text.strip()) is not None
 
 
+#: the most labels read from one multi-label answer in words
+MAX_CANDIDATES = 1000
 #: where one statement ends: lines, sentences, commas, "but", "however"...
 _CLAUSE = re.compile(r"\n|[.;!?](?=\s|$)|,|\s(?:but|however|although|whereas|while)\s", re.I)
 #: words that rule out what follows them in the same clause
@@ -308,6 +317,7 @@ def parse_classification(
     raw_text = text if isinstance(text, str) else ("" if text is None else str(text))
     if not raw_text.strip():
         raise ParseError("the model's answer is empty", raw_text=raw_text)
+    check_answer_length(raw_text)
     mapper = mapper or LabelMapper(classes, synonyms)
     candidates, _ = _json_answer(raw_text)
     if candidates is None:
@@ -320,11 +330,11 @@ def parse_classification(
 def _from_prose(raw_text: str, multi_label: bool, mapper: LabelMapper) -> ClassificationResult:
     """An answer without JSON: "none", a verdict that rules classes out, or labels in words."""
     plain = _plain_candidates(raw_text, multi_label, mapper)
-    if len(plain) == 1 and _says_none(plain[0]):
+    if len(plain) == 1 and _says_none(plain[0], mapper):
         return ClassificationResult((), raw_text, ("the model said no class applies",))
     ruled = _ruled_out(raw_text, mapper)
     if ruled is None:
-        labels: list[tuple[str, float | None]] = [(p, None) for p in plain if not _says_none(p)]
+        labels = [(p, None) for p in plain if not _says_none(p, mapper)]
         return _result(raw_text, _mapped(labels, mapper), [], multi_label, mapper)
     named, excluded = ruled
     note = f"the answer rules out {', '.join(excluded)}"
@@ -400,6 +410,7 @@ def parse_free_text(text: str) -> TextAnswer:
     Raises :class:`~.errors.ParseError` when nothing is left (an empty answer).
     """
     raw_text = text if isinstance(text, str) else ("" if text is None else str(text))
+    check_answer_length(raw_text)
     body = _strip_fence(raw_text).strip()
     warnings: list[str] = []
     if body[:1] in ('"', "{", "["):
