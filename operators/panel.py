@@ -28,21 +28,23 @@ PLUGIN = "@gemini-vision/gemini"
 EVALUATION_PANEL = "model_evaluation_panel_builtin"
 #: task kind -> its operator's name, in the order the panel offers them
 TASK_OPERATOR_NAMES = {op.kind.value: op.operator_name for op in TASK_OPERATORS}
+#: the task entries' labels (each opens "Gemini: <task>")
 TASK_LABELS = {
-    op.kind.value: op.label.removeprefix("Gemini: ").capitalize() for op in TASK_OPERATORS
+    "detect": "Detect",
+    "segment": "Segment",
+    "classify": "Classify",
+    "caption": "Caption",
+    "ask": "Ask each",
+    "point": "Point",
 }
-#: the run table's columns: state key -> header
+#: the run table's columns: row key -> header
 COLUMNS = {
     "label_field": "Field",
-    "task": "Task",
-    "model": "Model",
+    "run": "Task and model",
     "status": "Status",
-    "labelled": "Labelled",
-    "failed": "Failed",
-    "incomplete": "Incomplete",
-    "tokens": "Tokens",
+    "samples": "Samples",
     "cost": "Cost",
-    "when": "When",
+    "when": "When (UTC)",
 }
 HELP = (
     "Send the selected samples (or the current view) to Google's Gemini and review what came "
@@ -116,7 +118,7 @@ class GeminiPanel(foo.Panel):
     def render(self, ctx: ExecutionContext) -> types.Property:
         panel = types.Object()
         state = ctx.panel.state
-        panel.md(_target_markdown(state.target or {}), name="target")
+        panel.md(_target_markdown(state.counts or {}), name="acts_on")
         entries = panel.h_stack("tasks", align_x="left", gap=1)
         for kind, name in TASK_OPERATOR_NAMES.items():
             entries.btn(
@@ -149,7 +151,7 @@ def refresh(ctx: ExecutionContext) -> None:
     target = {"selected": selected, "view": ctx.view.count(), "dataset": dataset.count()}
     entries = history.run_history(dataset)
     runs = [_row_state(dataset, entry) for entry in entries]
-    ctx.panel.set_state("target", target)
+    ctx.panel.set_state("counts", target)
     ctx.panel.set_state("prefill", _prefill(selected, entries))
     ctx.panel.set_state("runs", runs)
     ctx.panel.set_state("active", _active_markdown(dataset))
@@ -175,16 +177,16 @@ def _row(entry: history.RunEntry) -> dict[str, Any]:
     status = entry.status
     if entry.stopped_reason:
         status = f"stopped: {entry.stopped_reason[:80]}"
+    prompt = f" - {entry.prompt[:40]}" if entry.prompt else ""
+    incomplete = entry.incomplete + entry.objects_without_mask
+    tokens = entry.input_tokens + entry.output_tokens
     return {
         "label_field": entry.label_field,
-        "task": entry.task + (f" - {entry.prompt[:40]}" if entry.prompt else ""),
-        "model": entry.model,
+        "run": f"{entry.task} · {entry.model}{prompt}",
         "status": status,
-        "labelled": entry.labelled,
-        "failed": entry.failed,
-        "incomplete": entry.incomplete + entry.objects_without_mask,
-        "tokens": f"{entry.input_tokens + entry.output_tokens:,}",
-        "cost": f"${entry.cost_usd:.4f}",
+        "samples": f"{entry.labelled:,} labelled · {entry.failed:,} failed · "
+        f"{incomplete:,} incomplete",
+        "cost": f"${entry.cost_usd:.4f} ({tokens:,} tokens)",
         "when": (entry.finished_at or "")[:16].replace("T", " "),
     }
 

@@ -46,16 +46,23 @@ from gemini_vision.tasks import TaskKind, TaskSpec
 __all__ = ["LabelWriter", "Labels", "semantic_classes", "semantic_segmentation", "to_label"]
 
 FrameSize = tuple[int, int]
+#: the longest label and raw label stored (characters)
+MAX_LABEL_CHARS = 500
 #: the most memory the instance masks of one sample may take (one byte per pixel, each mask
 #: at its box's size on the displayed image): an answer past it is that sample's failure
 #: instead of a worker's memory (MongoDB stores masks compressed, at most 16 MB a sample)
 MAX_SAMPLE_MASK_BYTES = 128 * 2**20
 
 
+def _capped(text: str) -> str:
+    """``text``, cut to :data:`MAX_LABEL_CHARS` (a label that long is no class name)."""
+    return text if len(text) <= MAX_LABEL_CHARS else text[: MAX_LABEL_CHARS - 1] + "…"
+
+
 def _common_attributes(obj: ParsedObject) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     if obj.raw_label is not None:
-        attributes["raw_label"] = obj.raw_label
+        attributes["raw_label"] = _capped(obj.raw_label)
     if obj.label_match is not None:
         attributes["label_method"] = obj.label_match.method
     return attributes
@@ -74,7 +81,7 @@ def _detection(obj: ParsedObject, frame_size: FrameSize, with_mask: bool) -> fo.
         if problem:
             attributes["mask_error"] = problem
     return fo.Detection(
-        label=obj.label,
+        label=_capped(obj.label),
         bounding_box=list(rel_box),
         confidence=obj.confidence,
         mask=mask,
@@ -108,7 +115,7 @@ def _keypoint(obj: ParsedObject) -> fo.Keypoint | None:
     x, y = geometry.point_to_relative(obj.point)
     confidence = [obj.confidence] if obj.confidence is not None else None
     return fo.Keypoint(
-        label=obj.label, points=[(x, y)], confidence=confidence, **_common_attributes(obj)
+        label=_capped(obj.label), points=[(x, y)], confidence=confidence, **_common_attributes(obj)
     )
 
 

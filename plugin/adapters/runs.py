@@ -107,8 +107,9 @@ def record_run(
     if dataset.has_run(key):
         previous = load_summary(dataset, label_field) or {}
         history = list(previous.get("history", []))
-        if previous.get("latest"):
-            history.append(previous["latest"])
+        latest = previous.get("latest")
+        if latest and latest.get("state") != "running":  # a placeholder is no invocation
+            history.append(latest)
     history = history[-HISTORY_LENGTH:]
     run_config = dataset.init_run(
         method=RUN_METHOD,

@@ -17,7 +17,11 @@ The parser is total: any string in, a typed result or a typed error out, never a
 Nothing here imports FiftyOne.
 """
 
-from gemini_vision.parsing.json_scan import MAX_ANSWER_CHARS, extract_json
+from gemini_vision.parsing.json_scan import (
+    MAX_ANSWER_CHARS,
+    MAX_TEXT_ANSWER_CHARS,
+    extract_json,
+)
 from gemini_vision.parsing.labelmap import LabelMapper, LabelMatch, clean_label
 from gemini_vision.parsing.results import (
     PARSER_VERSION,
@@ -39,6 +43,7 @@ from gemini_vision.parsing.text import (
 
 __all__ = [
     "MAX_ANSWER_CHARS",
+    "MAX_TEXT_ANSWER_CHARS",
     "PARSER_VERSION",
     "Box",
     "ClassPrediction",

@@ -32,6 +32,7 @@ from gemini_vision.parsing.json_reader import (
 
 __all__ = [
     "MAX_ANSWER_CHARS",
+    "MAX_TEXT_ANSWER_CHARS",
     "JsonScan",
     "JsonValue",
     "Malformed",
@@ -284,17 +285,20 @@ def combine(found: list[JsonValue], region: Region) -> JsonValue | None:
     )
 
 
-#: the longest answer text the parsers read (characters): every parser path is linear in its
-#: input, and past this an answer is no label a model meant to give (a ParseError says so)
-MAX_ANSWER_CHARS = 2_000_000
+#: the longest answer text the spatial and JSON parsers read (characters): about four times
+#: the longest answer Gemini can write (65,536 output tokens); every parser path is linear in
+#: its input, and past this no answer is one a model meant to give (a ParseError says so)
+MAX_ANSWER_CHARS = 1_000_000
+#: ... and the classification and free-text parsers: no class, caption or answer is longer
+MAX_TEXT_ANSWER_CHARS = 200_000
 
 
-def check_answer_length(text: str) -> None:
-    """Raises :class:`~.errors.ParseError` for an answer longer than :data:`MAX_ANSWER_CHARS`."""
-    if len(text) > MAX_ANSWER_CHARS:
+def check_answer_length(text: str, limit: int = MAX_ANSWER_CHARS) -> None:
+    """Raises :class:`~.errors.ParseError` for an answer longer than ``limit`` characters."""
+    if len(text) > limit:
         raise ParseError(
-            f"the answer is {len(text):,} characters long, more than the {MAX_ANSWER_CHARS:,} "
-            "the parser reads; refused",
+            f"the answer is {len(text):,} characters long, more than the {limit:,} the parser "
+            "reads; refused",
             raw_text=text[:2000],
         )
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from gemini_vision.errors import ParseError
 from gemini_vision.parsing.json_scan import (
+    MAX_TEXT_ANSWER_CHARS,
     JsonScan,
     PartialDict,
     PartialList,
@@ -317,7 +318,7 @@ def parse_classification(
     raw_text = text if isinstance(text, str) else ("" if text is None else str(text))
     if not raw_text.strip():
         raise ParseError("the model's answer is empty", raw_text=raw_text)
-    check_answer_length(raw_text)
+    check_answer_length(raw_text, MAX_TEXT_ANSWER_CHARS)
     mapper = mapper or LabelMapper(classes, synonyms)
     candidates, _ = _json_answer(raw_text)
     if candidates is None:
@@ -410,7 +411,7 @@ def parse_free_text(text: str) -> TextAnswer:
     Raises :class:`~.errors.ParseError` when nothing is left (an empty answer).
     """
     raw_text = text if isinstance(text, str) else ("" if text is None else str(text))
-    check_answer_length(raw_text)
+    check_answer_length(raw_text, MAX_TEXT_ANSWER_CHARS)
     body = _strip_fence(raw_text).strip()
     warnings: list[str] = []
     if body[:1] in ('"', "{", "["):

@@ -107,23 +107,26 @@ def test_the_panel_shows_each_run_with_its_counts_and_what_it_cost(labelled: Any
     assert [r["label_field"] for r in state["runs"]] == ["pred_b", "pred"]  # newest first
     (data,) = event.asked("patch_panel_data")
     rows = {row["label_field"]: row for row in data["data"]["runs_table"]}
-    assert rows["pred"]["labelled"] == 5 and rows["pred"]["failed"] == 1
-    assert rows["pred_b"]["model"] == "gemini-2.5-flash-lite"
-    assert rows["pred"]["task"] == "detect" and rows["pred"]["status"] == "finished"
-    record = labelled.load_run_results("gemini_pred").latest
-    assert rows["pred"]["tokens"] == f"{record['input_tokens'] + record['output_tokens']:,}"
+    assert rows["pred"]["samples"] == "5 labelled · 1 failed · 0 incomplete"
+    assert rows["pred_b"]["run"] == "detect · gemini-2.5-flash-lite"
+    assert rows["pred"]["status"] == "finished"
+    results = labelled.load_run_results("gemini_pred")
+    record = results.latest
+    assert results.history == []  # one invocation: its "running" placeholder is no history
+    tokens = record["input_tokens"] + record["output_tokens"]
+    assert rows["pred"]["cost"] == f"${record['cost_usd']:.4f} ({tokens:,} tokens)"
     # the running total covers both runs, per model
     assert (
         "gemini-2.5-flash |" in state["spending"]
         and "gemini-2.5-flash-lite |" in state["spending"]
     )
-    assert state["target"] == {"selected": 0, "view": 6, "dataset": 6}
+    assert state["counts"] == {"selected": 0, "view": 6, "dataset": 6}
 
 
 def test_the_panel_follows_the_selection_and_fills_the_task_forms_for_it(labelled: Any) -> None:
     ids = labelled.values("id")[:3]
     event = AppEvent(labelled, "on_change_selected", selected=ids)
-    assert event.state["target"]["selected"] == 3
+    assert event.state["counts"]["selected"] == 3
     assert event.state["prefill"]["target"] == "SELECTED_SAMPLES"
     rendered = json.dumps(event.rendered())
     assert "the **3 selected** samples" in rendered

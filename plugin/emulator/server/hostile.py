@@ -14,8 +14,8 @@ ones a client must survive without hanging, exhausting memory or failing a whole
   ``backtracking_text`` (long runs of what the parser's patterns look for, never completed),
   ``dash_table`` (a Markdown table of 64 columns of dashes), ``many_objects`` (10,000
   objects), ``wild_coordinates`` (NaN, negative and huge numbers), ``long_labels`` (10 kB
-  labels with markup), ``too_large_labels`` (200 full-frame objects with masks of noise: more
-  than a MongoDB document holds);
+  labels with markup), ``too_large_labels`` (60 full-frame objects with masks: on a
+  12-megapixel image, 720 MB of instance masks, more than one sample may take);
 - masks: ``mask_bomb`` (a PNG whose header claims 100,000 x 100,000 pixels over a deflate
   stream of zeros), ``mask_gigapixels`` (a header claiming 8 gigapixels);
 - pacing: ``retry_tomorrow`` (a 429 whose RetryInfo asks to wait a day).
@@ -85,11 +85,12 @@ def _mask_object(mask: str, box: list[float], label: str = "circle") -> dict[str
     return {"box_2d": box, "label": label, "mask": mask}
 
 
-@functools.lru_cache(maxsize=256)
-def _noise_mask(seed: int) -> str:
-    """A 256 x 256 mask of noise: nothing compresses it, on the wire or in the database."""
-    noise = np.random.default_rng(seed).integers(0, 2, (256, 256), dtype=np.uint8) * 255
-    return "data:image/png;base64," + base64.b64encode(encode_gray_png(noise, level=1)).decode()
+@functools.lru_cache(maxsize=1)
+def _full_mask() -> str:
+    """A 256 x 256 mask covering its whole box: a few hundred bytes that decode, on a
+    full-frame box of a 12-megapixel image, to 12 MB of instance mask."""
+    full = np.full((256, 256), 255, np.uint8)
+    return "data:image/png;base64," + base64.b64encode(encode_gray_png(full)).decode()
 
 
 def _chunks(
@@ -148,7 +149,7 @@ CASES: dict[str, Callable[[dict[str, Any], threading.Event, float], HttpReply]] 
         [{"box_2d": [100, 100, 400, 400], "label": "<b>" + "circle **" * 1100 + "</b>"}]
     ),
     "too_large_labels": lambda answer, stop, drip: _objects(
-        [_mask_object(_noise_mask(i), [i, i, 1000, 1000], f"object {i}") for i in range(200)]
+        [_mask_object(_full_mask(), [0, 0, 1000, 1000], "circle") for _ in range(60)]
     ),
     "mask_bomb": lambda answer, stop, drip: _objects(
         [_mask_object(_png_claiming(100_000, 100_000, 64 * _MB), [100, 100, 500, 500])]
