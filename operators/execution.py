@@ -6,6 +6,10 @@ reloads the dataset and reports the summary. Delegated runs report progress to t
 operation document and return the summary as the operation's result. Immediate runs from
 Python (``foo.execute_operator``, which sends no App request) run in place and return the
 summary too, so the caller gets it as ``result.result``.
+
+A job is told to stop through the event it is given: the App stream sets it when its generator
+is closed before the job is over (the App went away, or the run was cancelled), so no request
+is sent for a run nobody is waiting for.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from gemini_vision.engine import one_line
 PROGRESS_INTERVAL_SECONDS = 1.0
 
 
-Job = Callable[[Callable[[float | None, str], None]], Any]
+Report = Callable[[float | None, str], None]
+#: ``job(report, cancel)``: runs, calling ``report(fraction, label)``; stops when ``cancel`` is set
+Job = Callable[[Report, threading.Event], Any]
 
 
 def run(
@@ -44,7 +50,7 @@ def run(
     if ctx.delegated:
         return run_delegated(ctx, job)
     if not from_app(ctx):
-        return job(lambda fraction, label: None)
+        return job(lambda fraction, label: None, threading.Event())
     return stream(ctx, job, describe, variant, starting=starting, outputs=outputs)
 
 
@@ -54,9 +60,7 @@ def from_app(ctx: ExecutionContext) -> bool:
     return bool((getattr(ctx, "request_params", None) or {}).get("operator_uri"))
 
 
-def run_delegated(
-    ctx: ExecutionContext, job: Callable[[Callable[[float | None, str], None]], Any]
-) -> Any:
+def run_delegated(ctx: ExecutionContext, job: Job) -> Any:
     """Runs ``job(report)`` in this thread, reporting progress to the delegated operation."""
     last = [0.0]
 
@@ -66,12 +70,12 @@ def run_delegated(
             last[0] = now
             ctx.set_progress(progress=fraction, label=label)
 
-    return job(report)
+    return job(report, threading.Event())
 
 
 def stream(
     ctx: ExecutionContext,
-    job: Callable[[Callable[[float | None, str], None]], Any],
+    job: Job,
     describe: Callable[[Any], str],
     variant: Callable[[Any], str] = lambda result: "success",
     *,
@@ -82,29 +86,28 @@ def stream(
     one notifies ``describe(result)`` with the ``variant(result)`` colour.
 
     A job that fails as a whole is told as an error notification, not raised: the App drops
-    an exception raised inside a generator operator, and the user would see nothing."""
+    an exception raised inside a generator operator, and the user would see nothing.
+
+    Closing the generator before the job is over (the App does when it goes away) stops the
+    job: nothing more is sent, and what was answered is kept."""
     updates: queue.Queue[tuple[float | None, str]] = queue.Queue()
     outcome: dict[str, Any] = {}
+    cancel = threading.Event()
 
     def target() -> None:
         try:
-            outcome["result"] = job(lambda fraction, label: updates.put((fraction, label)))
-        except BaseException as exc:  # re-raised below, in the operator's thread
+            outcome["result"] = job(lambda fraction, label: updates.put((fraction, label)), cancel)
+        except BaseException as exc:  # told below, in the operator's thread
             outcome["error"] = exc
 
     worker = threading.Thread(target=target, name="gemini-vision-operator", daemon=True)
     worker.start()
-    yield ctx.ops.set_progress(label=starting, progress=0.0)
-    last_sent = time.monotonic()
-    pending: tuple[float | None, str] | None = None
-    while worker.is_alive() or not updates.empty():
-        with contextlib.suppress(queue.Empty):
-            pending = updates.get(timeout=0.2)
-        now = time.monotonic()
-        if pending is not None and now - last_sent >= PROGRESS_INTERVAL_SECONDS:
-            fraction, label = pending
-            yield ctx.ops.set_progress(label=label, progress=fraction)
-            last_sent, pending = now, None
+    try:
+        yield ctx.ops.set_progress(label=starting, progress=0.0)
+        yield from _progress_until_done(ctx, worker, updates)
+    finally:
+        if worker.is_alive():  # closed before the end: nobody is waiting for the answers
+            cancel.set()
     worker.join()
     if "error" in outcome:
         message = one_line(str(outcome["error"])) or type(outcome["error"]).__name__
@@ -118,3 +121,19 @@ def stream(
     yield ctx.ops.notify(describe(result), variant=variant(result))
     if outputs is not None:
         yield ctx.ops.show_output(outputs, result)
+
+
+def _progress_until_done(
+    ctx: ExecutionContext, worker: threading.Thread, updates: queue.Queue[tuple[float | None, str]]
+) -> Iterator[Any]:
+    """Progress messages, at most one per ``PROGRESS_INTERVAL_SECONDS``, until ``worker`` ends."""
+    last_sent = time.monotonic()
+    pending: tuple[float | None, str] | None = None
+    while worker.is_alive() or not updates.empty():
+        with contextlib.suppress(queue.Empty):
+            pending = updates.get(timeout=0.2)
+        now = time.monotonic()
+        if pending is not None and now - last_sent >= PROGRESS_INTERVAL_SECONDS:
+            fraction, label = pending
+            yield ctx.ops.set_progress(label=label, progress=fraction)
+            last_sent, pending = now, None

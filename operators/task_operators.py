@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,7 +101,7 @@ class GeminiTaskOperator(foo.Operator):
         params.check()
         assert job is not None
 
-        def run(report: Any) -> dict[str, Any]:
+        def run(report: execution.Report, cancel: threading.Event) -> dict[str, Any]:
             summary = adapters.run_task(
                 job.collection,
                 job.task,
@@ -110,6 +111,7 @@ class GeminiTaskOperator(foo.Operator):
                 gt_field=job.gt_field,
                 eval_key=job.eval_key,
                 progress=lambda p: report(p.fraction, p.label()),
+                cancel=cancel,
             )
             result = summary.to_dict()
             result["markdown"] = adapters.run_markdown(result)

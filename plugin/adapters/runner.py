@@ -19,6 +19,7 @@ their changes to the dataset itself.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ def run_task(
     eval_key: str | None = None,
     progress: Callable[[Progress], None] | None = None,
     cache: ResponseCache | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunSummary:
     """Runs ``task`` on every sample of ``collection`` that needs it; writes ``label_field``.
 
@@ -88,7 +90,8 @@ def run_task(
        fields it created when nothing could be labelled (then raises ``RunStoppedError``).
     4. Evaluates the new labels against ``gt_field`` under ``eval_key`` when both are given.
 
-    Returns the run's summary.
+    Setting ``cancel`` (from any thread) stops an online run: nothing more is sent, the
+    answers in flight are stored, and the run is recorded as stopped. Returns the run's summary.
     """
     settings = settings or RunSettings()
     with database_errors():  # the database going away stops the run, said in one line
@@ -99,7 +102,7 @@ def run_task(
             cache = MongoResponseCache(dataset_id=str(run.dataset._doc.id))
         uploads = MongoUploads() if run.settings.use_cache else None
         engine = open_engine(task, settings, cache=cache, uploads=uploads, on_progress=progress)
-        report, summary = _run_under_claims(run, engine, cache)
+        report, summary = _run_under_claims(run, engine, cache, cancel)
     if report.progress.refused and not report.progress.ok:
         raise RunStoppedError(report.progress.stopped_reason or "the run stopped")
     if gt_field and eval_key and report.progress.ok:
@@ -108,7 +111,7 @@ def run_task(
 
 
 def _run_under_claims(
-    run: _Run, engine: Engine, cache: ResponseCache | None
+    run: _Run, engine: Engine, cache: ResponseCache | None, cancel: threading.Event | None
 ) -> tuple[EngineReport, RunSummary]:
     """Labels the samples under this worker's claims, then records the run."""
     with work_claims(run.group, lease_seconds=run.settings.lease_seconds) as claims:
@@ -116,7 +119,7 @@ def _run_under_claims(
         if run.settings.mode == "batch":
             report = _label_in_batches(run, engine, cache, writer, claims)
         else:
-            report = _label_online(run, engine, writer, claims)
+            report = _label_online(run, engine, writer, claims, cancel)
         return report, _finish(run, report, writer, created, claims)
 
 
@@ -256,7 +259,11 @@ def _drive(engine: Engine, work: Callable[[], Awaitable[EngineReport]]) -> Engin
 
 
 def _label_online(
-    run: _Run, engine: Engine, writer: LabelWriter, claims: WorkClaims
+    run: _Run,
+    engine: Engine,
+    writer: LabelWriter,
+    claims: WorkClaims,
+    cancel: threading.Event | None = None,
 ) -> EngineReport:
     """Concurrent requests, paced; the workers of one group share the project's quota."""
     claims.on_workers = lambda workers: engine.limiter.set_share(1 / workers)
@@ -273,7 +280,12 @@ def _label_online(
     return _drive(
         engine,
         lambda: engine.run(
-            items, sink, total=total, convert=writer.convert, sink_ready=database_reachable
+            items,
+            sink,
+            total=total,
+            convert=writer.convert,
+            sink_ready=database_reachable,
+            cancel=cancel,
         ),
     )
 

@@ -257,6 +257,7 @@ class Asker:
         for attempt in range(retries + 1):
             self.stop.check()
             await self.limiter.acquire(tokens)
+            self.stop.check()  # the run may have stopped while this request waited its turn
             try:
                 response = await self.client.generate_content(self.settings.model, request)
             except FATAL_ERRORS as exc:

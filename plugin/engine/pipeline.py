@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -59,6 +60,13 @@ T = TypeVar("T")
 
 #: how often a worker looks again whether a sink that could not take results can now
 SINK_POLL_SECONDS = 0.2
+#: how often the engine looks whether its caller asked it to stop
+CANCEL_POLL_SECONDS = 0.05
+#: the stop reason of a run its caller stopped (the App closed it, or the user cancelled)
+CANCELLED_REASON = (
+    "the run was stopped before it finished (finished samples are kept; run again to label "
+    "the rest)"
+)
 
 
 class Engine:
@@ -114,6 +122,7 @@ class Engine:
         total: int | None = None,
         convert: Callable[[ItemOutcome], Any] | None = None,
         sink_ready: Callable[[], bool] | None = None,
+        cancel: threading.Event | None = None,
     ) -> EngineReport:
         """Processes every item (or until a fatal error) and hands outcomes to ``sink``.
 
@@ -125,7 +134,9 @@ class Engine:
         ``sink_ready`` (if given) says, without blocking, whether the sink can take results now
         (e.g. its database is reachable): while it says no, no request is sent - a paid answer
         that cannot be stored is money lost - and the run goes on when it says yes again (or
-        stops when the sink fails)."""
+        stops when the sink fails). ``cancel`` (if given) may be set from any thread to stop
+        the run: no request is sent after it is seen (within ``CANCEL_POLL_SECONDS``), the
+        ones in flight get ``stop_grace_seconds`` to answer and be stored."""
         self.progress = Progress(total=total)
         self._convert = convert
         self._sink_ready = sink_ready
@@ -138,9 +149,12 @@ class Engine:
         producer = asyncio.create_task(self._produce(iter(items), work))
         workers = [asyncio.create_task(self._work(work, results)) for _ in range(concurrency)]
         self._tasks = [producer, *workers]
+        watcher = asyncio.create_task(self._watch(cancel)) if cancel is not None else None
         try:
             await asyncio.gather(*self._tasks)
         finally:
+            if watcher is not None:
+                watcher.cancel()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -231,6 +245,12 @@ class Engine:
         except asyncio.CancelledError:
             if self.stop.reason is None:
                 raise  # cancelled from outside, not by our own stop
+
+    async def _watch(self, cancel: threading.Event) -> None:
+        """Stops the run once ``cancel`` is set."""
+        while not cancel.is_set():
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+        self._set_stop(CANCELLED_REASON)
 
     async def _until_sink_ready(self) -> None:
         """Waits while the sink cannot take results; raises :class:`Stop` if the run stops."""

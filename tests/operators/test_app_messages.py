@@ -1,10 +1,13 @@
 """What the App shows while and after a run: progress text at once, the reason when samples
-fail, a visible error when the run stops as a whole, and why a run cost nothing."""
+fail, a visible error when the run stops as a whole, why a run cost nothing, and that closing
+the App stops the requests."""
 
 from __future__ import annotations
 
 import dataclasses
 import socket
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ foo = pytest.importorskip("fiftyone.operators")
 
 from fiftyone.operators.executor import ExecutionContext, Executor  # noqa: E402
 
+from gemini_vision.adapters import history  # noqa: E402
 from gemini_vision.api import RetryPolicy  # noqa: E402
 from gemini_vision.engine import compose  # noqa: E402
 
@@ -105,3 +109,52 @@ def test_a_run_answered_from_the_cache_says_why_it_cost_nothing(
     (shown,) = [p for kind, p in messages if kind == "show_output"]
     assert "answered from the cache | 2 |" in shown["results"]["markdown"]
     assert shown["outputs"]["type"]["properties"]["markdown"]["view"]["name"] == "MarkdownView"
+
+
+def operator_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "gemini-vision-operator"]
+
+
+def answered(emulator: Any) -> int:
+    """generateContent requests the emulator has answered (counted when answered)."""
+    return sum(
+        n for (endpoint, status), n in emulator.stats.responses.items() if "generate" in endpoint
+    )
+
+
+def test_closing_the_app_stops_the_requests(
+    datasets: DatasetFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The App closes an immediate run's generator when it goes away: the requests already
+    in flight are answered and stored, and not one more is sent."""
+    from gemini_vision.emulator import Emulator, EmulatorConfig
+
+    many = datasets.scenes(48, seed=22)
+    concurrency = 4
+    with Emulator(EmulatorConfig(latency=0.3)) as gemini:
+        monkeypatch.setenv("GEMINI_API_KEY", "test-key-closed-run")
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.base_url)
+        operator = foo.get_operator(f"{PLUGIN}/detect_objects")
+        params = {"label_field": "closed", "classes": ["circle"], "concurrency": concurrency}
+        request = {"dataset_name": many.name, "operator_uri": operator.uri, "params": params}
+        messages = operator.execute(ExecutionContext(request_params=request, executor=Executor()))
+        for _ in messages:  # progress arrives once a second; close once a few are answered
+            if answered(gemini) >= 2 * concurrency:
+                break
+        at_close = answered(gemini)
+        messages.close()
+        for _ in range(200):  # the job's thread ends within the stop's grace period
+            if not operator_threads():
+                break
+            time.sleep(0.05)
+        assert not operator_threads()
+        after = answered(gemini) - at_close
+    assert after <= concurrency, f"{after} requests answered after the App closed the run"
+    assert at_close + after < len(many) // 2
+    many.reload()
+    labelled = many.exists("closed").count()
+    assert labelled == at_close + after  # every answer paid for is stored
+    assert many.count() - labelled > len(many) // 2  # the rest waits for a rerun
+    (run,) = history.run_history(many)  # the panel's run history says what happened
+    assert run.status == "stopped" and run.labelled == labelled
+    assert run.stopped_reason is not None and "run again" in run.stopped_reason
