@@ -10,6 +10,7 @@ is sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import fiftyone as fo
@@ -87,36 +88,44 @@ def field_dropdown(
     description: str,
     required: bool = False,
     default: str | None = None,
+    space: int | None = None,
 ) -> None:
-    dropdown = types.Dropdown(label=label, description=description)
+    dropdown = types.Dropdown(label=label, description=description, space=space)
     for choice in choices:
         dropdown.add_choice(choice, label=choice)
     inputs.enum(name, dropdown.values(), required=required, default=default, view=dropdown)
 
 
+#: the width of an input that shares its row with another (the form's grid has 12 columns)
+HALF = 6
+
+
 def model_input(ctx: ExecutionContext, inputs: types.Object) -> None:
     models = adapters.list_models(secrets=ctx.secrets)
-    dropdown = types.AutocompleteView(label="Model", description="Gemini model to call")
+    dropdown = types.AutocompleteView(label="Model", space=HALF)
     for model in models:
         dropdown.add_choice(model, label=model)
     inputs.str("model", default=DEFAULT_MODEL, view=dropdown)
 
 
-def output_field_input(
-    ctx: ExecutionContext, inputs: types.Object, params: Params, kind: TaskKind
-) -> None:
+def output_field_input(inputs: types.Object, kind: TaskKind) -> None:
     inputs.str(
         "label_field",
         label="Output field",
-        description="Field where Gemini's results are written",
         default=DEFAULT_FIELDS[kind],
+        view=types.View(space=HALF),
     )
+
+
+def overwrite_input(
+    ctx: ExecutionContext, inputs: types.Object, params: Params, kind: TaskKind
+) -> None:
     inputs.bool(
         "overwrite",
         label="Overwrite existing results",
-        description="Re-run samples that already have a result in this field. On a field "
-        "Gemini Vision did not create, this replaces that field's labels",
+        description="Re-run samples already done; replaces labels Gemini Vision did not write",
         default=False,
+        view=types.View(space=HALF),
     )
     label_field = params.text("label_field") or DEFAULT_FIELDS[kind]
     foreign = ctx.dataset.has_field(label_field) and label_field not in adapters.plugin_fields(
@@ -146,19 +155,59 @@ def evaluation_inputs(
         "gt_field",
         choices,
         label="Ground truth (optional)",
-        description="Evaluate the results against this field when the run finishes",
+        description="Evaluate the results against it when the run finishes",
+        space=HALF,
     )
     if ctx.params.get("gt_field"):
         inputs.str(
             "eval_key",
             label="Evaluation key",
-            description="Name of the evaluation in the App's Model Evaluation panel",
+            description="Its name in the Model Evaluation panel",
             default=f"eval_{ctx.params.get('label_field') or DEFAULT_FIELDS[kind]}",
+            view=types.View(space=HALF),
         )
 
 
 # ------------------------------------------------------------------------------------------------
 # how to send
+
+
+#: the task forms' options most runs leave at their defaults, folded under "Advanced options"
+ADVANCED = (
+    "max_objects",
+    "max_image_side",
+    "mode",
+    "concurrency",
+    "tier",
+    "requests_per_minute",
+    "tokens_per_minute",
+)
+
+
+def advanced_inputs(
+    inputs: types.Object,
+    params: Params,
+    task_options: Callable[[types.Object], None] = lambda inputs: None,
+) -> None:
+    """The task's own fine-tuning (``task_options``), the image size and how to send the
+    requests, behind a switch that is off by default.
+
+    The options stay top-level parameters (a Python or assistant caller passes them as
+    before); the section opens by itself when the caller gave one of them without touching
+    the switch, or when one of them is refused, so nothing that applies is hidden."""
+    given = any(params.given(name) for name in ADVANCED)
+    refused = any(name in params.problems for name in ADVANCED)
+    inputs.bool(
+        "advanced",
+        label="Advanced options",
+        description="Image size, Batch API, requests in flight, quotas",
+        default=False,
+        view=types.SwitchView(space=HALF),
+    )
+    unfolded = params.flag("advanced", False) if params.given("advanced") else given
+    if unfolded or refused:
+        task_options(inputs)
+        image_inputs(inputs)
 
 
 def image_inputs(inputs: types.Object, *, run_options: bool = True) -> None:

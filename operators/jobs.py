@@ -67,6 +67,7 @@ TASK_PARAMETERS: dict[str, Spec] = {
     "overwrite": Flag(),
     "gt_field": Text(),
     "eval_key": Text(),
+    "advanced": Flag(),
     "max_image_side": Number(minimum=16, whole=True, zero_allowed=True),
     "mode": Choice(MODES),
     "concurrency": Number(minimum=1, maximum=256, whole=True),

@@ -11,7 +11,7 @@ import fiftyone.operators.types as types
 from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision import adapters
-from gemini_vision.tasks import TaskKind
+from gemini_vision.tasks import TaskKind, TaskSpec
 
 from . import execution, forms, jobs
 from .params import Choice, Flag, Names, Params, Spec, Text
@@ -63,11 +63,13 @@ class GeminiTaskOperator(foo.Operator):
         collection = forms.target_input(ctx, inputs, params, action=self.label)
         if collection is not None:
             forms.settings_notices(inputs)
+            # two inputs a row where they pair up: the first screen fits a laptop
             forms.model_input(ctx, inputs)
+            forms.output_field_input(inputs, self.kind)
             self.task_inputs(ctx, inputs, collection, params)
-            forms.output_field_input(ctx, inputs, params, self.kind)
             forms.evaluation_inputs(ctx, inputs, collection, self.kind)
-            forms.image_inputs(inputs)
+            forms.overwrite_input(ctx, inputs, params, self.kind)
+            forms.advanced_inputs(inputs, params, self.advanced_task_inputs)
             forms.cost_preview(inputs, jobs.task_job(ctx, params, self.kind))
         params.mark(inputs)
         return types.Property(inputs, view=types.View(label=self.label))
@@ -76,6 +78,10 @@ class GeminiTaskOperator(foo.Operator):
         self, ctx: ExecutionContext, inputs: types.Object, collection: Any, params: Params
     ) -> None:
         """The task's own options (overridden per task)."""
+
+    def advanced_task_inputs(self, inputs: types.Object) -> None:
+        """The task's options most runs leave at their defaults, shown under "Advanced
+        options" (overridden per task)."""
 
     def resolve_execution_options(self, ctx: ExecutionContext) -> foo.ExecutionOptions:
         try:
@@ -148,9 +154,13 @@ class DetectObjects(GeminiTaskOperator):
         inputs.bool(
             "with_confidence",
             label="Ask for confidences",
-            description="Ask Gemini for a confidence per object (needed for mAP)",
+            description="A confidence per object (needed for mAP)",
             default=True,
+            view=types.View(space=forms.HALF),
         )
+
+    def advanced_task_inputs(self, inputs: types.Object) -> None:
+        max_objects_input(inputs)
 
 
 class SegmentObjects(GeminiTaskOperator):
@@ -173,6 +183,9 @@ class SegmentObjects(GeminiTaskOperator):
             description="Also write one class index per pixel as a Segmentation (needs a "
             "vocabulary); its mask targets follow the ground-truth field's when one is chosen",
         )
+
+    def advanced_task_inputs(self, inputs: types.Object) -> None:
+        max_objects_input(inputs)
 
 
 class ClassifyImages(GeminiTaskOperator):
@@ -250,6 +263,9 @@ class PointObjects(GeminiTaskOperator):
     ) -> None:
         spatial_inputs(inputs, collection, what="point to")
 
+    def advanced_task_inputs(self, inputs: types.Object) -> None:
+        max_objects_input(inputs)
+
 
 def classes_inputs(inputs: types.Object, collection: Any, *, required: bool) -> None:
     inputs.list(
@@ -258,7 +274,7 @@ def classes_inputs(inputs: types.Object, collection: Any, *, required: bool) -> 
         label="Classes" + ("" if required else " (optional)"),
         description="The vocabulary Gemini must choose from",
         required=required,
-        view=types.AutocompleteView(allow_user_input=True),
+        view=types.AutocompleteView(allow_user_input=True, space=forms.HALF),
     )
     choices = forms.field_choices(collection)
     if choices:
@@ -267,7 +283,8 @@ def classes_inputs(inputs: types.Object, collection: Any, *, required: bool) -> 
             "classes_field",
             choices,
             label="...or take the classes from a field",
-            description="Uses the distinct labels of this field as the vocabulary",
+            description="Its distinct labels are the vocabulary",
+            space=forms.HALF,
         )
 
 
@@ -275,11 +292,20 @@ def spatial_inputs(inputs: types.Object, collection: Any, *, what: str) -> None:
     inputs.str(
         "prompt",
         label=f"What to {what} (optional)",
-        description="Free text, e.g. 'the cupcakes with sprinkles'; empty = prominent objects",
+        description="e.g. 'red cars'; empty: the prominent objects",
+        view=types.View(space=forms.HALF),
     )
     classes_inputs(inputs, collection, required=False)
+
+
+def max_objects_input(inputs: types.Object) -> None:
     inputs.int(
-        "max_objects", label="Max objects per image", default=25, min=1, max=jobs.MAX_OBJECTS
+        "max_objects",
+        label="Max objects per image",
+        description="Gemini is asked for at most this many; more are dropped",
+        default=TaskSpec.max_objects,
+        min=1,
+        max=jobs.MAX_OBJECTS,
     )
 
 

@@ -56,8 +56,8 @@ class CostPreview:
     def markdown(self) -> str:
         skipped = f" ({self.skipped} already done, skipped)" if self.skipped else ""
         return (
-            f"**Estimate** for `{self.model}`: **{self.to_process}** images{skipped}  \n"
-            f"~{self.input_tokens:,} input tokens, ~{self.output_tokens:,} output tokens  \n"
+            f"**Estimate** for `{self.model}`: **{self.to_process}** images{skipped}, "
+            f"~{self.input_tokens:,} input + ~{self.output_tokens:,} output tokens: "
             f"**~${self.cost_usd:.4f}** (Batch API: ~${self.batch_cost_usd:.4f})"
         )
 

@@ -40,9 +40,14 @@ const OPERATOR_LABEL = 'Gemini: detect objects';
 // and operators/forms.py); eval_key appears only once a ground-truth field is chosen.
 const FORM_LABELS = [
   'Target view', 'Model', 'What to detect (optional)', 'Classes (optional)',
-  '...or take the classes from a field', 'Max objects per image', 'Ask for confidences',
-  'Output field', 'Overwrite existing results', 'Ground truth (optional)', 'Max image side (px)',
+  '...or take the classes from a field', 'Ask for confidences',
+  'Output field', 'Overwrite existing results', 'Ground truth (optional)', 'Advanced options',
 ];
+// ... and the ones folded under 'Advanced options' (switched off by default)
+const FOLDED_LABELS = ['Max objects per image', 'Max image side (px)', 'Requests in flight', 'Mode'];
+// a laptop's window (a 13-inch laptop's 1440x900 screen less the browser's own bars): the
+// form's first screen must fit it without scrolling
+const LAPTOP = { width: 1440, height: 800 };
 const VIEWPORT = { width: 1400, height: 900 };
 const GRID_READY = '[data-cy=fo-grid] [data-cy=looker] canvas[canvas-loaded=true]';
 const LOOKERS = '[data-cy=fo-grid] [data-cy=looker]';
@@ -168,7 +173,31 @@ async function fillForm(page, prompt) {
   // validation and the cost preview are debounced server round trips
   await page.waitForTimeout(1000);
   result.cost_preview = (await prompt.getByText(/^Estimate for /).innerText()).trim();
+  const lines = (await prompt.innerText()).split('\n');
+  result.folded_labels_shown = FOLDED_LABELS.filter((label) => lines.includes(label));
+  await measureOnLaptop(page, prompt);
   step('form filled');
+}
+
+// Whether the whole form, down to its Execute button, shows in a laptop's window: no part of
+// the dialog scrolls and the button is on screen.
+async function measureOnLaptop(page, prompt) {
+  await page.setViewportSize(LAPTOP);
+  await page.waitForTimeout(500);
+  result.laptop = await prompt.evaluate((root) => {
+    const scrolled = [root, ...root.querySelectorAll('*')].filter((el) => {
+      const overflow = getComputedStyle(el).overflowY;
+      return /auto|scroll/.test(overflow) && el.scrollHeight > el.clientHeight + 2;
+    });
+    return { scrolling: scrolled.map((el) => [el.scrollHeight, el.clientHeight]) };
+  });
+  const button = await prompt.getByRole('button', { name: 'Execute', exact: true }).boundingBox();
+  result.laptop.execute_bottom = button ? button.y + button.height : null;
+  result.laptop.fits = result.laptop.scrolling.length === 0 && button !== null
+    && button.y + button.height <= LAPTOP.height;
+  await page.screenshot({ path: path.join(OUT, 'form-laptop.png') });
+  await page.setViewportSize(VIEWPORT);
+  await page.waitForTimeout(300);
 }
 
 async function screenshotForm(page, prompt) {

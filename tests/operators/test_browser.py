@@ -190,8 +190,11 @@ def scene_dataset(datasets: DatasetFactory) -> Any:
 
 
 def _check_form(result: dict[str, Any]) -> None:
-    """What the App showed: every field, the selection as target, defaults, cost, outcome."""
+    """What the App showed: every field (the advanced ones folded, all of it on a laptop's
+    screen), the selection as target, defaults, cost, outcome."""
     assert result["form_labels_missing"] == [], result["form_text"]
+    assert result["folded_labels_shown"] == [], result["form_text"]  # under "Advanced options"
+    assert result["laptop"]["fits"], f"the form scrolls on a laptop: {result['laptop']}"
     assert result["selected_in_grid"] == SELECTED
     assert result["target_choice"] == "SELECTED_SAMPLES"
     assert result["output_default"] == "gemini_detections"

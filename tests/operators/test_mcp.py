@@ -56,7 +56,15 @@ def test_the_schema_says_what_to_send(dataset: Any, plugin_env: Any) -> None:
     answer = tools.get_operator_schema(None, DETECT, dataset_name=dataset.name)
     assert answer["success"]
     properties = answer["data"]["input_schema"]["type"]["properties"]
-    for name in ("target", "model", "classes", "label_field", "gt_field", "max_objects"):
+    for name in ("target", "model", "classes", "label_field", "gt_field", "advanced"):
+        assert name in properties, name
+    # the options most runs leave alone are folded; asking with the switch on shows them
+    assert "max_objects" not in properties and "concurrency" not in properties
+    unfolded = tools.get_operator_schema(
+        None, DETECT, params={"advanced": True}, dataset_name=dataset.name
+    )
+    properties = unfolded["data"]["input_schema"]["type"]["properties"]
+    for name in ("max_objects", "max_image_side", "mode", "concurrency", "tier"):
         assert name in properties, name
     classify = tools.get_operator_schema(
         None, f"{PLUGIN}/classify_images", dataset_name=dataset.name

@@ -182,3 +182,44 @@ def test_the_evaluation_form_preselects_the_obvious_fields(dataset: Any, plugin_
     assert properties["pred_field"]["default"] == "mine"  # the plugin's latest field
     assert properties["gt_field"]["default"] == GT_DETECTIONS  # ground truth of the same kind
     assert properties["eval_key"]["default"] == "eval_mine"
+
+
+ADVANCED = {"max_objects", "max_image_side", "mode", "concurrency", "tier", "requests_per_minute"}
+
+
+def form_properties(dataset: Any, name: str, **params: Any) -> dict[str, Any]:
+    operator = foo.get_operator(f"{PLUGIN}/{name}")
+    ctx = ExecutionContext(request_params={"dataset_name": dataset.name, "params": params})
+    return dict(operator.resolve_input(ctx).to_json()["type"]["properties"])
+
+
+def test_pacing_and_image_options_are_folded_until_asked_for(
+    dataset: Any, plugin_env: Any
+) -> None:
+    folded = form_properties(dataset, "detect_objects", gt_field=GT_DETECTIONS)
+    assert folded["advanced"]["view"]["name"] == "SwitchView"
+    assert folded["advanced"]["default"] is False
+    assert not ADVANCED & set(folded)
+    assert {"model", "classes", "label_field", "gt_field", "eval_key"} <= set(folded)
+    unfolded = form_properties(dataset, "detect_objects", advanced=True)
+    assert set(unfolded) >= ADVANCED
+    # a caller who passes an advanced option sees it; the switch, once touched, decides
+    assert set(form_properties(dataset, "detect_objects", concurrency=8)) >= ADVANCED
+    assert not ADVANCED & set(
+        form_properties(dataset, "detect_objects", concurrency=8, advanced=False)
+    )
+    # a refused advanced option is never hidden, whatever the switch says
+    refused = form_properties(dataset, "detect_objects", concurrency="x", advanced=False)
+    assert refused["concurrency"]["invalid"] is True
+    assert "whole number" in refused["concurrency"]["error_message"]
+
+
+def test_folded_options_still_apply_when_given(dataset: Any, plugin_env: Any) -> None:
+    foo.execute_operator(
+        f"{PLUGIN}/caption_images",
+        ctx={"dataset": dataset, "params": {"label_field": "small", "max_image_side": 64}},
+    )
+    (record,) = [
+        dataset.get_run_info(key).config for key in dataset.list_runs() if key.endswith("small")
+    ]
+    assert record.settings["max_image_side"] == 64
