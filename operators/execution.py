@@ -15,6 +15,7 @@ is sent for a run nobody is waiting for.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -24,6 +25,8 @@ from typing import Any
 from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision.engine import one_line
+
+logger = logging.getLogger(__name__)
 
 #: minimum seconds between two progress messages to the App
 PROGRESS_INTERVAL_SECONDS = 1.0
@@ -98,6 +101,7 @@ def stream(
         try:
             outcome["result"] = job(lambda fraction, label: updates.put((fraction, label)), cancel)
         except BaseException as exc:  # told below, in the operator's thread
+            logger.exception("The Gemini Vision run stopped")  # the App shows one line
             outcome["error"] = exc
 
     worker = threading.Thread(target=target, name="gemini-vision-operator", daemon=True)

@@ -53,6 +53,7 @@ from gemini_vision.engine import (
     ItemOutcome,
     Progress,
     ResponseCache,
+    one_line,
     open_batch,
     open_engine,
     run_coroutine_sync,
@@ -236,12 +237,15 @@ def _open_outputs(run: _Run, claims: WorkClaims) -> tuple[LabelWriter, list[str]
         dataset.reload()
         outputs = (run.label_field, f"{run.label_field}_error", run.semantic_field)
         created = [f for f in outputs if f and not dataset.has_field(f)]
-        if not dataset.has_field(run.label_field):
-            runs.record_run(dataset, run.label_field, run.config(), {"state": "running"})
-        if run.semantic_field and not dataset.has_field(run.semantic_field):
-            runs.record_run(
-                dataset, run.semantic_field, run.semantic_config(), {"state": "running"}
-            )
+
+        def provisional_records() -> None:
+            if run.label_field in created:
+                runs.record_run(dataset, run.label_field, run.config(), {"state": "running"})
+            if run.semantic_field in created:
+                config = run.semantic_config()
+                runs.record_run(dataset, run.semantic_field, config, {"state": "running"})
+
+        despite_reloads(dataset, provisional_records)
         writer = LabelWriter(
             dataset, run.task, run.label_field, run.semantic_field, run.class_to_index
         )
@@ -337,7 +341,8 @@ def _finish(
     results = dict(summary.report, total=total, skipped=summary.skipped)
     refused = report.progress.refused and not report.progress.ok
     dataset = run.dataset
-    with claims.exclusive("dataset", wait=run.lock_wait):
+
+    def record() -> None:
         dataset.reload()
         if refused and claims.live_workers() <= 1:  # a co-worker may be writing them
             _remove_empty_fields(dataset, created)
@@ -347,7 +352,29 @@ def _finish(
             summary.run_key = runs.record_run(dataset, run.label_field, run.config(), results)
         if run.semantic_field and dataset.has_field(run.semantic_field):
             runs.record_run(dataset, run.semantic_field, run.semantic_config(), results)
+
+    with claims.exclusive("dataset", wait=run.lock_wait):
+        despite_reloads(dataset, record)
     return summary
+
+
+def despite_reloads(dataset: fo.Dataset, step: Callable[[], T]) -> T:
+    """``step()``, run once more if it failed while another thread reloaded ``dataset``.
+
+    FiftyOne keeps one ``Dataset`` object per dataset and process, and the App's server
+    reloads it for every operator and panel event (``ctx.dataset``): a change to the dataset's
+    document (a new field, a run record, an evaluation) made while the user clicks in the App
+    can be undone in memory half-way (\"Dataset has no run key\"). A reload is seen as the
+    object's document being replaced; the steps wrapped here are idempotent."""
+    document = dataset._doc  # replaced by every reload
+    try:
+        return step()
+    except Exception as exc:
+        if dataset._doc is document:
+            raise
+        logger.warning("The dataset was reloaded during a change (%s); doing it again", exc)
+        dataset.reload()
+        return step()
 
 
 def _save_mask_targets(
@@ -379,8 +406,15 @@ def _evaluated_field(run: _Run, gt_field: str) -> str:
 def _evaluate(run: _Run, gt_field: str, eval_key: str) -> dict[str, Any]:
     """The evaluation's metrics; a semantic ground truth is compared with the semantic field.
     The labels are written whatever happens here: a refusal is reported, not raised."""
+    field = _evaluated_field(run, gt_field)
     try:
-        return evaluate(run.collection, _evaluated_field(run, gt_field), gt_field, eval_key)
+        return despite_reloads(
+            run.dataset, lambda: evaluate(run.collection, field, gt_field, eval_key)
+        )
     except ConfigurationError as exc:
         logger.warning("Evaluation '%s' skipped: %s", eval_key, exc)
         return {"eval_key": eval_key, "error": str(exc)}
+    except Exception as exc:  # the labels and the run record are stored: say it, go on
+        logger.exception("Evaluation '%s' failed", eval_key)
+        reason = f"the evaluation failed ({type(exc).__name__}: {one_line(str(exc), 200)})"
+        return {"eval_key": eval_key, "error": reason}
