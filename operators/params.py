@@ -26,8 +26,11 @@ from gemini_vision.errors import ConfigurationError
 
 __all__ = ["Choice", "Flag", "Names", "Number", "Params", "Spec", "Text"]
 
-#: what FiftyOne itself may put among the parameters
-_FRAMEWORK_PARAMS = frozenset({"view_target", "delegation_target", "request_delegation"})
+#: what FiftyOne itself may put among the parameters (the panel ones when an operator is
+#: opened while a panel is active, e.g. from the Gemini button with the Gemini panel open)
+_FRAMEWORK_PARAMS = frozenset(
+    {"view_target", "delegation_target", "request_delegation", "panel_id", "panel_state"}
+)
 
 
 def _shown(value: Any) -> str:

@@ -223,3 +223,16 @@ def test_folded_options_still_apply_when_given(dataset: Any, plugin_env: Any) ->
         dataset.get_run_info(key).config for key in dataset.list_runs() if key.endswith("small")
     ]
     assert record.settings["max_image_side"] == 64
+
+
+def test_what_fiftyone_adds_from_an_open_panel_is_not_a_parameter(
+    dataset: Any, plugin_env: Any
+) -> None:
+    """The App adds the active panel's id and state to the parameters of an operator opened
+    while a panel is active: they are FiftyOne's, never refused as unknown."""
+    panel = {"panel_id": "a1b2c3", "panel_state": {"counts": {"selected": 3}}}
+    properties = form_properties(dataset, "detect_objects", **panel)
+    assert "parameter_error" not in properties
+    reason = refusal("detect_objects", dataset, bogus=1, **panel)
+    assert "unknown parameter 'bogus'" in reason
+    assert "'panel_id'" not in reason and "'panel_state'" not in reason
