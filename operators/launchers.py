@@ -77,7 +77,8 @@ class GeminiTasks(foo.Operator):
         params.check()
         _, operator = MENU[choice]
         if operator is None:
-            ctx.ops.open_panel("gemini_panel", layout="horizontal")
+            # below the grid: beside it, the grid's action bar would lose this very button
+            ctx.ops.open_panel("gemini_panel", layout="vertical")
         else:
             target = "SELECTED_SAMPLES" if ctx.selected else "CURRENT_VIEW"
             ctx.prompt(f"{PLUGIN}/{operator}", params={"target": target})

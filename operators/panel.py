@@ -87,8 +87,10 @@ class GeminiPanel(foo.Panel):
         run = _run_of_row(ctx)
         if run is not None:
             field = run["label_field"]
-            ctx.ops.set_view(history.failures_view(ctx.dataset, field))
+            # the view last: the App loads its page for a moment, and an operation it is
+            # handed meanwhile may find the page not there yet ("entry is loading")
             ctx.ops.set_active_fields([field, f"{field}_error"])
+            ctx.ops.set_view(history.failures_view(ctx.dataset, field))
 
     def on_rerun_failures(self, ctx: ExecutionContext) -> None:
         run = _run_of_row(ctx)
@@ -99,8 +101,8 @@ class GeminiPanel(foo.Panel):
     def on_open_evaluation(self, ctx: ExecutionContext) -> None:
         run = _run_of_row(ctx)
         if run is not None and run["eval_keys"]:
-            ctx.ops.set_view(ctx.dataset.load_evaluation_view(run["eval_keys"][-1]))
             ctx.ops.open_panel(EVALUATION_PANEL, layout="horizontal")
+            ctx.ops.set_view(ctx.dataset.load_evaluation_view(run["eval_keys"][-1]))
 
     def on_show_flawed(self, ctx: ExecutionContext) -> None:
         run = _run_of_row(ctx)
@@ -192,6 +194,9 @@ def _row(entry: history.RunEntry) -> dict[str, Any]:
 
 
 def _run_table(panel: GeminiPanel, runs: list[dict[str, Any]]) -> types.TableView:
+    """The runs, a row each. Each run has actions of its own, shown on its row only and named
+    after its field (``show_failures:<field>``): the App tells an action's name and a row
+    index, and only the name is sure to be the run the user clicked on."""
     table = types.TableView(max_inline_actions=2)
     for key, header in COLUMNS.items():
         table.add_column(key, label=header)
@@ -203,24 +208,30 @@ def _run_table(panel: GeminiPanel, runs: list[dict[str, Any]]) -> types.TableVie
          panel.on_show_flawed, "flawed"),
         ("delete_run", "Delete run", "delete", panel.on_delete_run, None),
     ]  # fmt: skip
-    for name, label, icon, callback, needs in actions:
-        rows = [bool(run[needs]) if needs else True for run in runs]
-        table.add_row_action(name, callback, label=label, icon=icon, rows=rows)
+    for row, run in enumerate(runs):
+        for name, label, icon, callback, needs in actions:
+            if needs and not run[needs]:
+                continue
+            rows = [i == row for i in range(len(runs))]
+            action = f"{name}{ACTION_SEPARATOR}{run['label_field']}"
+            table.add_row_action(action, callback, label=label, icon=icon, rows=rows)
     return table
 
 
+#: between an action's name and the field of the run it acts on
+ACTION_SEPARATOR = ":"
+
+
 def _run_of_row(ctx: ExecutionContext) -> dict[str, Any] | None:
-    """The run of the table row an action was clicked on (None if the table changed since)."""
-    runs = ctx.panel.state.runs or []
-    row = ctx.params.get("row")
-    if not isinstance(row, int) or not 0 <= row < len(runs):
-        return None
-    run: dict[str, Any] = runs[row]
-    if run["label_field"] not in plugin_label_fields(ctx.dataset):
-        ctx.ops.notify(f"'{run['label_field']}' has no Gemini run any more", variant="warning")
-        refresh(ctx)
-        return None
-    return run
+    """The run a row action was clicked for (its field ends the action's name), read afresh
+    from the dataset; None, and the table redrawn, when that run is gone."""
+    _, _, field = str(ctx.params.get("event") or "").partition(ACTION_SEPARATOR)
+    for entry in history.run_history(ctx.dataset):
+        if entry.label_field == field:
+            return _row_state(ctx.dataset, entry)
+    ctx.ops.notify(f"'{field}' has no Gemini run any more", variant="warning")
+    refresh(ctx)
+    return None
 
 
 def _task_uri(kind: str) -> str:

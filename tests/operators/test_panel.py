@@ -101,6 +101,12 @@ def row_of(state: dict[str, Any], field: str) -> int:
     return [run["label_field"] for run in state["runs"]].index(field)
 
 
+def clicked(state: dict[str, Any], action: str, field: str) -> dict[str, Any]:
+    """What the App sends when ``action`` is chosen on ``field``'s row: the row and the
+    action's name."""
+    return {"row": row_of(state, field), "event": f"{action}:{field}"}
+
+
 def test_the_panel_shows_each_run_with_its_counts_and_what_it_cost(labelled: Any) -> None:
     event = AppEvent(labelled, "on_load")
     state = event.state
@@ -140,15 +146,17 @@ def test_row_actions_are_offered_where_they_apply(labelled: Any) -> None:
     table = _table(event.rendered())
     flags = {action["name"]: action["rows"] for action in table["row_actions"]}
     pred, pred_b = row_of(event.state, "pred"), row_of(event.state, "pred_b")
-    assert flags["show_failures"][pred] and flags["show_failures"][pred_b]  # both met the image
-    assert flags["open_evaluation"][pred] and not flags["open_evaluation"][pred_b]
-    assert all(flags["delete_run"])
+    # each run's actions are named after it and shown on its row only
+    assert [i for i, shown in enumerate(flags["show_failures:pred"]) if shown] == [pred]
+    assert [i for i, shown in enumerate(flags["delete_run:pred_b"]) if shown] == [pred_b]
+    assert "show_failures:pred_b" in flags  # both met the broken image
+    assert "open_evaluation:pred" in flags and "open_evaluation:pred_b" not in flags
 
 
 def test_show_failures_loads_exactly_the_failed_samples_with_their_reasons(labelled: Any) -> None:
     state = AppEvent(labelled, "on_load").state
     event = AppEvent(
-        labelled, "on_show_failures", state=state, params={"row": row_of(state, "pred")}
+        labelled, "on_show_failures", state=state, params=clicked(state, "show_failures", "pred")
     )
     (request,) = event.asked("set_view")
     assert view_of(labelled, request).values("id") == [labelled.first().id]
@@ -161,7 +169,7 @@ def test_rerun_failures_opens_the_task_form_filled_with_the_run_on_its_failures(
 ) -> None:
     state = AppEvent(labelled, "on_load").state
     event = AppEvent(
-        labelled, "on_rerun_failures", state=state, params={"row": row_of(state, "pred")}
+        labelled, "on_rerun_failures", state=state, params=clicked(state, "rerun_failures", "pred")
     )
     (view,) = event.asked("set_view")
     assert view_of(labelled, view).values("id") == [labelled.first().id]
@@ -177,7 +185,10 @@ def test_open_evaluation_loads_its_view_and_opens_the_model_evaluation_panel(
 ) -> None:
     state = AppEvent(labelled, "on_load").state
     event = AppEvent(
-        labelled, "on_open_evaluation", state=state, params={"row": row_of(state, "pred")}
+        labelled,
+        "on_open_evaluation",
+        state=state,
+        params=clicked(state, "open_evaluation", "pred"),
     )
     assert len(event.asked("set_view")) == 1
     (panel,) = event.asked("open_panel")
@@ -190,7 +201,8 @@ def test_delete_run_removes_only_what_the_plugin_wrote(
     dataset = datasets.clone(labelled)
     ground_truth = dataset.values(f"{GT_DETECTIONS}.detections.id")
     state = AppEvent(dataset, "on_load").state
-    event = AppEvent(dataset, "on_delete_run", state=state, params={"row": row_of(state, "pred")})
+    params = clicked(state, "delete_run", "pred")
+    event = AppEvent(dataset, "on_delete_run", state=state, params=params)
     (prompt,) = event.asked("prompt_user_for_operation")
     assert prompt["operator_uri"] == f"{PLUGIN}/delete_gemini_run"  # confirmed in its form
     result = run("delete_gemini_run", dataset, **prompt["params"])
@@ -203,6 +215,29 @@ def test_delete_run_removes_only_what_the_plugin_wrote(
     with pytest.raises(ExecutionError, match="was not written by Gemini Vision"):
         run("delete_gemini_run", dataset, label_field=GT_DETECTIONS)
     assert dataset.values(f"{GT_DETECTIONS}.detections.id") == ground_truth
+
+
+def test_a_row_action_acts_on_its_own_run_whatever_state_the_app_sends(
+    labelled: Any, datasets: DatasetFactory, gemini: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The App may send panel state older than the table it shows, so a row index can name
+    another run after a new one was added: the action's name decides, and a run that is
+    gone is said, never replaced by another."""
+    dataset = datasets.clone(labelled)
+    stale = AppEvent(dataset, "on_load").state  # drawn before the next run
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key-panel-0002")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.base_url)
+    run("caption_images", dataset, target="DATASET", label_field="newest")
+    fresh = AppEvent(dataset, "on_load").state
+    params = {"row": row_of(fresh, "newest"), "event": "delete_run:newest"}
+    event = AppEvent(dataset, "on_delete_run", state=stale, params=params)
+    (prompt,) = event.asked("prompt_user_for_operation")
+    assert prompt["params"] == {"label_field": "newest"}
+    run("delete_gemini_run", dataset, label_field="newest")
+    event = AppEvent(dataset, "on_delete_run", state=fresh, params=params)
+    assert not event.asked("prompt_user_for_operation")
+    (notice,) = event.asked("notify")
+    assert "'newest' has no Gemini run any more" in notice["message"]
 
 
 def test_the_grid_button_opens_a_menu_of_tasks_for_the_selection(labelled: Any) -> None:
