@@ -314,3 +314,73 @@ def test_unreachable_gemini_shows_progress_and_the_reason(
     notification = result["notification"] or ""
     assert "0 labelled, 1 failed" in notification, result
     assert "Most common reason (1x)" in notification and "failed (Connect" in notification
+
+
+WORKBENCH_FIELD = "gemini_workbench"
+#: screenshots of the workbench scenario shown in the README
+WORKBENCH_SHOTS = ("gemini-menu.png", "operator-output.png", "gemini-panel.png")
+
+
+def _workbench(url: str, dataset: str, out: Path, log_path: Path) -> dict[str, Any]:
+    command = [
+        "node",
+        str(BROWSER_DIR / "workbench.js"),
+        *("--url", url, "--dataset", dataset, "--field", WORKBENCH_FIELD),
+        *("--gt", GT_FIELD, "--select", "0,1,2", "--out", str(out), "--timeout", "120"),
+    ]
+    env = dict(os.environ, CHROMIUM=CHROMIUM)
+    with log_path.open("wb") as drive_log:
+        completed = subprocess.run(
+            command,
+            cwd=BROWSER_DIR,
+            env=env,
+            stdout=drive_log,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+            check=False,
+        )
+    result_path = out / "result.json"
+    result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
+    result["exit_code"] = completed.returncode
+    return result
+
+
+def test_the_app_as_a_gemini_workbench(
+    browser_tools: None, scene_dataset: Any, emulator: Any, tmp_path: Path
+) -> None:
+    """As a user would: open the Gemini panel from the grid's Gemini button, select three
+    samples (one of them a broken image), detect from the button's menu, see the run in the
+    panel's history, show its failures, open its evaluation, delete it."""
+    broken = scene_dataset.skip(1).first()
+    Path(broken.filepath).write_bytes(b"not an image")
+    ground_truth = scene_dataset.values(f"{GT_FIELD}.detections")
+    out, server_log, drive_log = tmp_path / "out", tmp_path / "server.log", tmp_path / "drive.log"
+    with app_server(_server_env(emulator.base_url), server_log) as url:
+        result = _workbench(url, scene_dataset.name, out, drive_log)
+    logs = f"\n--- workbench.js ---\n{_tail(drive_log)}\n--- App server ---\n{_tail(server_log)}"
+    assert result.get("ok") and result["exit_code"] == 0, f"driver failed: {result}{logs}"
+    assert not result["errors"], f"page errors: {result['errors']}{logs}"
+
+    assert result["selected_in_grid"] == 3 and "3 selected" in result["panel_acts_on"]
+    assert result["detect_form_target"] == "SELECTED_SAMPLES"
+    field, task, status, samples = result["run_row"][:4]
+    assert (field, status) == (WORKBENCH_FIELD, "finished"), result["run_row"]
+    assert task.startswith("detect") and samples == "2 labelled · 1 failed · 0 incomplete"
+    assert "2 labelled, 1 failed" in result["output_text"]
+    assert emulator.stats.count("generateContent", 200) == 2  # the broken image is not sent
+    assert result["failures_shown"] == 1  # exactly the broken sample
+    assert result["evaluation_shown"] == 3  # the evaluation's view: the three selected
+    assert f"Deletes '{WORKBENCH_FIELD}'" in result["delete_form"]
+
+    scene_dataset.reload()
+    assert not scene_dataset.has_field(WORKBENCH_FIELD)
+    assert not scene_dataset.has_field(f"{WORKBENCH_FIELD}_error")
+    assert f"eval_{WORKBENCH_FIELD}" not in scene_dataset.list_evaluations()
+    assert scene_dataset.values(f"{GT_FIELD}.detections") == ground_truth
+    assert result["ground_truth_in_sidebar"] == 1
+    for name in WORKBENCH_SHOTS:
+        assert (out / name).stat().st_size > 10_000, name
+    target = os.environ.get("GEMINI_VISION_SCREENSHOTS")
+    if target:
+        for name in WORKBENCH_SHOTS:
+            shutil.copyfile(out / name, Path(target) / name)
