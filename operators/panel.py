@@ -7,6 +7,8 @@ run records and opens forms, views and other panels, so it never blocks the App.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import Any
 
@@ -153,12 +155,23 @@ def refresh(ctx: ExecutionContext) -> None:
     target = {"selected": selected, "view": ctx.view.count(), "dataset": dataset.count()}
     entries = history.run_history(dataset)
     runs = [_row_state(dataset, entry) for entry in entries]
-    ctx.panel.set_state("counts", target)
-    ctx.panel.set_state("prefill", _prefill(selected, entries))
-    ctx.panel.set_state("runs", runs)
-    ctx.panel.set_state("active", _active_markdown(dataset))
-    ctx.panel.set_state("spending", _spending_markdown(history.spending(dataset)))
-    ctx.panel.set_data("runs_table", [_row(entry) for entry in entries])
+    state = {
+        "counts": target,
+        "prefill": _prefill(selected, entries),
+        "runs": runs,
+        "active": _active_markdown(dataset),
+        "spending": _spending_markdown(history.spending(dataset)),
+    }
+    # only what changed: every update makes the App redraw the panel, and the App is often
+    # loading a new page just then (a view or dataset change is what asked for the refresh)
+    for key, value in state.items():
+        if ctx.panel.state.get(key) != json.loads(json.dumps(value, default=str)):
+            ctx.panel.set_state(key, value)
+    rows = [_row(entry) for entry in entries]
+    digest = hashlib.sha1(json.dumps(rows, default=str).encode()).hexdigest()
+    if ctx.panel.state.get("table_digest") != digest:
+        ctx.panel.set_state("table_digest", digest)  # what the table shows, to compare
+        ctx.panel.set_data("runs_table", rows)
 
 
 def _row_state(dataset: Any, entry: history.RunEntry) -> dict[str, Any]:

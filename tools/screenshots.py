@@ -7,6 +7,9 @@ against the emulator, and copies the screenshots it took once every check passed
 - docs/images/operator-form.png  the "Gemini: detect objects" form on two selected samples
 - docs/images/results-grid.png   the grid afterwards, the new boxes on those two thumbnails
 - docs/images/sample-modal.png   one of them opened in the sample modal
+- docs/images/gemini-menu.png    the grid's Gemini button menu, for three selected samples
+- docs/images/operator-output.png  what a detect run did, in the App's output view
+- docs/images/gemini-panel.png   the Gemini panel below the grid, with the dataset's runs
 
 Usage: ``python tools/screenshots.py [--out docs/images]``. Install the test's tools first
 (``bash tests/browser/install.sh``); unlike ``make test``, this fails when they are missing.

@@ -101,10 +101,15 @@ async function panelShowsTheRun(page) {
   result.run_row = (await runRow(page).innerText()).split('\t').map((s) => s.trim());
   result.panel_text = (await page.locator('body').innerText()).slice(0, 5000);
   await page.mouse.move(5, SCREEN.height - 5);
-  // the panel from its top: what the next run acts on, the task entries, the runs
+  // the panel from its top: what the next run acts on, the task entries, the runs (the run's
+  // notification dismissed)
+  const dismiss = page.locator('.MuiSnackbar-root button');
+  if (await dismiss.count()) await dismiss.first().click().catch(() => {});
   const heading = page.getByText(/^The next run acts on/).first();
   await heading.scrollIntoViewIfNeeded();
-  const top = (await heading.boundingBox()).y - 70;
+  await page.waitForTimeout(500);
+  const tab = await page.locator('[data-cy=fo-grid]').boundingBox();
+  const top = tab ? tab.y + tab.height : (await heading.boundingBox()).y - 120;
   const sidebar = 300;
   await page.screenshot({
     path: path.join(OUT, 'gemini-panel.png'),
