@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from gemini_vision.engine import (
     run_coroutine_sync,
 )
 from gemini_vision.engine.cache import MemoryCache
+from gemini_vision.engine.pipeline import CANCELLED_REASON
 from gemini_vision.engine.ratelimit import RateLimiter
 from gemini_vision.engine.uploads import MemoryUploads
 from gemini_vision.settings import RunSettings
@@ -64,6 +66,7 @@ def run_engine(
     uploads = settings.pop("uploads", None)
     timeout = settings.pop("timeout", 10.0)
     sink_ready = settings.pop("sink_ready", None)
+    cancel = settings.pop("cancel", None)
 
     def collect(batch: list[ItemOutcome]) -> None:
         outcomes.update((o.key, o) for o in batch)
@@ -90,7 +93,9 @@ def run_engine(
         ENGINES.append(engine)
         async with client:
             items = [WorkItem(str(i), source) for i, source in enumerate(sources)]
-            return await engine.run(items, collect, total=len(items), sink_ready=sink_ready)
+            return await engine.run(
+                items, collect, total=len(items), sink_ready=sink_ready, cancel=cancel
+            )
 
     return run_coroutine_sync(go), outcomes
 
@@ -137,6 +142,35 @@ def test_no_request_is_sent_while_the_sink_cannot_take_results(
     assert len(sent_while_down) >= 2  # the workers waited, looking again
     # while the sink was down, only the requests already in flight (2) were answered
     assert max(sent_while_down) <= down_from + 2, sent_while_down
+
+
+def test_a_cancelled_run_sends_nothing_more_and_keeps_what_was_answered(
+    emu: Emulator, files: list[Path]
+) -> None:
+    """Another thread sets ``cancel`` (the App closed the run): the requests in flight are
+    answered and handed to the sink, no new one is sent, the rest stays untouched."""
+    emu.config.latency = 0.1
+    cancel = threading.Event()
+    at_cancel: list[int] = []
+
+    def sink(batch: list[ItemOutcome]) -> None:
+        if not cancel.is_set() and emu.stats.count("generateContent") >= 6:
+            at_cancel.append(emu.stats.count("generateContent"))
+            threading.Timer(0.0, cancel.set).start()  # from another thread, as the App does
+
+    report, outcomes = run_engine(
+        emu,
+        [str(p) for p in files[:40]],
+        concurrency=3,
+        sink=sink,
+        cancel=cancel,
+        write_batch_size=1,
+    )
+    sent = emu.stats.count("generateContent")
+    assert at_cancel and sent <= at_cancel[0] + 3 + 3  # in flight, and those already started
+    assert len(outcomes) == sent < 40  # every answer reached the sink
+    assert report.progress.stopped_reason == CANCELLED_REASON
+    assert not report.progress.refused  # not the key's or the quota's fault
 
 
 def test_identical_images_in_flight_are_asked_once(emu: Emulator, files: list[Path]) -> None:
