@@ -62,7 +62,7 @@ class GeminiPanel(foo.Panel):
             name="gemini_panel",
             label="Gemini",
             help_markdown=HELP,
-            surfaces="grid",
+            surfaces="grid modal",  # a compact version in the sample modal
             **forms.ICONS,
         )
 
@@ -78,6 +78,9 @@ class GeminiPanel(foo.Panel):
         refresh(ctx)
 
     def on_change_selected(self, ctx: ExecutionContext) -> None:
+        refresh(ctx)
+
+    def on_change_current_sample(self, ctx: ExecutionContext) -> None:
         refresh(ctx)
 
     def on_refresh(self, ctx: ExecutionContext) -> None:
@@ -120,6 +123,8 @@ class GeminiPanel(foo.Panel):
     # -- layout -------------------------------------------------------------------------------
 
     def render(self, ctx: ExecutionContext) -> types.Property:
+        if ctx.current_sample:  # in the sample modal: this sample only
+            return _render_sample(ctx)
         panel = types.Object()
         state = ctx.panel.state
         panel.md(_target_markdown(state.counts or {}), name="acts_on")
@@ -146,6 +151,31 @@ class GeminiPanel(foo.Panel):
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
 
+def _render_sample(ctx: ExecutionContext) -> types.Property:
+    """The compact panel of the sample modal: what each Gemini run gave this sample (or why
+    it failed), and asking Gemini about it."""
+    panel = types.Object()
+    panel.md(ctx.panel.state.sample or "", name="sample_results")
+    panel.btn(
+        "ask_about_sample",
+        label="Ask Gemini about this sample",
+        icon="auto_awesome",
+        variant="outlined",
+        on_click=f"{PLUGIN}/ask_about_sample",
+        prompt=True,
+        params={"sample_id": ctx.current_sample},
+    )
+    return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
+
+
+def _sample_markdown(dataset: Any, sample_id: str) -> str:
+    results = history.sample_results(dataset, sample_id)
+    if not results:
+        return "No Gemini run on this dataset yet."
+    lines = [f"- `{field}`: {what}" for field, what in results]
+    return "#### Gemini on this sample\n\n" + "\n".join(lines)
+
+
 def refresh(ctx: ExecutionContext) -> None:
     """Reads what the panel shows into its state (and the table's rows into its data)."""
     dataset = ctx.dataset
@@ -161,6 +191,7 @@ def refresh(ctx: ExecutionContext) -> None:
         "runs": runs,
         "active": _active_markdown(dataset),
         "spending": _spending_markdown(history.spending(dataset)),
+        "sample": _sample_markdown(dataset, ctx.current_sample) if ctx.current_sample else None,
     }
     # only what changed: every update makes the App redraw the panel, and the App is often
     # loading a new page just then (a view or dataset change is what asked for the refresh)

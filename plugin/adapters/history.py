@@ -30,6 +30,7 @@ __all__ = [
     "flawed_view",
     "run_evaluations",
     "run_history",
+    "sample_results",
     "spending",
 ]
 
@@ -239,3 +240,39 @@ def active_operations(dataset: fo.Dataset) -> list[dict[str, Any]]:
                 }
             )
     return active
+
+
+def sample_results(dataset: fo.Dataset, sample_id: str) -> list[tuple[str, str]]:
+    """(field, what it holds for this sample) for each of the plugin's label fields, newest
+    run first: the labels in a few words, the reason it failed, or that it was not run."""
+    sample = dataset[sample_id]
+    results = []
+    for entry in run_history(dataset):
+        field = entry.label_field
+        value = sample[field] if dataset.has_field(field) else None
+        error_field = f"{field}_error"
+        error = sample[error_field] if dataset.has_field(error_field) else None
+        if value is None:
+            results.append((field, f"failed: {error}" if error else "not labelled"))
+        else:
+            results.append((field, _in_words(value)))
+    return results
+
+
+def _in_words(value: Any) -> str:
+    """A label in a few words: what the panel shows for one sample."""
+    if isinstance(value, str):
+        return value if len(value) <= 120 else value[:117] + "..."
+    if isinstance(value, fo.Detections):
+        labels = sorted({d.label for d in value.detections if d.label})
+        shown = ", ".join(labels[:6]) + (", ..." if len(labels) > 6 else "")
+        return f"{len(value.detections)} object(s)" + (f": {shown}" if shown else "")
+    if isinstance(value, fo.Keypoints):
+        return f"{len(value.keypoints)} point(s)"
+    if isinstance(value, fo.Classification):
+        return str(value.label)
+    if isinstance(value, fo.Classifications):
+        return ", ".join(str(c.label) for c in value.classifications) or "no class"
+    if isinstance(value, fo.Segmentation):
+        return "a segmentation mask"
+    return type(value).__name__

@@ -240,6 +240,23 @@ def test_a_row_action_acts_on_its_own_run_whatever_state_the_app_sends(
     assert "'newest' has no Gemini run any more" in notice["message"]
 
 
+def test_in_the_sample_modal_the_panel_shows_what_each_run_gave_this_sample(
+    labelled: Any,
+) -> None:
+    broken, fine = labelled.first(), labelled.skip(1).first()
+    event = AppEvent(labelled, "on_change_current_sample", current_sample=broken.id)
+    text = event.state["sample"]
+    assert "`pred`: failed: " in text and "not a recognised image file" in text
+    event = AppEvent(labelled, "on_load", current_sample=fine.id, state=event.state)
+    lines = event.state["sample"].splitlines()
+    objects = len(fine["pred"].detections)
+    assert f"- `pred`: {objects} object(s): " in "\n".join(lines)
+    assert any(line.startswith("- `pred_b`: ") for line in lines)
+    rendered = json.dumps(event.rendered())
+    assert "Ask Gemini about this sample" in rendered and fine.id in rendered
+    assert "runs_table" not in rendered  # the compact version: no run table
+
+
 def test_the_grid_button_opens_a_menu_of_tasks_for_the_selection(labelled: Any) -> None:
     menu = foo.get_operator(f"{PLUGIN}/gemini_tasks")
     ctx = ExecutionContext(request_params={"dataset_name": labelled.name, "params": {}})
