@@ -232,7 +232,8 @@ def _row(entry: history.RunEntry) -> dict[str, Any]:
         "status": status,
         "samples": f"{entry.labelled:,} labelled · {entry.failed:,} failed · "
         f"{incomplete:,} incomplete",
-        "cost": f"${entry.cost_usd:.4f} ({tokens:,} tokens)",
+        "cost": f"${entry.cost_usd:.4f} ({tokens:,} tokens)"
+        + (f" · {entry.from_cache:,} from the cache" if entry.from_cache else ""),
         "when": (entry.finished_at or "")[:16].replace("T", " "),
     }
 

@@ -65,6 +65,8 @@ class RunEntry:
     semantic_field: str | None
     #: evaluations of this field (keys), newest last
     eval_keys: tuple[str, ...]
+    #: samples of the latest invocation answered from the response cache (at no cost)
+    from_cache: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def _entry(
         invocations=len(record.get("history") or []) + (0 if running else 1),
         semantic_field=config.get("semantic_field"),
         eval_keys=tuple(run_evaluations(dataset, field)),
+        from_cache=int(latest.get("from_cache", 0)),
     )
 
 

@@ -129,6 +129,19 @@ def test_the_panel_shows_each_run_with_its_counts_and_what_it_cost(labelled: Any
     assert state["counts"] == {"selected": 0, "view": 6, "dataset": 6}
 
 
+def test_a_run_answered_from_the_cache_says_so_in_its_cost(
+    labelled: Any, datasets: DatasetFactory, gemini: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = datasets.clone(labelled)
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key-panel-0003")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.base_url)
+    run("detect_objects", dataset, target="DATASET", label_field="again", gt_field=GT_DETECTIONS)
+    (data,) = AppEvent(dataset, "on_load").asked("patch_panel_data")
+    rows = {row["label_field"]: row for row in data["data"]["runs_table"]}
+    assert rows["again"]["cost"] == "$0.0000 (0 tokens) · 5 from the cache"  # as "pred" asked
+    assert "from the cache" not in rows["pred_b"]["cost"]
+
+
 def test_the_panel_follows_the_selection_and_fills_the_task_forms_for_it(labelled: Any) -> None:
     ids = labelled.values("id")[:3]
     event = AppEvent(labelled, "on_change_selected", selected=ids)
