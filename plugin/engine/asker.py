@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -68,10 +69,12 @@ class RunStop:
     reason: str | None = None
     #: the stop came from an error every request would hit (key, model, quota)
     refused: bool = False
+    #: set from any thread by the run's caller to stop it (seen at once, before any request)
+    cancel: threading.Event | None = None
 
     def check(self) -> None:
         """Raises :class:`Stop` once the run is stopping."""
-        if self.reason is not None:
+        if self.reason is not None or (self.cancel is not None and self.cancel.is_set()):
             raise Stop
 
 

@@ -140,6 +140,7 @@ class Engine:
         self.progress = Progress(total=total)
         self._convert = convert
         self._sink_ready = sink_ready
+        self.stop.cancel = cancel
         concurrency = max(1, self.settings.concurrency)
         work: asyncio.Queue[WorkItem | None] = asyncio.Queue(maxsize=2 * concurrency)
         results: asyncio.Queue[ItemOutcome | None] = asyncio.Queue(

@@ -141,8 +141,8 @@ def test_closing_the_app_stops_the_requests(
         for _ in messages:  # progress arrives once a second; close once a few are answered
             if answered(gemini) >= 2 * concurrency:
                 break
-        at_close = answered(gemini)
-        messages.close()
+        messages.close()  # sets the job's cancel event before it returns
+        at_close = answered(gemini)  # at most `concurrency` requests are in flight now
         for _ in range(200):  # the job's thread ends within the stop's grace period
             if not operator_threads():
                 break
