@@ -88,4 +88,42 @@ async function selectSamples(page, indices, result, step) {
   step(`selected ${result.selected_in_grid}`);
 }
 
-module.exports = { VIEWPORT, GRID_READY, LOOKERS, args, recorder, launch, watch, openGrid, selectSamples };
+// The form item (label, description, widget) of the field whose label text is `label`.
+function formItem(prompt, label) {
+  return prompt.locator('p', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) })
+    .locator('xpath=ancestor::div[contains(@class,"MuiGrid-item")][1]');
+}
+
+// Runs `scenario(page)` in a fresh browser, then writes OUT/result.json (with an error.png
+// when a step failed) and exits: 0 when every step ran, 1 otherwise.
+async function run(out, viewport, { result, step, log, elapsed }, scenario) {
+  const { context, profile } = await launch(viewport);
+  const page = context.pages()[0] || await context.newPage();
+  watch(page, result);
+  // The "Explore Enterprise" popover shows up a while after the grid and swallows clicks:
+  // dismiss it whenever it is there before an action.
+  await page.addLocatorHandler(page.getByRole('button', { name: 'Dismiss', exact: true }),
+    (button) => button.click());
+  step('browser up');
+  let ok = false;
+  try {
+    await scenario(page);
+    ok = true;
+  } catch (e) {
+    result.errors.push(String(e.stack || e).slice(0, 2000));
+    log('ERROR', e.message);
+    await page.screenshot({ path: path.join(out, 'error.png') }).catch(() => {});
+  } finally {
+    result.ok = ok;
+    result.seconds = elapsed();
+    fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify(result, null, 2));
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  process.exit(ok ? 0 : 1);
+}
+
+module.exports = {
+  VIEWPORT, GRID_READY, LOOKERS, args, recorder, launch, watch, openGrid, selectSamples, formItem,
+  run,
+};

@@ -16,16 +16,11 @@
 // Exit code 0 when every step ran; the Python test judges the outcome.
 'use strict';
 
-const { chromium } = require('playwright-core');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
+const app = require('./app');
 
-const argv = process.argv.slice(2);
-const arg = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : fallback;
-};
+const arg = app.args(process.argv.slice(2));
 const BASE = arg('url');
 const DATASET = arg('dataset');
 const FIELD = arg('field', 'gemini_detections');
@@ -48,9 +43,7 @@ const FOLDED_LABELS = ['Max objects per image', 'Max image side (px)', 'Requests
 // a laptop's window (a 13-inch laptop's 1440x900 screen less the browser's own bars): the
 // form's first screen must fit it without scrolling
 const LAPTOP = { width: 1440, height: 800 };
-const VIEWPORT = { width: 1400, height: 900 };
-const GRID_READY = '[data-cy=fo-grid] [data-cy=looker] canvas[canvas-loaded=true]';
-const LOOKERS = '[data-cy=fo-grid] [data-cy=looker]';
+const { VIEWPORT, LOOKERS, formItem } = app;
 
 if (!BASE || !DATASET || !OUT) {
   console.error('usage: node drive.js --url URL --dataset NAME --out DIR [--field F] [--select N]');
@@ -58,72 +51,12 @@ if (!BASE || !DATASET || !OUT) {
 }
 fs.mkdirSync(OUT, { recursive: true });
 
-const t0 = Date.now();
-const elapsed = () => (Date.now() - t0) / 1000;
-const log = (...parts) => console.log(`${elapsed().toFixed(1).padStart(6)}s`, ...parts);
-const result = { steps: {}, errors: [], console_errors: [] };
-const step = (name) => { result.steps[name] = elapsed(); log(name); };
+const recorder = app.recorder();
+const { result, step } = recorder;
 
-async function launch() {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gemini-vision-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    viewport: VIEWPORT,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic',
-      '--no-first-run', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync'],
-  });
-  context.setDefaultTimeout(30000);
-  // Offline machine: the App preloads web fonts; abort everything that is not the local App
-  // so nothing waits on a network that is not there.
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    const local = /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url) || /^(data|blob):/.test(url);
-    return local ? route.continue() : route.abort();
-  });
-  return { context, profile };
-}
-
-function watch(page) {
-  page.on('pageerror', (e) => result.errors.push(e.message.slice(0, 500)));
-  page.on('console', (m) => {
-    // ERR_FAILED: the aborted non-local requests above
-    if (m.type() === 'error' && !/ERR_FAILED/.test(m.text())) {
-      result.console_errors.push(m.text().slice(0, 300));
-    }
-  });
-}
-
-async function openGrid(page) {
-  await page.goto(`${BASE}/datasets/${encodeURIComponent(DATASET)}`, { waitUntil: 'domcontentloaded' });
-  await page.waitForSelector(GRID_READY, { timeout: 60000 });
-  result.lookers = await page.locator(LOOKERS).count();
-  step('grid ready');
-}
-
-async function selectSamples(page, count) {
-  for (let i = 0; i < count; i++) {
-    const looker = page.locator(LOOKERS).nth(i);
-    const input = looker.locator('input[data-cy^=looker-checkbox-input]');
-    // A click right after the grid appears can be lost while thumbnails still load: retry
-    for (let attempt = 0; attempt < 5 && !(await input.isChecked()); attempt++) {
-      await looker.hover();
-      // the checkbox <input> is visually hidden; its <label> shows while hovering
-      await looker.locator('label[data-cy^=looker-checkbox-]').click();
-      await page.waitForTimeout(300 * (attempt + 1));
-    }
-  }
-  await page.mouse.move(5, VIEWPORT.height - 5);
-  result.selected_in_grid = await page.locator(`${LOOKERS} input[data-cy^=looker-checkbox-input]:checked`).count();
-  step(`selected ${result.selected_in_grid}`);
-}
-
-// The form item (label, description, widget) of the field whose label text is `label`.
-function formItem(prompt, label) {
-  return prompt.locator('p', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) })
-    .locator('xpath=ancestor::div[contains(@class,"MuiGrid-item")][1]');
-}
+const openGrid = (page) => app.openGrid(page, BASE, DATASET, result, step);
+// Ticks the first `count` thumbnails.
+const selectSamples = (page, count) => app.selectSamples(page, [...Array(count).keys()], result, step);
 
 function formInput(prompt, label) {
   return formItem(prompt, label).locator('input:not([aria-hidden=true])').first();
@@ -314,42 +247,19 @@ async function unreachable(page) {
   step('notification shown');
 }
 
-(async () => {
-  const { context, profile } = await launch();
-  const page = context.pages()[0] || await context.newPage();
-  watch(page);
-  // The "Explore Enterprise" popover shows up a while after the grid and swallows clicks:
-  // dismiss it whenever it is there before an action.
-  await page.addLocatorHandler(page.getByRole('button', { name: 'Dismiss', exact: true }),
-    (button) => button.click());
-  step('browser up');
-  let ok = false;
-  try {
-    if (SCENARIO === 'no-key') {
-      await noKey(page);
-    } else if (SCENARIO === 'unreachable') {
-      await unreachable(page);
-    } else {
-      await openGrid(page);
-      await selectSamples(page, SELECT);
-      const prompt = await openOperator(page);
-      await fillForm(page, prompt);
-      await screenshotForm(page, prompt);
-      await execute(page, prompt);
-      await thumbnailPairs(page, [...Array(result.lookers).keys()]);
-      await screenshotResults(page);
-    }
-    ok = true;
-  } catch (e) {
-    result.errors.push(String(e.stack || e).slice(0, 2000));
-    log('ERROR', e.message);
-    await page.screenshot({ path: path.join(OUT, 'error.png') }).catch(() => {});
-  } finally {
-    result.ok = ok;
-    result.seconds = elapsed();
-    fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify(result, null, 2));
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+app.run(OUT, VIEWPORT, recorder, async (page) => {
+  if (SCENARIO === 'no-key') {
+    await noKey(page);
+  } else if (SCENARIO === 'unreachable') {
+    await unreachable(page);
+  } else {
+    await openGrid(page);
+    await selectSamples(page, SELECT);
+    const prompt = await openOperator(page);
+    await fillForm(page, prompt);
+    await screenshotForm(page, prompt);
+    await execute(page, prompt);
+    await thumbnailPairs(page, [...Array(result.lookers).keys()]);
+    await screenshotResults(page);
   }
-  process.exit(ok ? 0 : 1);
-})();
+});

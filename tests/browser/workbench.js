@@ -33,7 +33,9 @@ if (!BASE || !DATASET || !OUT) {
   process.exit(2);
 }
 fs.mkdirSync(OUT, { recursive: true });
-const { result, step, log, elapsed } = app.recorder();
+const recorder = app.recorder();
+const { result, step } = recorder;
+const { formItem } = app;
 
 // The grid's Gemini button: its menu, then `choice` opened.
 async function fromGeminiButton(page, choice, shot) {
@@ -77,12 +79,6 @@ async function detect(page) {
   if (await done.count()) await done.first().click();
   await dialog.waitFor({ state: 'detached', timeout: 10000 }).catch(() => {});
   step('output closed');
-}
-
-// The form item (label, description, widget) of the field whose label text is `label`.
-function formItem(prompt, label) {
-  return prompt.locator('p', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) })
-    .locator('xpath=ancestor::div[contains(@class,"MuiGrid-item")][1]');
 }
 
 function runRow(page) {
@@ -145,41 +141,20 @@ async function deleteRun(page) {
   step('run deleted');
 }
 
-(async () => {
-  const { context, profile } = await app.launch(SCREEN);
-  const page = context.pages()[0] || await context.newPage();
-  app.watch(page, result);
-  // The "Explore Enterprise" popover swallows clicks: dismiss it whenever it is there.
-  await page.addLocatorHandler(page.getByRole('button', { name: 'Dismiss', exact: true }),
-    (button) => button.click());
-  let ok = false;
-  try {
-    await app.openGrid(page, BASE, DATASET, result, step);
-    await openPanel(page);
-    await app.selectSamples(page, SELECT, result, step);
-    // the panel follows the selection (an App event, a server round trip away)
-    await page.getByText(`${SELECT.length} selected`).first().waitFor({ state: 'visible', timeout: 15000 })
-      .catch(() => {});
-    result.panel_acts_on = (await page.getByText(/^The next run acts on/).first().innerText()).trim();
-    await detect(page);
-    await panelShowsTheRun(page);
-    await runAction(page, 'Show failures');
-    result.failures_shown = await gridCount(page, 'failures.png');
-    await runAction(page, 'Open evaluation');
-    await page.getByText('Model Evaluation').first().waitFor({ state: 'visible', timeout: 30000 });
-    result.evaluation_shown = await gridCount(page, 'evaluation.png');
-    await deleteRun(page);
-    ok = true;
-  } catch (e) {
-    result.errors.push(String(e.stack || e).slice(0, 2000));
-    log('ERROR', e.message);
-    await page.screenshot({ path: path.join(OUT, 'error.png') }).catch(() => {});
-  } finally {
-    result.ok = ok;
-    result.seconds = elapsed();
-    fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify(result, null, 2));
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  process.exit(ok ? 0 : 1);
-})();
+app.run(OUT, SCREEN, recorder, async (page) => {
+  await app.openGrid(page, BASE, DATASET, result, step);
+  await openPanel(page);
+  await app.selectSamples(page, SELECT, result, step);
+  // the panel follows the selection (an App event, a server round trip away)
+  await page.getByText(`${SELECT.length} selected`).first().waitFor({ state: 'visible', timeout: 15000 })
+    .catch(() => {});
+  result.panel_acts_on = (await page.getByText(/^The next run acts on/).first().innerText()).trim();
+  await detect(page);
+  await panelShowsTheRun(page);
+  await runAction(page, 'Show failures');
+  result.failures_shown = await gridCount(page, 'failures.png');
+  await runAction(page, 'Open evaluation');
+  await page.getByText('Model Evaluation').first().waitFor({ state: 'visible', timeout: 30000 });
+  result.evaluation_shown = await gridCount(page, 'evaluation.png');
+  await deleteRun(page);
+});

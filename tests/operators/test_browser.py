@@ -135,17 +135,12 @@ def _server_env(emulator_url: str) -> dict[str, str]:
     return env
 
 
-def _drive(
-    url: str, dataset: str, out: Path, log_path: Path, scenario: str = "detect"
+def _node(
+    script: str, args: list[str], out: Path, log_path: Path, timeout: float
 ) -> dict[str, Any]:
-    command = [
-        "node",
-        str(BROWSER_DIR / "drive.js"),
-        *("--url", url, "--dataset", dataset, "--field", FIELD),
-        *("--gt", GT_FIELD, "--classes-field", GT_FIELD),
-        *("--select", str(SELECTED), "--out", str(out), "--timeout", "120"),
-        *("--scenario", scenario),
-    ]
+    """Runs a driver script of tests/browser writing into ``out``; returns the result.json it
+    wrote (empty if none) with the script's ``exit_code``."""
+    command = ["node", str(BROWSER_DIR / script), *args, "--out", str(out)]
     env = dict(os.environ, CHROMIUM=CHROMIUM)
     with log_path.open("wb") as drive_log:
         completed = subprocess.run(
@@ -154,13 +149,24 @@ def _drive(
             env=env,
             stdout=drive_log,
             stderr=subprocess.STDOUT,
-            timeout=240,
+            timeout=timeout,
             check=False,
         )
     result_path = out / "result.json"
     result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
     result["exit_code"] = completed.returncode
     return result
+
+
+def _drive(
+    url: str, dataset: str, out: Path, log_path: Path, scenario: str = "detect"
+) -> dict[str, Any]:
+    args = [
+        *("--url", url, "--dataset", dataset, "--field", FIELD),
+        *("--gt", GT_FIELD, "--classes-field", GT_FIELD),
+        *("--select", str(SELECTED), "--timeout", "120", "--scenario", scenario),
+    ]
+    return _node("drive.js", args, out, log_path, timeout=240)
 
 
 def _drawn_fraction(on: Path, off: Path) -> float:
@@ -328,27 +334,11 @@ WORKBENCH_SHOTS = ("gemini-menu.png", "operator-output.png", "gemini-panel.png")
 
 
 def _workbench(url: str, dataset: str, out: Path, log_path: Path) -> dict[str, Any]:
-    command = [
-        "node",
-        str(BROWSER_DIR / "workbench.js"),
+    args = [
         *("--url", url, "--dataset", dataset, "--field", WORKBENCH_FIELD),
-        *("--gt", GT_FIELD, "--select", "0,1,2", "--out", str(out), "--timeout", "120"),
+        *("--gt", GT_FIELD, "--select", "0,1,2", "--timeout", "120"),
     ]
-    env = dict(os.environ, CHROMIUM=CHROMIUM)
-    with log_path.open("wb") as drive_log:
-        completed = subprocess.run(
-            command,
-            cwd=BROWSER_DIR,
-            env=env,
-            stdout=drive_log,
-            stderr=subprocess.STDOUT,
-            timeout=300,
-            check=False,
-        )
-    result_path = out / "result.json"
-    result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
-    result["exit_code"] = completed.returncode
-    return result
+    return _node("workbench.js", args, out, log_path, timeout=300)
 
 
 def test_the_app_as_a_gemini_workbench(
