@@ -272,7 +272,7 @@ def cost_preview(inputs: types.Object, job: TaskJob | None) -> None:
     except GeminiVisionError as exc:
         inputs.view("cost_error", types.Warning(label=f"Cost preview unavailable: {exc}"))
         return
-    inputs.md(preview.markdown(), name="cost_preview")
+    inputs.md(f"{preview.markdown()}  \nSent to **{job.backend}**.", name="cost_preview")
     if preview.cost_usd > cost_warning_usd().value:
         inputs.view(
             "cost_warning",

@@ -17,18 +17,19 @@ import fiftyone as fo
 from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision import adapters
-from gemini_vision.api import resolve_base_url
 from gemini_vision.catalog import DEFAULT_MODEL, TIERS
 from gemini_vision.errors import ConfigurationError, GeminiVisionError
 from gemini_vision.images import DEFAULT_MAX_SIDE
-from gemini_vision.settings import MODES, EnvSetting, RunSettings, env_number, has_api_key
+from gemini_vision.settings import MODES, EnvSetting, RunSettings, env_number
 from gemini_vision.tasks import TaskKind, TaskSpec, check_model_supports
 
+from .backend import MISSING_KEY, check_backend
 from .params import Choice, Flag, Names, Number, Params, Spec, Text
 
 __all__ = [
     "DEFAULT_FIELDS",
     "MAX_OBJECTS",
+    "MISSING_KEY",
     "SPATIAL_PARAMETERS",
     "TARGETS",
     "TASK_PARAMETERS",
@@ -82,12 +83,6 @@ SPATIAL_PARAMETERS: dict[str, Spec] = {
     "max_objects": Number(minimum=1, maximum=MAX_OBJECTS, whole=True),
     "with_confidence": Flag(),
 }
-MISSING_KEY = (
-    "No Gemini API key found: set GEMINI_API_KEY in the environment of the FiftyOne App and of "
-    "`fiftyone delegated launch` (or as a FiftyOne secret); for offline use, point "
-    "GOOGLE_GEMINI_BASE_URL at the local emulator (python -m gemini_vision.emulator)"
-)
-
 
 @dataclass
 class TaskJob:
@@ -100,6 +95,8 @@ class TaskJob:
     semantic_field: str | None
     gt_field: str | None
     eval_key: str | None
+    #: which Gemini the run reaches, e.g. ``Vertex AI (project p, location l) with ...``
+    backend: str = "Gemini Developer API"
 
 
 def limits() -> list[tuple[str, EnvSetting, Any]]:
@@ -133,16 +130,6 @@ def target_collection(ctx: ExecutionContext, params: Params) -> Any:
             "target", "no samples are selected: select samples in the grid, or choose a target"
         )
     return target_view(ctx, params)
-
-
-def check_backend(ctx: ExecutionContext, params: Params) -> None:
-    """A key, and a base URL that can be used: refused before anything is sent."""
-    if not has_api_key(ctx.secrets):
-        params.refuse("api_key", MISSING_KEY)
-    try:
-        resolve_base_url(None, ctx.secrets)
-    except ConfigurationError as exc:
-        params.refuse("base_url", f"{exc} (set in GOOGLE_GEMINI_BASE_URL)")
 
 
 def run_settings(ctx: ExecutionContext, params: Params) -> RunSettings:
@@ -238,7 +225,7 @@ def task_job(ctx: ExecutionContext, params: Params, kind: TaskKind) -> TaskJob |
 
 
 def _task_job(ctx: ExecutionContext, params: Params, kind: TaskKind) -> TaskJob | None:
-    check_backend(ctx, params)
+    backend = check_backend(ctx, params)
     collection = target_collection(ctx, params)
     label_field = params.text("label_field") or DEFAULT_FIELDS[kind]
     gt_field = params.text("gt_field")
@@ -263,7 +250,9 @@ def _task_job(ctx: ExecutionContext, params: Params, kind: TaskKind) -> TaskJob 
     except ConfigurationError as exc:
         params.refuse("run", str(exc))
         return None
-    return TaskJob(collection, task, label_field, settings, semantic_field, gt_field, eval_key)
+    return TaskJob(
+        collection, task, label_field, settings, semantic_field, gt_field, eval_key, backend
+    )
 
 
 def task_params(task: dict[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,8 @@ class RunSettings:
     """How to run: model, image size, concurrency and quotas, caching.
 
     Secrets are read from ``api_key`` / ``secrets`` / the environment and are never stored.
+    ``vertexai``, ``project``, ``location`` and ``credentials`` choose Vertex AI (see
+    :mod:`gemini_vision.api.backend`).
     ``mode``: ``"online"`` (concurrent requests, paced) or ``"batch"`` (Gemini Batch API jobs:
     half the price, results within hours; resumable). ``tier`` (``free``, ``tier1``...) picks
     the published quotas of ``model``; ``requests_per_minute`` / ``tokens_per_minute`` win
@@ -80,6 +82,13 @@ class RunSettings:
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
     secrets: Mapping[str, Any] | None = field(default=None, repr=False)
+    #: Vertex AI instead of the Developer API (None: GOOGLE_GENAI_USE_VERTEXAI decides), its
+    #: project and location (None: GOOGLE_CLOUD_PROJECT / GOOGLE_CLOUD_LOCATION) and
+    #: google-auth credentials (None: Application Default Credentials)
+    vertexai: bool | None = None
+    project: str | None = None
+    location: str | None = None
+    credentials: Any = field(default=None, repr=False)
     request_options: Mapping[str, Any] = field(default_factory=dict)
     mode: str = "online"
     tier: str | None = None
@@ -115,7 +124,16 @@ class RunSettings:
 
     def public(self) -> dict[str, Any]:
         """The settings worth recording with a run (no key, no secrets, no internals)."""
-        hidden = ("api_key", "secrets", "base_url", "request_options", "retry", "batch", "tuning")
+        hidden = (
+            "api_key",
+            "secrets",
+            "credentials",
+            "base_url",
+            "request_options",
+            "retry",
+            "batch",
+            "tuning",
+        )
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         data["request_options"] = dict(self.request_options)
         return data

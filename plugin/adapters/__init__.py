@@ -51,6 +51,7 @@ from gemini_vision.adapters.summary import (
     summary_variant,
 )
 from gemini_vision.api import list_models
+from gemini_vision.engine import check_access
 from gemini_vision.settings import RunSettings, has_api_key
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "ask_about_samples",
     "cache_ttl_days",
     "cached_answers",
+    "check_access",
     "check_collection",
     "check_eval_key",
     "check_evaluation",

@@ -29,7 +29,13 @@ from PIL import Image
 
 from gemini_vision.adapters.labels import to_label
 from gemini_vision.catalog import DEFAULT_MODEL
-from gemini_vision.engine import ItemOutcome, WorkItem, open_engine, run_coroutine_sync
+from gemini_vision.engine import (
+    ItemOutcome,
+    WorkItem,
+    check_access,
+    open_engine,
+    run_coroutine_sync,
+)
 from gemini_vision.images import DEFAULT_MAX_SIDE
 from gemini_vision.settings import RunSettings
 from gemini_vision.tasks import TaskKind, TaskSpec
@@ -60,6 +66,12 @@ class GeminiModel(fom.SamplesMixin, fom.Model):
         concurrency: requests in flight for a batch (``apply_model(..., batch_size=N)``)
         api_key: the key; default: ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``
         base_url: the API's base URL; default: ``GOOGLE_GEMINI_BASE_URL`` or Google's
+            (on Vertex AI: ``GOOGLE_VERTEX_BASE_URL`` or the location's host)
+        vertexai: use Vertex AI; default: ``GOOGLE_GENAI_USE_VERTEXAI``
+        project, location: the Vertex AI project and location; default:
+            ``GOOGLE_CLOUD_PROJECT`` / ``GOOGLE_CLOUD_LOCATION`` (``global``)
+        credentials: google-auth credentials for Vertex AI; default: Application Default
+            Credentials (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's login)
     """
 
     def __init__(
@@ -71,6 +83,10 @@ class GeminiModel(fom.SamplesMixin, fom.Model):
         concurrency: int = 8,
         api_key: str | None = None,
         base_url: str | None = None,
+        vertexai: bool | None = None,
+        project: str | None = None,
+        location: str | None = None,
+        credentials: Any = None,
         **task_options: Any,
     ) -> None:
         fom.SamplesMixin.__init__(self)
@@ -83,8 +99,13 @@ class GeminiModel(fom.SamplesMixin, fom.Model):
             concurrency=concurrency,
             api_key=api_key,
             base_url=base_url,
+            vertexai=vertexai,
+            project=project,
+            location=location,
+            credentials=credentials,
         )
         self.config = GeminiModelConfig(task=self.task, model=model)
+        self._access_checked = False
 
     def __repr__(self) -> str:
         return f"GeminiModel(task={self.task.kind.value!r}, model={self.settings.model!r})"
@@ -120,6 +141,9 @@ class GeminiModel(fom.SamplesMixin, fom.Model):
             _source(arg, samples[i] if samples is not None else None) for i, arg in enumerate(args)
         ]
         outcomes: dict[str, ItemOutcome] = {}
+        if not self._access_checked:  # Vertex AI: credentials, project, location, for free
+            check_access(self.settings)
+            self._access_checked = True
         engine = open_engine(self.task, self.settings)
 
         async def go() -> None:

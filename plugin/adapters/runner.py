@@ -53,6 +53,7 @@ from gemini_vision.engine import (
     ItemOutcome,
     Progress,
     ResponseCache,
+    check_access,
     one_line,
     open_batch,
     open_engine,
@@ -99,6 +100,7 @@ def run_task(
         run = check_run(
             collection, task, label_field, settings, semantic_field, gt_field, eval_key
         )
+        check_access(settings)  # Vertex AI: credentials, project and location, for free
         if cache is None and run.settings.use_cache:
             cache = MongoResponseCache(dataset_id=str(run.dataset._doc.id))
         uploads = MongoUploads() if run.settings.use_cache else None

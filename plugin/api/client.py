@@ -7,7 +7,9 @@ once.
 The sync client performs the effects with ``httpx.Client`` and ``time.sleep``; the async one
 with ``httpx.AsyncClient`` and ``asyncio.sleep``.
 
-The API key only ever travels in the ``x-goog-api-key`` header of requests to the API itself.
+The API key only ever travels in the ``x-goog-api-key`` header of requests to the API itself
+(on Vertex AI with Google Cloud credentials: an access token in the ``Authorization`` header,
+filled in as each request is sent, see :mod:`gemini_vision.api.credentials`).
 Upload-chunk requests go to the session URL the server returned and carry no key. Redirects
 are not followed, because httpx would forward the key header to another host.
 
@@ -30,6 +32,7 @@ import httpx
 from typing_extensions import Unpack
 
 from gemini_vision.api import wire
+from gemini_vision.api.access import check_access
 from gemini_vision.api.answers import answer_text
 from gemini_vision.api.config import (
     DEFAULT_API_VERSION,
@@ -37,7 +40,7 @@ from gemini_vision.api.config import (
     ClientConfig,
     SecretSource,
 )
-from gemini_vision.api.effects import Effect, Op, Send, Sleep
+from gemini_vision.api.effects import Authorize, Effect, Op, Send, Sleep
 from gemini_vision.api.files import UploadSource
 from gemini_vision.api.operations import Operations, model_path
 from gemini_vision.api.retry import ClientStats, RetryLoop, RetryPolicy
@@ -128,6 +131,10 @@ class ClientOptions(TypedDict, total=False):
     max_response_bytes: int | None
     deadline: float | None
     rng: random.Random | None
+    vertexai: bool | None
+    project: str | None
+    location: str | None
+    credentials: Any
 
 
 class _ClientBase:
@@ -148,10 +155,18 @@ class _ClientBase:
         max_response_bytes: int | None = None,
         deadline: float | None = None,
         rng: random.Random | None = None,
+        vertexai: bool | None = None,
+        project: str | None = None,
+        location: str | None = None,
+        credentials: Any = None,
     ) -> None:
         self.config = ClientConfig.resolve(
             api_key,
             secrets=secrets,
+            vertexai=vertexai,
+            project=project,
+            location=location,
+            credentials=credentials,
             base_url=base_url,
             api_version=api_version,
             timeout=timeout,
@@ -170,8 +185,16 @@ class _ClientBase:
             rng=rng,
             max_bytes=self.config.max_response_bytes,
             deadline=self.config.deadline,
+            tokens=self.config.tokens.known if self.config.tokens is not None else None,
         )
         self._ops = Operations(self.config, loop)
+
+    def _authorize(self, effect: Authorize) -> None:
+        """Puts the current access token on the request (the caller refreshed it if needed)."""
+        tokens = self.config.tokens
+        if tokens is None:  # an express-mode or Developer API key is already on the request
+            return
+        effect.request.headers["authorization"] = f"Bearer {tokens.token(effect.stale)}"
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -191,6 +214,8 @@ class GeminiClient(_ClientBase):
     - ``api_key``: else ``secrets`` (FiftyOne's ``ctx.secrets``), else the environment
       (GEMINI_API_KEY, GOOGLE_API_KEY); without one, ConfigurationError says how to set it;
     - ``base_url``: else GOOGLE_GEMINI_BASE_URL, else the public endpoint; ``api_version``;
+    - ``vertexai`` (else GOOGLE_GENAI_USE_VERTEXAI), ``project``, ``location`` and
+      google-auth ``credentials``: Vertex AI instead (see :mod:`gemini_vision.api.backend`);
     - ``timeout``: seconds, or an ``httpx.Timeout`` (default 120 s read, 10 s connect);
     - ``retry``: a :class:`RetryPolicy`; ``on_rate_limited(retry_after)`` hears every 429;
     - ``inline_limit_bytes`` (image_part) and ``upload_chunk_size`` (uploads), in bytes;
@@ -225,6 +250,11 @@ class GeminiClient(_ClientBase):
     def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, Sleep):
             return self._sleep(effect.seconds)
+        if isinstance(effect, Authorize):
+            try:
+                return self._authorize(effect)
+            except GeminiVisionError as exc:
+                return exc
         started = time.monotonic()
         try:
             response = self._http.send(effect.request, stream=True)
@@ -257,6 +287,11 @@ class GeminiClient(_ClientBase):
     ) -> wire.CountTokensResponse:
         """``models/{model}:countTokens`` (a GenerateContentRequest counts system text too)."""
         return self._run(self._ops.count_tokens(model, request))
+
+    def check_access(self, model: str) -> None:
+        """On Vertex AI, one free countTokens call: raises (saying what to change) when the
+        credentials, the project or the model's location are refused."""
+        self._run(check_access(self._ops, model))
 
     def get_model(self, model: str) -> wire.ModelInfo:
         return self._run(self._ops.get_model(model))
@@ -369,6 +404,15 @@ class AsyncGeminiClient(_ClientBase):
     async def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, Sleep):
             return await self._sleep(effect.seconds)
+        if isinstance(effect, Authorize):
+            try:
+                tokens = self.config.tokens
+                if tokens is not None and tokens.needs_refresh(effect.stale):
+                    # a refresh is a blocking HTTP exchange: never on the event loop
+                    return await asyncio.to_thread(self._authorize, effect)
+                return self._authorize(effect)
+            except GeminiVisionError as exc:
+                return exc
         try:
             return await asyncio.wait_for(self._exchange(effect), effect.deadline)
         except asyncio.TimeoutError:
@@ -403,6 +447,9 @@ class AsyncGeminiClient(_ClientBase):
         self, model: str, request: wire.GenerateContentRequest | wire.CountTokensRequest
     ) -> wire.CountTokensResponse:
         return await self._run(self._ops.count_tokens(model, request))
+
+    async def check_access(self, model: str) -> None:
+        await self._run(check_access(self._ops, model))
 
     async def get_model(self, model: str) -> wire.ModelInfo:
         return await self._run(self._ops.get_model(model))

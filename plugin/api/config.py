@@ -14,13 +14,17 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
 
 from gemini_vision.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from gemini_vision.api.backend import VertexTarget
+    from gemini_vision.api.credentials import AccessTokens
 
 __all__ = [
     "API_KEY_NAMES",
@@ -37,6 +41,7 @@ __all__ = [
     "SecretSource",
     "resolve_api_key",
     "resolve_base_url",
+    "uses_vertex",
 ]
 
 logger = logging.getLogger(__name__)
@@ -97,7 +102,7 @@ def _get(source: SecretSource, name: str) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _lookup(names: tuple[str, ...], secrets: SecretSource | None) -> str | None:
+def lookup(names: tuple[str, ...], secrets: SecretSource | None) -> str | None:
     """The first non-blank value among ``names`` in ``secrets``, then in the environment."""
     for source in (secrets or {}, os.environ):
         for name in names:
@@ -108,35 +113,48 @@ def _lookup(names: tuple[str, ...], secrets: SecretSource | None) -> str | None:
 
 
 def resolve_api_key(
-    explicit: str | None = None, secrets: SecretSource | None = None
+    explicit: str | None = None,
+    secrets: SecretSource | None = None,
+    *,
+    names: tuple[str, ...] = API_KEY_NAMES,
 ) -> str | None:
-    """The API key: ``explicit``, else secrets then env ``GEMINI_API_KEY``/``GOOGLE_API_KEY``.
+    """The API key: ``explicit``, else secrets then env ``GEMINI_API_KEY``/``GOOGLE_API_KEY``
+    (or the given ``names``).
 
     Blank values count as missing; surrounding whitespace (a pasted newline) is stripped.
     Returns None when no key is configured anywhere.
     """
     if explicit is not None and explicit.strip():
         return explicit.strip()
-    return _lookup(API_KEY_NAMES, secrets)
+    return lookup(names, secrets)
 
 
-def resolve_base_url(explicit: str | None = None, secrets: SecretSource | None = None) -> str:
+def resolve_base_url(
+    explicit: str | None = None,
+    secrets: SecretSource | None = None,
+    *,
+    setting: str = BASE_URL_NAME,
+) -> str:
     """The service root without a version (``https://host[:port][/prefix]``, no trailing /).
 
     A trailing API version (``.../v1beta``) is dropped: the client adds its own to every path.
 
-    ``explicit``, else ``GOOGLE_GEMINI_BASE_URL`` from secrets then env, else
+    ``explicit``, else ``setting`` (``GOOGLE_GEMINI_BASE_URL``) from secrets then env, else
     :data:`DEFAULT_BASE_URL`. Raises ConfigurationError for a URL that is not http(s).
     """
-    url = (explicit or "").strip() or _lookup((BASE_URL_NAME,), secrets) or DEFAULT_BASE_URL
+    url = (explicit or "").strip() or lookup((setting,), secrets) or DEFAULT_BASE_URL
     parts = urlsplit(url)
+    service = "Gemini" if setting == BASE_URL_NAME else "Vertex AI"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
-            f"Invalid Gemini base URL {url!r}: expected http(s)://host[:port], e.g. "
-            f"{DEFAULT_BASE_URL} or the URL printed by the local emulator."
+            f"Invalid {service} base URL {url!r} (from {setting} or base_url=): expected "
+            f"http(s)://host[:port], e.g. {DEFAULT_BASE_URL} or the URL printed by the local "
+            "emulator."
         )
     if parts.query or parts.fragment:
-        raise ConfigurationError(f"Gemini base URL {url!r} must not have a query or fragment.")
+        raise ConfigurationError(
+            f"{service} base URL {url!r} must not have a query or fragment."
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         # The key travels in a header; over plain HTTP anyone on the path can read it.
         logger.warning("Gemini base URL %s is plain http on a non-local host", url)
@@ -145,6 +163,18 @@ def resolve_base_url(explicit: str | None = None, secrets: SecretSource | None =
         # "http://host:port/v1beta" copied from a REST example: the version is added per call
         return root
     return url.rstrip("/")
+
+
+USE_VERTEX_NAME = "GOOGLE_GENAI_USE_VERTEXAI"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def uses_vertex(explicit: bool | None = None, secrets: SecretSource | None = None) -> bool:
+    """Whether to use Vertex AI: ``explicit``, else ``GOOGLE_GENAI_USE_VERTEXAI`` is true."""
+    if explicit is not None:
+        return bool(explicit)
+    value = lookup((USE_VERTEX_NAME,), secrets)
+    return value is not None and value.lower() in _TRUE
 
 
 def _is_loopback(host: str) -> bool:
@@ -173,9 +203,11 @@ class ClientConfig:
     """Resolved, validated settings shared by the sync and async clients.
 
     Sizes are bytes; timeouts are seconds (an ``httpx.Timeout`` with connect/read/write/pool).
+    On Vertex AI (``vertex`` set) requests carry an access token from ``tokens``, or the
+    express-mode ``api_key``.
     """
 
-    api_key: SecretStr
+    api_key: SecretStr | None
     base_url: str = DEFAULT_BASE_URL
     api_version: str = DEFAULT_API_VERSION
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
@@ -186,12 +218,19 @@ class ClientConfig:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     #: seconds one attempt of a request may take, body included
     deadline: float = DEFAULT_DEADLINE
+    #: Vertex AI's host, project and location (None: the Gemini Developer API)
+    vertex: VertexTarget | None = None
+    #: the access tokens of Google Cloud credentials (Vertex AI without an API key)
+    tokens: AccessTokens | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        key = self.api_key.get_secret_value()
-        if not key:
+        if self.tokens is not None and self.api_key is None:
+            key = None
+        else:
+            key = self.api_key.get_secret_value() if self.api_key is not None else ""
+        if key == "":
             raise ConfigurationError(MISSING_KEY_HELP)
-        if not _HEADER_SAFE.fullmatch(key):
+        if key is not None and not _HEADER_SAFE.fullmatch(key):
             # Never echo the value: it may be a real key with a stray character in it.
             raise ConfigurationError(
                 "The Gemini API key contains spaces or non-ASCII characters and cannot be sent; "
@@ -226,19 +265,43 @@ class ClientConfig:
         upload_chunk_size: int | None = None,
         max_response_bytes: int | None = None,
         deadline: float | None = None,
+        vertexai: bool | None = None,
+        project: str | None = None,
+        location: str | None = None,
+        credentials: Any = None,
     ) -> ClientConfig:
         """Builds a config from arguments, ``secrets`` and the environment.
 
-        Sizes left as None take their defaults. Raises ConfigurationError (with
-        instructions) when no API key is found.
+        Sizes left as None take their defaults. ``vertexai`` (else GOOGLE_GENAI_USE_VERTEXAI)
+        chooses Vertex AI, with ``project``, ``location`` and google-auth ``credentials`` (see
+        :mod:`gemini_vision.api.backend`). Raises ConfigurationError (with instructions) when
+        no API key, or no Vertex AI project or credentials, is found.
         """
-        key = resolve_api_key(api_key, secrets)
-        if key is None:
-            raise ConfigurationError(MISSING_KEY_HELP)
+        if uses_vertex(vertexai, secrets):
+            # imported here: the Vertex AI modules read their settings with this module's helpers
+            from gemini_vision.api.backend import resolve_vertex
+
+            vertex, key, tokens = resolve_vertex(
+                secrets=secrets,
+                base_url=base_url,
+                project=project,
+                location=location,
+                api_key=api_key,
+                credentials=credentials,
+            )
+            root, version = vertex.base_url, vertex.api_version
+        else:
+            vertex, tokens = None, None
+            key = resolve_api_key(api_key, secrets)
+            if key is None:
+                raise ConfigurationError(MISSING_KEY_HELP)
+            root, version = resolve_base_url(base_url, secrets), api_version
         return cls(
-            api_key=SecretStr(key),
-            base_url=resolve_base_url(base_url, secrets),
-            api_version=api_version,
+            api_key=SecretStr(key) if key is not None else None,
+            base_url=root,
+            api_version=version,
+            vertex=vertex,
+            tokens=tokens,
             timeout=_as_timeout(timeout),
             inline_limit_bytes=_or(inline_limit_bytes, DEFAULT_INLINE_LIMIT_BYTES),
             batch_inline_limit_bytes=_or(
@@ -254,8 +317,26 @@ class ClientConfig:
         """``{base_url}/{api_version}``: the prefix of every REST resource path."""
         return f"{self.base_url}/{self.api_version}"
 
+    @property
+    def backend_name(self) -> str:
+        """For forms and messages: ``Gemini Developer API`` or ``Vertex AI (project p, ...)``."""
+        if self.vertex is None:
+            return "Gemini Developer API"
+        if self.tokens is None:
+            return self.vertex.describe()
+        return f"{self.vertex.describe()} with {self.tokens.describe()}"
+
+    def identity(self) -> str:
+        """Who is calling, for keyed digests only (never shown): the key, or the account and
+        project of the credentials."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        vertex = self.vertex
+        account = self.tokens.account if self.tokens is not None else None
+        return f"{account or 'user'}@{vertex.project if vertex else ''}"
+
     def __repr__(self) -> str:
         return (
             f"ClientConfig(base_url={self.base_url!r}, api_version={self.api_version!r}, "
-            f"api_key='***')"
+            f"backend={self.backend_name!r}, api_key='***')"
         )

@@ -1,7 +1,8 @@
 """How an API call is described without doing any I/O: a generator of effects.
 
 An operation yields :class:`Send` (give me the response to this request, or throw the ``httpx``
-transport error into me) and :class:`Sleep` (wait this many seconds), and returns its result.
+transport error into me), :class:`Sleep` (wait this many seconds) and, on Vertex AI,
+:class:`Authorize` (put a valid access token on this request), and returns its result.
 The sync and async clients only carry the effects out, which is how both share one
 implementation of everything but sending and sleeping.
 """
@@ -14,7 +15,7 @@ from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 import httpx
 
-__all__ = ["Effect", "Exchange", "Op", "Send", "Sleep"]
+__all__ = ["PENDING_BEARER", "Authorize", "Effect", "Exchange", "Op", "Send", "Sleep"]
 
 T = TypeVar("T")
 
@@ -40,7 +41,21 @@ class Sleep:
     seconds: float
 
 
-Effect: TypeAlias = Send | Sleep
+#: the Authorization header of a request whose access token is filled in as it is sent
+PENDING_BEARER = "Bearer (filled in when sent)"
+
+
+@dataclass(frozen=True)
+class Authorize:
+    """Put a current access token in ``request``'s Authorization header (refreshing it first
+    when it is close to expiry, or when it is ``stale``: the token a 401 answered); resume
+    with None, or throw the error that stopped the refresh."""
+
+    request: httpx.Request
+    stale: str | None = None
+
+
+Effect: TypeAlias = Send | Sleep | Authorize
 #: an operation: yields effects, is resumed with what each produced, returns a T
 Op: TypeAlias = Generator[Effect, Any, T]
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from gemini_vision import __version__
 from gemini_vision.api import files, wire
 from gemini_vision.api.config import ClientConfig
-from gemini_vision.api.effects import Op
+from gemini_vision.api.effects import PENDING_BEARER, Op
 from gemini_vision.api.retry import RetryLoop
 from gemini_vision.errors import ConfigurationError, InvalidResponseError, redact
 
@@ -29,6 +29,20 @@ M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = f"gemini-vision/{__version__} httpx/{httpx.__version__}"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+
+
+def _vertex_count_body(
+    request: wire.GenerateContentRequest | wire.CountTokensRequest,
+) -> dict[str, Any]:
+    """Vertex AI's countTokens takes the request's fields at the top level."""
+    if isinstance(request, wire.CountTokensRequest):
+        inner = request.generate_content_request
+        if inner is None:
+            return request.to_wire()
+        request = inner
+    body = request.to_wire()
+    keep = ("contents", "systemInstruction", "tools", "generationConfig")
+    return {name: body[name] for name in keep if name in body}
 
 
 def model_path(model: str) -> str:
@@ -61,10 +75,13 @@ class Operations:
         content: bytes | None = None,
         with_key: bool = True,
     ) -> httpx.Request:
-        """A request with our headers and timeouts; the key only when ``with_key``."""
+        """A request with our headers and timeouts; the credentials only when ``with_key``: the
+        API key, or (Vertex AI) an Authorization header whose token is filled in when sent."""
         all_headers = {"user-agent": USER_AGENT, **(headers or {})}
-        if with_key:
+        if with_key and self.config.api_key is not None:
             all_headers["x-goog-api-key"] = self.config.api_key.get_secret_value()
+        elif with_key:
+            all_headers["authorization"] = PENDING_BEARER
         if body is not None:
             content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             all_headers["content-type"] = "application/json"
@@ -147,6 +164,19 @@ class Operations:
                 raise InvalidResponseError(f"GET {path}: the server repeated page token {token!r}")
             seen.add(token)
 
+    def model_resource(self, model: str) -> str:
+        """``models/{id}``, or on Vertex AI ``projects/…/publishers/google/models/{id}``."""
+        vertex = self.config.vertex
+        return vertex.model_resource(model) if vertex is not None else model_path(model)
+
+    def developer_api_only(self, what: str) -> None:
+        """Refuses ``what`` (the Files API, batches, model listing) on Vertex AI."""
+        if self.config.vertex is not None:
+            raise ConfigurationError(
+                f"{what} is a Gemini Developer API feature that Vertex AI does not offer "
+                "(unset GOOGLE_GENAI_USE_VERTEXAI to use the Developer API)"
+            )
+
     # -- models ---------------------------------------------------------------------------------
 
     def generate_content(
@@ -154,7 +184,7 @@ class Operations:
     ) -> Op[wire.GenerateContentResponse]:
         body = request.to_wire()
         body.pop("model", None)  # the model is in the path; the body field is for batches
-        path = f"{model_path(model)}:generateContent"
+        path = f"{self.model_resource(model)}:generateContent"
         response, retries = yield from self.call(
             "POST", path, wire.GenerateContentResponse, body=body
         )
@@ -164,21 +194,25 @@ class Operations:
     def count_tokens(
         self, model: str, request: wire.GenerateContentRequest | wire.CountTokensRequest
     ) -> Op[wire.CountTokensResponse]:
-        if isinstance(request, wire.GenerateContentRequest):
+        path = f"{self.model_resource(model)}:countTokens"
+        if self.config.vertex is not None:
+            body = _vertex_count_body(request)
+        elif isinstance(request, wire.GenerateContentRequest):
             # Counting a full request (system instruction, tools) needs its model filled in.
             full = request.model_copy(update={"model": model_path(model)})
-            request = wire.CountTokensRequest(generate_content_request=full)
-        path = f"{model_path(model)}:countTokens"
-        counted, _ = yield from self.call(
-            "POST", path, wire.CountTokensResponse, body=request.to_wire()
-        )
+            body = wire.CountTokensRequest(generate_content_request=full).to_wire()
+        else:
+            body = request.to_wire()
+        counted, _ = yield from self.call("POST", path, wire.CountTokensResponse, body=body)
         return counted
 
     def get_model(self, model: str) -> Op[wire.ModelInfo]:
+        self.developer_api_only("models.get")
         info, _ = yield from self.call("GET", model_path(model), wire.ModelInfo)
         return info
 
     def list_models(self, page_size: int, limit: int | None) -> Op[list[wire.ModelInfo]]:
+        self.developer_api_only("models.list")
         return (
             yield from self.paged("models", wire.ListModelsResponse, "models", page_size, limit)
         )
@@ -186,10 +220,12 @@ class Operations:
     # -- files (the protocols live in files.py) ------------------------------------------------
 
     def get_file(self, name: str) -> Op[wire.File]:
+        self.developer_api_only("The Files API")
         file, _ = yield from self.call("GET", self.resource_path(name, "files"), wire.File)
         return file
 
     def list_files(self, page_size: int, limit: int | None) -> Op[list[wire.File]]:
+        self.developer_api_only("The Files API")
         return (yield from self.paged("files", wire.ListFilesResponse, "files", page_size, limit))
 
     def upload_file(
@@ -199,6 +235,7 @@ class Operations:
         display_name: str | None,
         chunk_size: int | None,
     ) -> Op[wire.File]:
+        self.developer_api_only("The Files API")
         return files.upload(
             self, source, mime_type=mime_type, display_name=display_name, chunk_size=chunk_size
         )
@@ -220,6 +257,7 @@ class Operations:
         )
 
     def download_file(self, name: str) -> Op[bytes]:
+        self.developer_api_only("The Files API")
         return files.download(self, name)
 
     def delete(self, name: str, collection: str) -> Op[None]:
@@ -235,6 +273,7 @@ class Operations:
         file_name: str | None,
         display_name: str | None,
     ) -> Op[wire.BatchOperation]:
+        self.developer_api_only("The Batch API (mode='batch')")
         if (requests is None) == (file_name is None):
             raise ConfigurationError("create_batch needs either inline requests or a file_name")
         if requests is not None:
@@ -265,11 +304,13 @@ class Operations:
         return operation
 
     def get_batch(self, name: str) -> Op[wire.BatchOperation]:
+        self.developer_api_only("The Batch API (mode='batch')")
         path = self.resource_path(name, "batches")
         operation, _ = yield from self.call("GET", path, wire.BatchOperation)
         return operation
 
     def list_batches(self, page_size: int, limit: int | None) -> Op[list[wire.BatchOperation]]:
+        self.developer_api_only("The Batch API (mode='batch')")
         result = wire.ListBatchesResponse
         return (yield from self.paged("batches", result, "operations", page_size, limit))
 

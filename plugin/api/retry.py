@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from gemini_vision.api.effects import Exchange, Op, Send, Sleep
+from gemini_vision.api.effects import PENDING_BEARER, Authorize, Exchange, Op, Send, Sleep
 from gemini_vision.api.status import error_from_response, error_from_transport, url_for_logs
 from gemini_vision.errors import (
     APIStatusError,
@@ -103,6 +103,8 @@ class ClientStats:
     transport_errors: int = 0
     rate_limited: int = 0
     slept_seconds: float = 0.0
+    #: requests sent again with a fresh access token after a 401 (Vertex AI)
+    reauthorized: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -121,6 +123,9 @@ class ClientStats:
     def record_transport_error(self) -> None:
         self._add(requests=1, transport_errors=1)
 
+    def record_reauthorization(self) -> None:
+        self._add(reauthorized=1)
+
     def record_retry(self, seconds: float) -> None:
         self._add(retries=1, slept_seconds=seconds)
 
@@ -133,6 +138,7 @@ class ClientStats:
                 "transport_errors": self.transport_errors,
                 "rate_limited": self.rate_limited,
                 "slept_seconds": round(self.slept_seconds, 3),
+                "reauthorized": self.reauthorized,
                 "by_status": dict(self.by_status),
             }
 
@@ -164,6 +170,7 @@ class RetryLoop:
         rng: random.Random | None = None,
         max_bytes: int | None = None,
         deadline: float | None = None,
+        tokens: Callable[[], tuple[str, ...]] | None = None,
     ) -> None:
         self.policy = policy
         self.stats = stats
@@ -171,13 +178,16 @@ class RetryLoop:
         self.max_bytes = max_bytes
         self.deadline = deadline
         self._secrets = tuple(secrets)
+        #: the access tokens handed out so far (Vertex AI), scrubbed like the key
+        self._tokens = tokens
         self._on_rate_limited = on_rate_limited
         self._rng = rng or random.Random()
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """The values to scrub from server text (held as SecretStr, unwrapped only here)."""
-        return tuple(secret.get_secret_value() for secret in self._secrets)
+        keys = tuple(secret.get_secret_value() for secret in self._secrets)
+        return keys + (self._tokens() if self._tokens is not None else ())
 
     def _failure(
         self, outcome: httpx.Response | httpx.RequestError, request: httpx.Request
@@ -204,8 +214,12 @@ class RetryLoop:
         """
         retries = 0
         limits = (self.max_bytes, self.deadline) if bounded else (None, None)
+        bearer = request.headers.get("authorization") == PENDING_BEARER
+        stale: str | None = None
         while True:
             outcome: httpx.Response | httpx.RequestError
+            if bearer:
+                yield Authorize(request, stale)
             try:
                 response: httpx.Response = yield Send(request, *limits)
             except httpx.RequestError as exc:
@@ -217,6 +231,12 @@ class RetryLoop:
                 )
                 if response.is_success:
                     return Exchange(response, retries)
+                if bearer and response.status_code == 401 and stale is None:
+                    # the token may have expired or been revoked in flight: one fresh token,
+                    # one more try (not counted as a retry)
+                    stale = request.headers["authorization"].removeprefix("Bearer ")
+                    self.stats.record_reauthorization()
+                    continue
                 outcome = response
             error, not_acted_on = self._failure(outcome, request)
             wait = self.policy.delay(error, retries, self._rng)

@@ -123,6 +123,22 @@ class EmulatorConfig:
     #: when set, only these keys are accepted (others get API_KEY_INVALID)
     accepted_api_keys: set[str] | None = None
 
+    # --- Vertex AI and Google Cloud (see server/vertex.py, oauth.py, storage.py) -------
+    #: service-account e-mail -> public key (PEM) whose signed JWTs the token endpoint accepts
+    service_accounts: dict[str, str] = field(default_factory=dict)
+    #: refresh tokens of users' gcloud credentials that are accepted (None: any)
+    refresh_tokens: set[str] | None = None
+    #: service-account e-mails and refresh tokens refused as revoked (400 invalid_grant)
+    revoked_credentials: set[str] = field(default_factory=set)
+    #: seconds an issued access token lives (real: 3600)
+    token_lifetime: float = 3600.0
+    #: projects the credentials may use (None: any); others get 403 PERMISSION_DENIED
+    vertex_projects: set[str] | None = None
+    #: location -> models served there (None: every location serves every model)
+    vertex_models_by_location: Mapping[str, tuple[str, ...]] | None = None
+    #: Cloud Storage bucket name -> local folder holding its objects
+    gcs_buckets: dict[str, str] = field(default_factory=dict)
+
     # --- models, limits -----------------------------------------------------------------
     models: tuple[str, ...] = DEFAULT_MODELS
     #: largest accepted request body, bytes (100 MB since 2026-01; 20 MB legacy)

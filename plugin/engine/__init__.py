@@ -30,7 +30,7 @@ from gemini_vision.engine.cache import (
     answer_from_response,
     request_cache_key,
 )
-from gemini_vision.engine.compose import connect, open_batch, open_engine
+from gemini_vision.engine.compose import check_access, connect, open_batch, open_engine
 from gemini_vision.engine.outcomes import (
     EngineReport,
     ItemOutcome,
@@ -72,6 +72,7 @@ __all__ = [
     "Verdict",
     "WorkItem",
     "answer_from_response",
+    "check_access",
     "connect",
     "failed_outcome",
     "one_line",

@@ -15,16 +15,24 @@ from collections.abc import Callable
 from typing import Any
 
 from gemini_vision import tasks as tasks_mod
-from gemini_vision.api import AsyncGeminiClient, RetryPolicy, ShardedTransport
+from gemini_vision.api import AsyncGeminiClient, GeminiClient, RetryPolicy, ShardedTransport
+from gemini_vision.api.config import uses_vertex
 from gemini_vision.engine.batch import BatchJournal, BatchRunner
 from gemini_vision.engine.cache import ResponseCache
 from gemini_vision.engine.outcomes import Progress
 from gemini_vision.engine.pipeline import Engine
 from gemini_vision.engine.ratelimit import RateLimiter, RateLimitSettings
 from gemini_vision.engine.uploads import UploadRegistry
+from gemini_vision.errors import ConfigurationError
 from gemini_vision.settings import RunSettings
 
-__all__ = ["connect", "open_batch", "open_engine"]
+__all__ = ["VERTEX_BATCH_REFUSED", "check_access", "connect", "open_batch", "open_engine"]
+
+VERTEX_BATCH_REFUSED = (
+    "mode='batch' uses the Gemini Developer API's Batch API, which Vertex AI does not offer "
+    "(its batch prediction works through Cloud Storage or BigQuery): run with mode='online' "
+    "on Vertex AI, or unset GOOGLE_GENAI_USE_VERTEXAI to use the Developer API"
+)
 
 
 def connect(settings: RunSettings, limiter: RateLimiter | None = None) -> AsyncGeminiClient:
@@ -40,6 +48,10 @@ def connect(settings: RunSettings, limiter: RateLimiter | None = None) -> AsyncG
         settings.api_key,
         base_url=settings.base_url,
         secrets=settings.secrets,
+        vertexai=settings.vertexai,
+        project=settings.project,
+        location=settings.location,
+        credentials=settings.credentials,
         retry=retry,
         max_response_bytes=settings.max_answer_bytes,
         deadline=settings.request_deadline,
@@ -47,6 +59,33 @@ def connect(settings: RunSettings, limiter: RateLimiter | None = None) -> AsyncG
         transport=ShardedTransport(settings.concurrency),
         **options,
     )
+
+
+def check_access(settings: RunSettings, *, timeout: float = 20.0) -> str:
+    """What a run under ``settings`` can know is wrong before it pays for anything, refused
+    now; returns the backend's name (``Gemini Developer API``, ``Vertex AI (project ...)``).
+
+    On Vertex AI: ``mode="batch"`` (ConfigurationError), and one free countTokens call that
+    makes the credentials, the project and the model's location answer for themselves
+    (AuthenticationError, PermissionDeniedError, NotFoundError, each saying what to change).
+    """
+    if not uses_vertex(settings.vertexai, settings.secrets):
+        return "Gemini Developer API"
+    if settings.mode == "batch":
+        raise ConfigurationError(VERTEX_BATCH_REFUSED)
+    with GeminiClient(
+        settings.api_key,
+        base_url=settings.base_url,
+        secrets=settings.secrets,
+        vertexai=settings.vertexai,
+        project=settings.project,
+        location=settings.location,
+        credentials=settings.credentials,
+        timeout=timeout,
+        retry=RetryPolicy(max_attempts=2),
+    ) as client:
+        client.check_access(settings.model)
+        return client.config.backend_name
 
 
 def open_engine(
@@ -78,7 +117,12 @@ def open_batch(
     group: str,
     cache: ResponseCache | None = None,
 ) -> BatchRunner:
-    """A Batch API runner sharing ``engine``'s client, settings, uploads and progress hook."""
+    """A Batch API runner sharing ``engine``'s client, settings, uploads and progress hook.
+
+    Vertex AI's batch prediction reads and writes Cloud Storage or BigQuery instead, and is
+    not offered: ``mode="batch"`` there raises ConfigurationError before anything is sent."""
+    if engine.client.config.vertex is not None:
+        raise ConfigurationError(VERTEX_BATCH_REFUSED)
     return BatchRunner(
         engine.client,
         engine.task,

@@ -11,13 +11,16 @@ Shared by the online engine (:mod:`gemini_vision.engine.pipeline`) and Batch mod
   as an uploaded file, nor on the file's name;
 - images that would push the request over ``inline_limit_bytes`` are uploaded with the Files
   API, or referred to by an earlier upload of the same bytes while it is usable (see
-  :mod:`.uploads`).
+  :mod:`.uploads`); Vertex AI has no Files API, so there such an image fails its sample;
+- on Vertex AI, ``gs://`` media is sent by reference after a look at its header (see
+  :mod:`gemini_vision.images.cloud`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,8 +29,11 @@ from typing import Any, TypeVar
 from gemini_vision import images as images_mod
 from gemini_vision import tasks as tasks_mod
 from gemini_vision.api import AsyncGeminiClient, fits_inline, wire
+from gemini_vision.api.storage import CloudStorage
 from gemini_vision.engine.cache import request_cache_key
 from gemini_vision.engine.uploads import UploadRecord, UploadRegistry, upload_namespace
+from gemini_vision.errors import ImageError
+from gemini_vision.images.cloud import is_cloud_uri, prepare_cloud_image
 from gemini_vision.settings import RunSettings
 
 R = TypeVar("R")
@@ -90,6 +96,7 @@ class RequestBuilder:
         inline_limit_bytes: int,
         uploads: UploadRegistry | None = None,
         prepare_workers: int = 2,
+        storage: CloudStorage | None = None,
     ) -> None:
         self.task = task
         self.model = model
@@ -98,10 +105,9 @@ class RequestBuilder:
         self.request_options = dict(request_options)
         self.inline_limit_bytes = inline_limit_bytes
         self.uploads = uploads
-        self.namespace = upload_namespace(
-            client.config.base_url,
-            client.config.api_key.get_secret_value(),
-        )
+        #: reads the headers of gs:// media (Vertex AI only)
+        self.storage = storage
+        self.namespace = upload_namespace(client.config.base_url, client.config.identity())
         self.uploaded = 0
         self.reused_uploads = 0
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -121,6 +127,9 @@ class RequestBuilder:
     ) -> RequestBuilder:
         """The builder of a run with ``settings`` (model, image size, request options, the
         inline limit and its thread pool's size)."""
+        storage = None
+        if client.config.vertex is not None:
+            storage = CloudStorage(client.config.tokens, secrets=settings.secrets)
         return cls(
             task,
             model=settings.model,
@@ -130,10 +139,13 @@ class RequestBuilder:
             inline_limit_bytes=settings.tuning.inline_limit_bytes,
             uploads=uploads,
             prepare_workers=prepare_workers or settings.tuning.prepare_workers,
+            storage=storage,
         )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.storage is not None:
+            self.storage.close()
 
     async def run_in_pool(self, function: Callable[..., R], *args: Any) -> R:
         """``function(*args)`` in the builder's thread pool, off the event loop."""
@@ -142,11 +154,24 @@ class RequestBuilder:
 
     async def prepare(self, source: str | bytes) -> images_mod.PreparedImage:
         """The image of ``source`` as it will be sent (see :func:`~.images.prepare_image`)."""
+        if is_cloud_uri(source):
+            return await self.run_in_pool(self._cloud_image, source)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._pool,
             lambda: images_mod.prepare_image(source, max_side=self.max_image_side),
         )
+
+    def _cloud_image(self, uri: str) -> images_mod.PreparedImage:
+        if self.storage is None:
+            raise ImageError(
+                "gs:// media can be read by Vertex AI only (set GOOGLE_GENAI_USE_VERTEXAI=true "
+                "with a project and credentials); the Gemini Developer API cannot read Cloud "
+                "Storage",
+                source=uri,
+            )
+        found = self.storage.head(uri)
+        return prepare_cloud_image(uri, found.head, generation=found.generation)
 
     def build(self, key: str, images: Sequence[images_mod.PreparedImage]) -> PreparedRequest:
         """The inline request for ``images`` and its cache key."""
@@ -154,11 +179,15 @@ class RequestBuilder:
         request = tasks_mod.build_request(
             self.task, parts, model=self.model, **self.request_options
         )
+        cache_key = request_cache_key(self.model, request)
+        if any(image.uri for image in images):  # an object rewritten in place is a new image
+            versions = ",".join(image.sha256 for image in images)
+            cache_key = hashlib.sha256(f"{cache_key}|{versions}".encode()).hexdigest()
         return PreparedRequest(
             key=key,
             images=tuple(images),
             request=request,
-            cache_key=request_cache_key(self.model, request),
+            cache_key=cache_key,
             tokens=sum(image.estimated_tokens(self.model) for image in images),
         )
 
@@ -176,6 +205,14 @@ class RequestBuilder:
         earlier upload of the same bytes; ``refresh`` uploads again regardless)."""
         if self.fits_inline(prepared):
             return prepared.request
+        if self.client.config.vertex is not None:
+            raise ImageError(
+                f"{prepared.inline_bytes / 1e6:.1f} MB of images is more than a request may "
+                f"carry inline ({self.inline_limit_bytes / 1e6:.0f} MB), and Vertex AI has no "
+                "Files API to upload them: lower max_image_side, or keep the media in Cloud "
+                "Storage (gs://) to have it read from there",
+                source=prepared.images[0].source,
+            )
         parts = [await self.file_part(image, refresh=refresh) for image in prepared.images]
         return tasks_mod.build_request(self.task, parts, model=self.model, **self.request_options)
 

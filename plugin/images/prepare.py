@@ -118,6 +118,8 @@ class PreparedImage:
     source_format: str
     #: what was changed and why, e.g. ``("exif orientation 6", "resized 4000x3000 -> 1000x750")``
     changes: tuple[str, ...] = ()
+    #: a ``gs://`` URI Vertex AI reads the image from (then ``data`` is empty)
+    uri: str | None = None
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -128,9 +130,12 @@ class PreparedImage:
         )
 
     def to_part(self, media_resolution: str | None = None) -> Part:
-        """An inline-data request part. ``media_resolution`` (e.g. ``"HIGH"``) is set per part
-        (Gemini 3 only)."""
-        part = Part.from_bytes(self.data, self.mime_type)
+        """An inline-data request part (a file-data part for a ``uri``). ``media_resolution``
+        (e.g. ``"HIGH"``) is set per part (Gemini 3 only)."""
+        if self.uri is not None:
+            part = Part.from_uri(self.uri, self.mime_type)
+        else:
+            part = Part.from_bytes(self.data, self.mime_type)
         level = normalize_media_resolution(media_resolution)
         if level is not None:
             part.media_resolution = PartMediaResolution(level=f"MEDIA_RESOLUTION_{level}")

@@ -233,6 +233,7 @@ def test_stats_count_requests_retries_and_statuses() -> None:
         "retries": 2,
         "transport_errors": 1,
         "rate_limited": 0,
+        "reauthorized": 0,
         "slept_seconds": 3.0,
         "by_status": {503: 1, 200: 2},
     }

@@ -4,6 +4,9 @@ Paths are served under ``v1beta``, ``v1`` and ``v1alpha`` (the SDK uses ``v1``, 
 examples of Google's "Image understanding" guide ``v1beta``), plus the ``/upload/{v}/files``
 and ``/download/{v}/files`` prefixes.
 The key comes in the ``x-goog-api-key`` header or ``?key=``; it is checked, never logged.
+
+Beside the Developer API the same server answers Vertex AI's paths (:mod:`.vertex`), Google's
+OAuth token endpoint (:mod:`.oauth`) and Cloud Storage reads (:mod:`.storage`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from gemini_vision.api import wire
 from gemini_vision.catalog import model_spec, normalize_model_id
 from gemini_vision.emulator.config import EmulatorConfig
-from gemini_vision.emulator.server import files_api
+from gemini_vision.emulator.server import files_api, storage
 from gemini_vision.emulator.server.batches import BatchJob, BatchStore, operation
 from gemini_vision.emulator.server.bodies import parse_body, read_json, validate_generate_request
 from gemini_vision.emulator.server.faults import (
@@ -31,6 +34,7 @@ from gemini_vision.emulator.server.faults import (
 from gemini_vision.emulator.server.generation import (
     Answer,
     Media,
+    ReadUri,
     ReplyCache,
     Respond,
     collect_media,
@@ -39,9 +43,11 @@ from gemini_vision.emulator.server.generation import (
     stream_chunks,
 )
 from gemini_vision.emulator.server.hostile import hostile_reply
+from gemini_vision.emulator.server.oauth import TOKEN_PATH, TokenAuthority
 from gemini_vision.emulator.server.rpc import ApiError
 from gemini_vision.emulator.server.state import EmulatorStats, FileStore
 from gemini_vision.emulator.server.transport import HttpCall, HttpReply, error_reply, json_reply
+from gemini_vision.emulator.server.vertex import VertexApi
 
 if TYPE_CHECKING:
     from gemini_vision.emulator.server.http import Emulator
@@ -108,6 +114,9 @@ class GeminiApi:
         self.quotas = QuotaTracker()
         self.faults = FaultInjector()
         self.replies = ReplyCache()
+        #: access tokens issued by the OAuth endpoint, checked on Vertex AI calls
+        self.tokens = TokenAuthority()
+        self.vertex = VertexApi(self)
 
     @property
     def config(self) -> EmulatorConfig:
@@ -134,6 +143,18 @@ class GeminiApi:
 
     def _route(self, call: HttpCall) -> Route:
         """(endpoint name, zero-argument callable) for the call; 404 for unknown paths."""
+        if call.path == TOKEN_PATH and call.method == "POST":
+            return "oauth.token", lambda: self.tokens.token_endpoint(call, self.config)
+        if (found := storage.object_route(call.path)) and call.method == "GET":
+            bucket, name = found
+
+            def read_object() -> HttpReply:
+                self.tokens.check(call)
+                return storage.serve_object(call, bucket, name, self.config)
+
+            return "storage.objects.get", read_object
+        if (vertex_route := self.vertex.route(call)) is not None:
+            return vertex_route
         match = _ROUTE.match(call.path)
         if match is None:
             raise ApiError.not_found(f"The requested URL {call.path} was not found.")
@@ -198,12 +219,13 @@ class GeminiApi:
         """``action`` behind the API-key check (run when the route is executed)."""
 
         def run() -> HttpReply:
-            self._check_key(call)
+            self.check_key(call)
             return action()
 
         return run
 
-    def _check_key(self, call: HttpCall) -> None:
+    def check_key(self, call: HttpCall) -> None:
+        """The API-key check: 403 without a key, 401 for a bearer token, 400 for a bad key."""
         key = call.headers.get("x-goog-api-key") or call.query.get("key")
         if not key:
             if call.headers.get("Authorization"):
@@ -252,7 +274,7 @@ class GeminiApi:
             self.batches.start(job)
             return created
         request = parse_body(wire.GenerateContentRequest, data, "GenerateContentRequest")
-        return self._generate(call, request, model, stream=action == "streamGenerateContent")
+        return self.generate(call, request, model, stream=action == "streamGenerateContent")
 
     def _count_tokens(self, data: Any, model: str) -> HttpReply:
         body = parse_body(wire.CountTokensRequest, data, "CountTokensRequest")
@@ -274,10 +296,18 @@ class GeminiApi:
 
     # --- generateContent ----------------------------------------------------------------
 
-    def _generate(
-        self, call: HttpCall, request: wire.GenerateContentRequest, model: str, *, stream: bool
+    def generate(
+        self,
+        call: HttpCall,
+        request: wire.GenerateContentRequest,
+        model: str,
+        *,
+        stream: bool,
+        read_uri: ReadUri | None = None,
     ) -> HttpReply:
-        media = self._media(request, model)
+        """One generateContent call: quotas, injected faults, latency, then the answer
+        (``read_uri`` reads fileData URIs that are not Files API files)."""
+        media = self._media(request, model, read_uri)
         prompt_tokens, _ = prompt_usage(request, media, model)
         try:
             self.quotas.admit(self.config, model, prompt_tokens)
@@ -336,10 +366,12 @@ class GeminiApi:
         media = self._media(request, model)
         return self._answer(request, model, media, self._plan(request, media)).body
 
-    def _media(self, request: wire.GenerateContentRequest, model: str) -> list[Media]:
+    def _media(
+        self, request: wire.GenerateContentRequest, model: str, read_uri: ReadUri | None = None
+    ) -> list[Media]:
         """Validates the request and opens its images (counted per sha256)."""
         validate_generate_request(request, model)
-        media = collect_media(request, self.files)
+        media = collect_media(request, self.files, read_uri)
         self.stats.record_images([m.sha256 for m in media])
         return media
 

@@ -103,10 +103,19 @@ def _inline_bytes(blob: wire.Blob, where: str) -> bytes:
         ) from None
 
 
-def _part_media(part: wire.Part, where: str, files: FileStore) -> tuple[bytes, str] | None:
+#: reads the bytes and content type a fileData URI names (Vertex AI: gs:// objects)
+ReadUri = Callable[[str], tuple[bytes, str]]
+
+
+def _part_media(
+    part: wire.Part, where: str, files: FileStore, read_uri: ReadUri | None
+) -> tuple[bytes, str] | None:
     """The bytes and MIME type a part carries, or None for a part without media."""
     if part.inline_data is not None:
         return _inline_bytes(part.inline_data, where), part.inline_data.mime_type
+    if part.file_data is not None and read_uri is not None:
+        data, _ = read_uri(part.file_data.file_uri)
+        return data, part.file_data.mime_type or "application/octet-stream"
     if part.file_data is not None:
         file_id = _file_id(part.file_data.file_uri)
         if file_id is None:
@@ -122,9 +131,11 @@ def _part_media(part: wire.Part, where: str, files: FileStore) -> tuple[bytes, s
     return None
 
 
-def collect_media(request: wire.GenerateContentRequest, files: FileStore) -> list[Media]:
+def collect_media(
+    request: wire.GenerateContentRequest, files: FileStore, read_uri: ReadUri | None = None
+) -> list[Media]:
     """The images of ``request`` in prompt order, opened with PIL (headers read, pixels not:
-    see :func:`load_pixels`).
+    see :func:`load_pixels`). ``fileData`` URIs are Files API files, or read by ``read_uri``.
 
     Raises the API's 400/403 for bad base64, unknown or inactive files, unsupported MIME
     types and bytes that are not an image.
@@ -135,7 +146,7 @@ def collect_media(request: wire.GenerateContentRequest, files: FileStore) -> lis
     media: list[Media] = []
     for i, content in enumerate(request.contents):
         for j, part in enumerate(content.parts):
-            found = _part_media(part, f"contents[{i}].parts[{j}]", files)
+            found = _part_media(part, f"contents[{i}].parts[{j}]", files, read_uri)
             if found is None:
                 continue
             data, mime_type = found
