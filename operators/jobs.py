@@ -84,6 +84,7 @@ SPATIAL_PARAMETERS: dict[str, Spec] = {
     "with_confidence": Flag(),
 }
 
+
 @dataclass
 class TaskJob:
     """Everything a task operator needs to run, read from ``ctx.params``."""

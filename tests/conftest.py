@@ -24,9 +24,21 @@ os.environ["FIFTYONE_PLUGINS_DIR"] = str(ROOT)
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 # the installation's secret (engine/uploads.py) lives in the session's own config folder
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="gemini-vision-config-")
-# Tests never reach a real Gemini, and never read the developer's own key.
-for _name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
+# Tests never reach a real Gemini, and never read the developer's own key or Google Cloud
+# configuration (gcloud's login included: its folder is an empty one of the session's).
+for _name in (
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_VERTEX_BASE_URL",
+    "STORAGE_EMULATOR_HOST",
+):
     os.environ.pop(_name, None)
+os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="gemini-vision-gcloud-")
 
 
 # CI explores the same examples every run (a fixed seed), so a landing never depends on luck;

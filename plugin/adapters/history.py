@@ -99,7 +99,8 @@ def _entry(
 ) -> RunEntry:
     latest = record.get("latest") or {}
     task = config.get("task") or {}
-    running = latest.get("state") == "running"
+    # no results yet: the record is being written (a run starting or finishing)
+    running = latest.get("state") == "running" or not latest
     reason = latest.get("stopped_reason")
     return RunEntry(
         label_field=field,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import re
+import time
 from typing import Any
 
 import fiftyone as fo
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 RUN_METHOD = "gemini_vision"
 RUN_KEY_PREFIX = "gemini_"
 HISTORY_LENGTH = 20
+#: seconds between the reads of a run record found without results (being replaced)
+RECORD_REREAD_PAUSES = (0.05, 0.1, 0.2, 0.4)
 #: parameter names that must never reach the database
 _SECRET_PARAMS = frozenset({"api_key", "key", "secrets", "token"})
 
@@ -129,14 +132,20 @@ def load_summary(dataset: fo.Dataset, label_field: str) -> dict[str, Any] | None
     key = run_key_for(label_field)
     if not dataset.has_run(key):
         return None
-    try:
-        results = dataset.load_run_results(key, cache=False, load_view=False)
-    except Exception:  # another worker is replacing the record right now: no history then
-        logger.warning("Could not read the run record %s; its history is skipped", key)
-        return None
-    if results is None:
-        return None
-    return {"latest": getattr(results, "latest", None), "history": getattr(results, "history", [])}
+    # A record is replaced in two steps (its config, then its results): read between them,
+    # it has no results for a moment, so look again before calling it missing.
+    for pause in (*RECORD_REREAD_PAUSES, None):
+        try:
+            results = dataset.load_run_results(key, cache=False, load_view=False)
+        except Exception:  # another worker is replacing the record right now
+            results = None
+        if results is not None:
+            latest, history = getattr(results, "latest", None), getattr(results, "history", [])
+            return {"latest": latest, "history": history}
+        if pause is not None:
+            time.sleep(pause)
+    logger.warning("Could not read the run record %s; its history is skipped", key)
+    return None
 
 
 def plugin_fields(dataset: fo.Dataset) -> set[str]:

@@ -180,7 +180,7 @@ class _ClientBase:
         loop = RetryLoop(
             retry or RetryPolicy(),
             self.stats,
-            secrets=(self.config.api_key,),
+            secrets=(self.config.api_key,) if self.config.api_key is not None else (),
             on_rate_limited=on_rate_limited,
             rng=rng,
             max_bytes=self.config.max_response_bytes,

@@ -152,9 +152,7 @@ def resolve_base_url(
             "emulator."
         )
     if parts.query or parts.fragment:
-        raise ConfigurationError(
-            f"{service} base URL {url!r} must not have a query or fragment."
-        )
+        raise ConfigurationError(f"{service} base URL {url!r} must not have a query or fragment.")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         # The key travels in a header; over plain HTTP anyone on the path can read it.
         logger.warning("Gemini base URL %s is plain http on a non-local host", url)
