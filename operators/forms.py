@@ -25,6 +25,7 @@ from gemini_vision.settings import EnvSetting, RunSettings, env_number
 from gemini_vision.tasks import TaskKind
 
 from . import jobs
+from .backend import DEVELOPER_API
 from .jobs import DEFAULT_FIELDS, TARGETS, TaskJob, target_collection
 from .params import Params
 
@@ -272,7 +273,10 @@ def cost_preview(inputs: types.Object, job: TaskJob | None) -> None:
     except GeminiVisionError as exc:
         inputs.view("cost_error", types.Warning(label=f"Cost preview unavailable: {exc}"))
         return
-    inputs.md(f"{preview.markdown()}  \nSent to **{job.backend}**.", name="cost_preview")
+    text = preview.markdown()
+    if job.backend != DEVELOPER_API:  # the default needs no words; Vertex AI's project does
+        text += f"  \nSent to **{job.backend}**."
+    inputs.md(text, name="cost_preview")
     if preview.cost_usd > cost_warning_usd().value:
         inputs.view(
             "cost_warning",

@@ -23,7 +23,7 @@ from gemini_vision.images import DEFAULT_MAX_SIDE
 from gemini_vision.settings import MODES, EnvSetting, RunSettings, env_number
 from gemini_vision.tasks import TaskKind, TaskSpec, check_model_supports
 
-from .backend import MISSING_KEY, check_backend
+from .backend import DEVELOPER_API, MISSING_KEY, check_backend
 from .params import Choice, Flag, Names, Number, Params, Spec, Text
 
 __all__ = [
@@ -97,7 +97,7 @@ class TaskJob:
     gt_field: str | None
     eval_key: str | None
     #: which Gemini the run reaches, e.g. ``Vertex AI (project p, location l) with ...``
-    backend: str = "Gemini Developer API"
+    backend: str = DEVELOPER_API
 
 
 def limits() -> list[tuple[str, EnvSetting, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from gemini_vision.adapters.fields import check_collection
 from gemini_vision.adapters.labels import to_label
-from gemini_vision.engine import ItemOutcome, open_engine, run_coroutine_sync
+from gemini_vision.engine import ItemOutcome, check_access, open_engine, run_coroutine_sync
 from gemini_vision.errors import ConfigurationError, GeminiVisionError
 from gemini_vision.settings import RunSettings
 from gemini_vision.tasks import TaskKind, TaskSpec
@@ -34,6 +34,7 @@ def ask_about_samples(
     ids, paths = collection.values(["id", "filepath"])
     if not ids:
         raise ConfigurationError("no samples to ask about: select some samples first")
+    check_access(settings)  # Vertex AI: credentials, project and location, for free
     outcome = _ask(paths, question, settings)
     answer = to_label(TaskKind.ASK, outcome.answer, (0, 0))
     _keep(collection._dataset, question, answer, settings.model, list(ids), outcome)

@@ -92,8 +92,12 @@ async function runAction(page, label) {
 }
 
 async function panelShowsTheRun(page) {
-  await page.getByRole('button', { name: 'Refresh' }).click();
-  await runRow(page).waitFor({ state: 'visible', timeout: 30000 });
+  // the run's record is written as it ends: refresh until the panel shows it finished
+  for (const end = Date.now() + 30000; ; await page.waitForTimeout(1000)) {
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await runRow(page).waitFor({ state: 'visible', timeout: 30000 });
+    if (/\bfinished\b/.test(await runRow(page).innerText()) || Date.now() > end) break;
+  }
   result.run_row = (await runRow(page).innerText()).split('\t').map((s) => s.trim());
   result.panel_text = (await page.locator('body').innerText()).slice(0, 5000);
   await page.mouse.move(5, SCREEN.height - 5);

@@ -49,6 +49,7 @@ class TokenAuthority:
         self._clock = clock
         self._lock = threading.Lock()
         self._issued: dict[str, _Issued] = {}
+        self._every: list[str] = []
         #: tokens issued, requests refused for carrying an expired token
         self.issued = 0
         self.expired_uses = 0
@@ -69,6 +70,7 @@ class TokenAuthority:
         lifetime = max(1, int(config.token_lifetime))
         with self._lock:
             self._issued[token] = _Issued(subject, self._clock() + lifetime)
+            self._every.append(token)
             self.issued += 1
         return json_reply({"access_token": token, "expires_in": lifetime, "token_type": "Bearer"})
 
@@ -118,6 +120,11 @@ class TokenAuthority:
         if issued is None:
             raise ApiError.unauthenticated()
         return issued.subject
+
+    def all_issued(self) -> list[str]:
+        """Every token ever issued, revoked ones included (for tests looking for leaks)."""
+        with self._lock:
+            return list(self._every)
 
     def revoke_all(self) -> None:
         """Forgets every issued token (a revoked key's tokens stop working too)."""
