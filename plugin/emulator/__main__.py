@@ -2,6 +2,11 @@
 
 The first line on stdout is the base URL (flushed), so a parent process can read it and point
 its client there: ``GOOGLE_GEMINI_BASE_URL=$(head -1 <fifo>)``.
+
+For Vertex AI, ``--service-account-file PATH`` writes a service-account key file the emulator
+trusts (its ``token_uri`` is the emulator's token endpoint), for
+``GOOGLE_APPLICATION_CREDENTIALS``; ``--gcs BUCKET=DIR`` serves a folder as a Cloud Storage
+bucket (``gs://BUCKET/...``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from gemini_vision.emulator.cloud import service_account_file
 from gemini_vision.emulator.config import EmulatorConfig
 from gemini_vision.emulator.server.http import Emulator
 
@@ -51,6 +57,7 @@ _KNOBS: tuple[tuple[str, str, type, str], ...] = (
     ("--batch-expiry", "batch_expiry", float, "seconds until an unfinished batch EXPIRES"),
     ("--hostile", "hostile", str, "answer every generateContent with this hostile case"),
     ("--hostile-drip-seconds", "hostile_drip_seconds", float, "seconds between slow_drip bytes"),
+    ("--token-lifetime", "token_lifetime", float, "seconds an issued access token lives"),
 )
 
 
@@ -74,8 +81,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="an API key answered with 400 API_KEY_INVALID (repeatable)",
     )
+    parser.add_argument(
+        "--gcs",
+        action="append",
+        default=[],
+        metavar="BUCKET=DIR",
+        help="serve DIR as Cloud Storage bucket BUCKET, for gs:// media (repeatable)",
+    )
+    parser.add_argument(
+        "--service-account-file",
+        metavar="PATH",
+        help="write a service-account key file this emulator trusts to PATH (Vertex AI)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser
+
+
+def _buckets(pairs: Sequence[str]) -> dict[str, str]:
+    buckets = {}
+    for pair in pairs:
+        name, _, folder = pair.partition("=")
+        if not name or not folder:
+            raise SystemExit(f"--gcs expects BUCKET=DIR, got {pair!r}")
+        buckets[name] = folder
+    return buckets
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -84,7 +113,10 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         dest: getattr(args, dest) for _, dest, _, _ in _KNOBS if getattr(args, dest) is not None
     }
     return EmulatorConfig(
-        **values, faults_per_image=args.faults_per_image, rejected_api_keys=set(args.reject_key)
+        **values,
+        faults_per_image=args.faults_per_image,
+        rejected_api_keys=set(args.reject_key),
+        gcs_buckets=_buckets(args.gcs),
     )
 
 
@@ -100,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     with Emulator(config_from_args(args), host=args.host, port=args.port) as emulator:
         print(emulator.base_url, flush=True)
+        if args.service_account_file:
+            path = service_account_file(emulator, args.service_account_file)
+            print(f"service-account key file (trusted by this emulator): {path}", flush=True)
         while not done.wait(0.5):
             pass
     return 0

@@ -213,6 +213,22 @@ def test_batch_mode_is_refused_on_vertex(vertex: tuple[Emulator, Path], dataset:
     assert emu.stats.requests.get("generateContent", 0) == 0
 
 
+def test_vertex_quota_429s_without_retry_info_are_paced_until_all_are_labelled(
+    vertex: tuple[Emulator, Path], dataset: Any
+) -> None:
+    """Vertex AI's shared dynamic quota answers a bare 429 when busy: the run slows down and
+    asks again, and every sample is labelled."""
+    emu, _ = vertex
+    emu.config.rpm = 3
+    emu.config.quota_window = 1.0
+    summary = run_task(
+        dataset, TaskSpec(kind="caption"), "cap", settings=RunSettings(concurrency=4)
+    )
+    assert (summary.report["labelled"], summary.report["failed"]) == (len(dataset), 0)
+    assert emu.stats.count("generateContent", 429) > 0
+    assert summary.report["rate_limited"] > 0
+
+
 # -- refused before anything is paid for ------------------------------------------------------
 
 

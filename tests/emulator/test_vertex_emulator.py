@@ -328,3 +328,49 @@ def test_cloud_storage_json_api_reads_metadata_and_a_range(
     assert part.status_code == 206 and part.content == path.read_bytes()[:100]
     assert httpx.get(url).status_code == 401
     assert np.asarray(Image.open(path)).shape == (480, 640, 3)
+
+
+def test_command_line_emulator_for_vertex_with_a_key_file_and_a_bucket(
+    tmp_path: Path, scene: scenes.Scene
+) -> None:
+    """The README's offline Vertex AI set-up: the emulator writes a key file it trusts."""
+    import signal
+    import subprocess
+    import sys
+
+    scenes.save_scene(scene, tmp_path / "scene.png")
+    key = tmp_path / "sa.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gemini_vision.emulator",
+            "--port",
+            "0",
+            "--service-account-file",
+            str(key),
+            "--gcs",
+            f"local-bucket={tmp_path}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        assert str(key) in process.stdout.readline()
+        client = genai.Client(
+            vertexai=True,
+            project=DEFAULT_PROJECT,
+            location=LOCATION,
+            credentials=credentials_from(key),
+            http_options=types.HttpOptions(base_url=base_url),
+        )
+        part = types.Part.from_uri(file_uri="gs://local-bucket/scene.png", mime_type="image/png")
+        response = client.models.generate_content(model=MODEL, contents=[part, CAPTION])
+        assert all(word in (response.text or "").lower() for word in scene.class_counts)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
