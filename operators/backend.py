@@ -57,10 +57,11 @@ _verdicts: dict[str, tuple[float, str | Exception]] = {}
 _lock = threading.Lock()
 
 
-def check_backend(ctx: ExecutionContext, params: Params) -> str:
+def check_backend(ctx: ExecutionContext, params: Params, *, fresh: bool = False) -> str:
     """The name of the backend a run would use (``Gemini Developer API``, ``Vertex AI
     (project p, location l) with service account ...``); what is wrong with it is refused in
-    ``params``."""
+    ``params``. ``fresh``: ask Vertex AI again, whatever it said a moment ago (a run about to
+    start: a key revoked since the form was shown is refused here, in one sentence)."""
     if not uses_vertex(None, ctx.secrets):
         if not has_api_key(ctx.secrets):
             params.refuse("api_key", MISSING_KEY)
@@ -71,7 +72,7 @@ def check_backend(ctx: ExecutionContext, params: Params) -> str:
         return DEVELOPER_API
     model = params.text("model") or DEFAULT_MODEL
     mode = params.text("mode") or "online"
-    verdict = _vertex_verdict(ctx.secrets, model, mode)
+    verdict = _vertex_verdict(ctx.secrets, model, mode, fresh)
     if isinstance(verdict, str):
         return verdict
     if mode == "batch" and isinstance(verdict, ConfigurationError):
@@ -82,13 +83,13 @@ def check_backend(ctx: ExecutionContext, params: Params) -> str:
     return "Vertex AI"
 
 
-def _vertex_verdict(secrets: Any, model: str, mode: str) -> str | Exception:
+def _vertex_verdict(secrets: Any, model: str, mode: str, fresh: bool) -> str | Exception:
     values = [lookup((name,), secrets) or "" for name in _VERTEX_SETTINGS]
     key = hashlib.sha256("\0".join([*values, model, mode]).encode()).hexdigest()
     now = time.monotonic()
     with _lock:
         found = _verdicts.get(key)
-    if found is not None:
+    if found is not None and not fresh:
         at, verdict = found
         if now - at < (PASS_SECONDS if isinstance(verdict, str) else REFUSAL_SECONDS):
             return verdict

@@ -213,11 +213,13 @@ def _is_segmentation(collection: Any, field_name: str | None) -> bool:
     return getattr(field, "document_type", None) is fo.Segmentation
 
 
-def task_job(ctx: ExecutionContext, params: Params, kind: TaskKind) -> TaskJob | None:
+def task_job(
+    ctx: ExecutionContext, params: Params, kind: TaskKind, *, fresh: bool = False
+) -> TaskJob | None:
     """The job the parameters ask for, checked as a run would check it; None (with every
     reason in ``params.problems``) when something must be refused. Never raises."""
     try:
-        return _task_job(ctx, params, kind)
+        return _task_job(ctx, params, kind, fresh)
     except GeminiVisionError as exc:
         params.refuse("run", str(exc))
     except Exception as exc:  # a bug must still reach the caller as one sentence
@@ -225,8 +227,10 @@ def task_job(ctx: ExecutionContext, params: Params, kind: TaskKind) -> TaskJob |
     return None
 
 
-def _task_job(ctx: ExecutionContext, params: Params, kind: TaskKind) -> TaskJob | None:
-    backend = check_backend(ctx, params)
+def _task_job(
+    ctx: ExecutionContext, params: Params, kind: TaskKind, fresh: bool
+) -> TaskJob | None:
+    backend = check_backend(ctx, params, fresh=fresh)
     collection = target_collection(ctx, params)
     label_field = params.text("label_field") or DEFAULT_FIELDS[kind]
     gt_field = params.text("gt_field")

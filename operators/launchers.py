@@ -113,7 +113,7 @@ class AskAboutSample(foo.Operator):
     def resolve_input(self, ctx: ExecutionContext) -> types.Property:
         inputs = types.Object()
         params = Params(ctx.params, SAMPLE_PARAMETERS)
-        if _sample(ctx, params) is not None:
+        if _sample(ctx, params, fresh=False) is not None:
             forms.model_input(ctx, inputs)
             inputs.str("question", label="Question", default=DEFAULT_QUESTION, required=True)
         params.mark(inputs)
@@ -121,7 +121,7 @@ class AskAboutSample(foo.Operator):
 
     def execute(self, ctx: ExecutionContext) -> dict[str, Any]:
         params = Params(ctx.params, SAMPLE_PARAMETERS)
-        sample = _sample(ctx, params)
+        sample = _sample(ctx, params, fresh=True)
         question = params.text("question") or params.text("prompt") or DEFAULT_QUESTION
         settings = jobs.run_settings(ctx, params)
         params.check()
@@ -135,10 +135,11 @@ class AskAboutSample(foo.Operator):
         return types.Property(outputs, view=types.View(label="Gemini's answer"))
 
 
-def _sample(ctx: ExecutionContext, params: Params) -> Any:
+def _sample(ctx: ExecutionContext, params: Params, *, fresh: bool) -> Any:
     """The one-sample view asked about (None, with the reason in ``params``, when there is
-    none); a missing key or base URL is refused here too, before anything is sent."""
-    jobs.check_backend(ctx, params)
+    none); a missing key or base URL is refused here too, before anything is sent
+    (``fresh``: see :func:`.backend.check_backend`)."""
+    jobs.check_backend(ctx, params, fresh=fresh)
     sample_id = params.text("sample_id") or ctx.current_sample
     if not sample_id:
         return params.refuse(

@@ -48,7 +48,7 @@ class AskAboutSelection(foo.Operator):
         params = Params(ctx.params, PARAMETERS)
         collection = forms.target_input(ctx, inputs, params, action="Ask about")
         if collection is not None:
-            _check(ctx, params, collection)
+            _check(ctx, params, collection, fresh=False)
             forms.model_input(ctx, inputs)
             inputs.str(
                 "prompt",
@@ -69,7 +69,7 @@ class AskAboutSelection(foo.Operator):
     def execute(self, ctx: ExecutionContext) -> dict[str, Any]:
         params = Params(ctx.params, PARAMETERS)
         collection = jobs.target_collection(ctx, params)
-        _check(ctx, params, collection)
+        _check(ctx, params, collection, fresh=True)
         question = params.get("question") or params.get("prompt") or DEFAULT_QUESTION
         settings = jobs.run_settings(ctx, params)
         params.check()
@@ -87,9 +87,10 @@ class AskAboutSelection(foo.Operator):
         return types.Property(outputs, view=types.View(label="Gemini's answer"))
 
 
-def _check(ctx: ExecutionContext, params: Params, collection: Any) -> None:
-    """What the request would be refused for, refused before it is sent."""
-    jobs.check_backend(ctx, params)
+def _check(ctx: ExecutionContext, params: Params, collection: Any, *, fresh: bool) -> None:
+    """What the request would be refused for, refused before it is sent (``fresh``: see
+    :func:`.backend.check_backend`)."""
+    jobs.check_backend(ctx, params, fresh=fresh)
     jobs.run_settings(ctx, params)
     count = collection.count()
     if count == 0:

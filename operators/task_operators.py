@@ -103,7 +103,7 @@ class GeminiTaskOperator(foo.Operator):
 
     def execute(self, ctx: ExecutionContext) -> Any:
         params = self.params(ctx)
-        job = jobs.task_job(ctx, params, self.kind)
+        job = jobs.task_job(ctx, params, self.kind, fresh=True)
         params.check()
         assert job is not None
 

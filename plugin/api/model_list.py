@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gemini_vision.api.client import GeminiClient
-from gemini_vision.api.config import resolve_api_key, resolve_base_url
+from gemini_vision.api.config import resolve_api_key, resolve_base_url, uses_vertex
 from gemini_vision.api.retry import RetryPolicy
 from gemini_vision.catalog import DEFAULT_MODEL, FALLBACK_MODELS
 from gemini_vision.errors import GeminiVisionError
@@ -55,9 +55,10 @@ def list_models(
     base_url: str | None = None,
     timeout: float = 3.0,
 ) -> list[str]:
-    """Gemini models able to look at images, default first; never raises."""
+    """Gemini models able to look at images, default first; never raises. (Vertex AI lists
+    its publisher models differently: the fixed list there.)"""
     key = resolve_api_key(api_key, secrets)
-    if key is None:
+    if key is None or uses_vertex(None, secrets):
         return list(FALLBACK_MODELS)
     try:
         url = resolve_base_url(base_url, secrets)

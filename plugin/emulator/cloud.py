@@ -4,7 +4,9 @@
 whose ``token_uri`` is the emulator's token endpoint, and registers its public key there, so
 google-auth's whole flow - signed JWT in, short-lived access token out - runs offline.
 :func:`user_credentials_file` does the same for a user's ``gcloud auth application-default
-login`` file (a refresh token).
+login`` file (a refresh token); google-auth sends such a token to Google's own endpoint
+whatever the file says, so a test redirects
+``google.oauth2.credentials._GOOGLE_OAUTH2_TOKEN_ENDPOINT`` to the emulator's.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ checks. Nothing here sets a Gemini API key.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import traceback
@@ -26,12 +27,13 @@ fo = pytest.importorskip("fiftyone")
 foo = pytest.importorskip("fiftyone.operators")
 
 import fiftyone.core.odm as foo_odm  # noqa: E402
+import google.oauth2.credentials  # noqa: E402
 from fiftyone import ViewField as F  # noqa: E402
 from fiftyone.operators.delegated import DelegatedOperationService  # noqa: E402
 from google.oauth2 import service_account  # noqa: E402
 
 from gemini_vision import GeminiModel, RunSettings, run_task  # noqa: E402
-from gemini_vision.adapters import runs  # noqa: E402
+from gemini_vision.adapters import clear_cached_answers, runs  # noqa: E402
 from gemini_vision.adapters.synthetic import GT_DETECTIONS  # noqa: E402
 from gemini_vision.api.credentials import CLOUD_PLATFORM_SCOPE  # noqa: E402
 from gemini_vision.demo import scenes  # noqa: E402
@@ -82,6 +84,7 @@ def scene_dataset(datasets: DatasetFactory) -> Any:
 
 @pytest.fixture
 def dataset(scene_dataset: Any, datasets: DatasetFactory) -> Iterator[Any]:
+    clear_cached_answers()  # every test here counts the requests Vertex AI really got
     clone = datasets.clone(scene_dataset)
     yield clone
     clone.delete()
@@ -258,6 +261,11 @@ def test_wrong_project_region_credentials_and_missing_project_are_refused_for_fr
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(revoked))
     refused(AuthenticationError, "refused to issue an access token", "revoked")
     # a user's gcloud login names no project: without GOOGLE_CLOUD_PROJECT nothing can be sent
+    # (google-auth sends a user's refresh token to Google's own token endpoint whatever the
+    # file says; here that endpoint is the emulator's)
+    monkeypatch.setattr(
+        google.oauth2.credentials, "_GOOGLE_OAUTH2_TOKEN_ENDPOINT", f"{emu.base_url}/token"
+    )
     user = user_credentials_file(emu, tmp_path / "user.json")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(user))
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
@@ -267,8 +275,17 @@ def test_wrong_project_region_credentials_and_missing_project_are_refused_for_fr
     assert emu.stats.requests.get("generateContent", 0) == 0  # nothing paid for so far
     run("caption_images", dataset, label_field="cap")
     assert latest(dataset, "cap")["labelled"] == len(dataset)
+    # ... until the login expires, after the form was shown: the run refuses to start
+    emu.config.revoked_credentials.add(json.loads(user.read_text())["refresh_token"])
+    with pytest.raises(foo.executor.ExecutionError, match="expired or revoked"):
+        foo.execute_operator(
+            f"{PLUGIN}/detect_objects", ctx={"dataset": dataset, "params": {"label_field": "d"}}
+        )
+    with pytest.raises(AuthenticationError, match="gcloud auth application-default login"):
+        run_task(dataset, TaskSpec(kind="detect"), "d")
     dataset.reload()
-    assert not dataset.has_field("det")  # the refused runs created nothing
+    assert not dataset.has_field("det") and not dataset.has_field("d")  # nothing created
+    assert emu.stats.count("generateContent") == len(dataset)  # the one caption run
 
 
 # -- Cloud Storage media ----------------------------------------------------------------------
@@ -355,7 +372,7 @@ def test_no_private_key_or_access_token_is_stored_logged_or_shown(
     run("classify_images", dataset, label_field="cls", classes=["circle", "square"])
 
     private_key = service_account.Credentials.from_service_account_file(str(key_file))
-    info = __import__("json").loads(key_file.read_text())
+    info = json.loads(key_file.read_text())
     key_lines = [line for line in info["private_key"].splitlines() if "-----" not in line]
     needles = [*key_lines[1:-1], info["private_key_id"], *emu.api.tokens.all_issued()]
     assert private_key is not None and len(needles) > 20
