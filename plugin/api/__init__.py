@@ -1,10 +1,15 @@
-"""The Gemini REST API: clients, wire models, configuration, retries and the Files API.
+"""The Gemini REST API (Developer API and Vertex AI): clients, wire models, configuration,
+credentials, retries and the Files API.
 
 ::
 
     config       where the key and base URL come from (argument, secret, environment)
+    backend      Vertex AI or the Developer API: project, location, host, model paths
+    credentials  Google Cloud credentials (google-auth) as bearer tokens, refreshed in time
+    access       one free countTokens call: is this project / location / model usable?
+    storage      the first bytes of gs:// objects (Cloud Storage JSON API)
     wire         pydantic models of the REST envelope, shared with the emulator
-    effects      Send and Sleep: how an operation asks for I/O without doing it
+    effects      Send, Sleep, Authorize: how an operation asks for I/O without doing it
     operations   every API call as a generator of effects: URLs, headers, bodies, checks (no I/O)
     status       error responses and transport failures -> the exception tree; retry delays
     retry        whether and when to try again (RetryPolicy), the retry loop, ClientStats

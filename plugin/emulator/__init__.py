@@ -7,7 +7,9 @@ serves from the command line.
 ::
 
     config   every knob (latency, quotas, fault rates, answer styles) and the model table
-    server/  the protocol half: HTTP, routes, bodies, errors, Files and Batch APIs, faults
+    server/  the protocol half: HTTP, routes, bodies, errors, Files and Batch APIs, faults,
+             Vertex AI, the OAuth token endpoint, Cloud Storage
+    cloud    service-account and user credential files the emulator trusts
     model/   the "model" half: what it sees in the pixels and what it says about them
 
 Nothing here imports FiftyOne.

@@ -6,6 +6,7 @@
     exif      EXIF orientations 1-8 as explicit transforms between stored and displayed frames
     prepare   load, check, pass through or convert; sizes without decoding
     convert   pixels: decode, orient, normalise to 8-bit, downscale, encode
+    cloud     gs:// images Vertex AI reads as they are: checked from their header
 
 Nothing here imports FiftyOne.
 """

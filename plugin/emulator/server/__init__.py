@@ -1,5 +1,7 @@
 """The emulator's protocol half: HTTP, routing, authentication, request bodies, error bodies,
-the Files API, the Batch API, quotas and fault injection, and generateContent's envelope.
+the Files API, the Batch API, quotas and fault injection, and generateContent's envelope;
+Vertex AI's paths (``vertex``), Google's OAuth token endpoint (``oauth``) and Cloud Storage
+buckets mapped to folders (``storage``).
 
 What the answers *say* comes from :mod:`gemini_vision.emulator.model`.
 """
