@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .cache import ClearCachedAnswers
+from .comparison import CompareModels
 from .evaluation import EvaluateAgainstGroundTruth
 from .launchers import AskAboutSample, GeminiTasks
 from .panel import GeminiPanel
@@ -20,6 +21,7 @@ OPERATORS = (
     GeminiTasks,
     AskAboutSample,
     DeleteGeminiRun,
+    CompareModels,
 )
 PANELS = (GeminiPanel,)
 

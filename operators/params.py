@@ -24,7 +24,7 @@ import fiftyone.operators.types as types
 
 from gemini_vision.errors import ConfigurationError
 
-__all__ = ["Choice", "Flag", "Names", "Number", "Params", "Spec", "Text"]
+__all__ = ["Choice", "Flag", "Names", "Number", "Params", "Records", "Spec", "Text"]
 
 #: what FiftyOne itself may put among the parameters (the panel ones when an operator is
 #: opened while a panel is active, e.g. from the Gemini button with the Gemini panel open)
@@ -70,6 +70,39 @@ class Names(Spec):
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise Refused(f"{name} must be a list of names (texts), got {_shown(value)}")
         return [v.strip() for v in value if v.strip()]
+
+
+@dataclass(frozen=True)
+class Records(Spec):
+    """A list of ``minimum`` to ``maximum`` objects, each of whose fields is read by its own
+    spec (unknown fields refused; blank or missing ones left out)."""
+
+    fields: Mapping[str, Spec]
+    minimum: int = 1
+    maximum: int = 100
+
+    def read(self, name: str, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, dict) for v in value):
+            raise Refused(f"{name} must be a list of objects, got {_shown(value)}")
+        if not self.minimum <= len(value) <= self.maximum:
+            raise Refused(
+                f"{name} must hold {self.minimum} to {self.maximum} entries, got {len(value)}"
+            )
+        records = []
+        for index, item in enumerate(value):
+            record = {}
+            for key, field_value in item.items():
+                spec = self.fields.get(key)
+                if spec is None:
+                    known = ", ".join(self.fields)
+                    raise Refused(f"{name}[{index}] has an unknown field {key!r} (takes {known})")
+                if field_value is None or (
+                    isinstance(field_value, str) and not field_value.strip()
+                ):
+                    continue
+                record[key] = spec.read(f"{name}[{index}].{key}", field_value)
+            records.append(record)
+        return records
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,9 @@ _LAZY = {
     "RunSummary": "gemini_vision.adapters.summary",
     "TaskKind": "gemini_vision.tasks",
     "TaskSpec": "gemini_vision.tasks",
+    "Variant": "gemini_vision.adapters.compare",
     "ask_about_samples": "gemini_vision.adapters.ask",
+    "compare_models": "gemini_vision.adapters.compare",
     "evaluate": "gemini_vision.adapters.evaluation",
     "run_task": "gemini_vision.adapters.runner",
 }

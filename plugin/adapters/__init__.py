@@ -5,6 +5,7 @@
     runner        run_task: check the outputs, label online or in batches, record, evaluate
     summary       RunSummary, and the words and colour the App shows for a run
     ask           one question about several images (ask_about_samples)
+    compare       one task, 2-4 variants (models, prompts, sizes), one comparison table
     labels        parsed answers -> FiftyOne labels in the displayed frame -> the dataset
     fields        which samples need work, which fields may be written, a field's vocabulary
     runs          a run record per field the plugin writes (provenance, "did we create it?")
@@ -22,6 +23,7 @@ This face is what the operators use.
 """
 
 from gemini_vision.adapters.ask import ask_about_samples
+from gemini_vision.adapters.compare import Comparison, Variant, compare_models
 from gemini_vision.adapters.evaluation import (
     EVALUABLE_TYPES,
     check_eval_key,
@@ -57,11 +59,13 @@ from gemini_vision.settings import RunSettings, has_api_key
 __all__ = [
     "EVALUABLE_TYPES",
     "OUTPUT_TYPES",
+    "Comparison",
     "CostPreview",
     "GeminiModel",
     "LabelWriter",
     "RunSettings",
     "RunSummary",
+    "Variant",
     "ask_about_samples",
     "cache_ttl_days",
     "cached_answers",
@@ -74,6 +78,7 @@ __all__ = [
     "check_semantic_field",
     "classes_from_field",
     "clear_cached_answers",
+    "compare_models",
     "describe_summary",
     "evaluate",
     "ground_truth_types",

@@ -24,7 +24,7 @@ from gemini_vision.errors import ImageError
 from gemini_vision.images import image_size
 from gemini_vision.tasks import TaskKind, TaskSpec, generation_defaults, prompt_text
 
-__all__ = ["CostPreview", "preview_cost"]
+__all__ = ["CostPreview", "preview_cost", "typical_output_tokens"]
 
 SAMPLE_SIZE = 25
 #: typical answer lengths: tokens per answer, or per object for spatial tasks
@@ -98,6 +98,14 @@ def _thinking_tokens(task: TaskSpec, model: str) -> int:
     return int(thinking.get("thinkingBudget") or 0)
 
 
+def typical_output_tokens(task: TaskSpec) -> int:
+    """The answer tokens of one typical request for ``task`` (thinking not included)."""
+    per_object = _OUTPUT_TOKENS_PER_OBJECT.get(task.kind)
+    if per_object:
+        return per_object * min(task.max_objects, _TYPICAL_OBJECTS)
+    return _OUTPUT_TOKENS.get(task.kind, 50)
+
+
 def preview_cost(collection: Any, task: TaskSpec, label_field: str, settings: Any) -> CostPreview:
     """Estimates what running ``task`` on ``collection`` would cost with ``settings``."""
     todo = samples_to_process(collection, label_field, settings.overwrite)
@@ -113,12 +121,7 @@ def preview_cost(collection: Any, task: TaskSpec, label_field: str, settings: An
         else estimate_image_tokens(1024, 768, model=settings.model)
     )
     prompt = estimate_text_tokens(prompt_text(task))
-    per_object = _OUTPUT_TOKENS_PER_OBJECT.get(task.kind)
-    output = (
-        per_object * min(task.max_objects, _TYPICAL_OBJECTS)
-        if per_object
-        else _OUTPUT_TOKENS.get(task.kind, 50)
-    )
+    output = typical_output_tokens(task)
     input_tokens = math.ceil(count * (per_image + prompt))
     output_tokens = count * (output + _thinking_tokens(task, settings.model))
     price = price_for(settings.model)

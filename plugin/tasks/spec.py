@@ -247,10 +247,13 @@ def build_request(
     media_resolution: str | None = None,
     seed: int | None = None,
     system_instruction: str | None = None,
+    thinking_budget: int | None = None,
 ) -> wire.GenerateContentRequest:
     """The ``generateContent`` body for ``task`` on ``model``: images first, then the prompt.
 
-    Explicit arguments override the task defaults (see the module docstring). Raises
+    Explicit arguments override the task defaults (see the module docstring);
+    ``thinking_budget`` (tokens, -1: the model decides) applies to models with a thinking
+    budget (Gemini 2.5). Raises
     ConfigurationError for an impossible combination (segmentation on Gemini 3, no image, a
     spatial task with several images, an unknown media resolution).
     """
@@ -258,6 +261,11 @@ def build_request(
     _check_images(task, image_parts)
     mime, schema = response_format(task)
     thinking = _thinking(task, spec)
+    if thinking_budget is not None and spec.thinking_control == "budget":
+        # a negative budget: the model's own dynamic thinking (no thinkingConfig at all)
+        thinking = (
+            wire.ThinkingConfig(thinking_budget=thinking_budget) if thinking_budget >= 0 else None
+        )
     if max_output_tokens:
         # above the model's limit the API answers 400
         max_output_tokens = min(max_output_tokens, spec.max_output_tokens)
