@@ -14,6 +14,7 @@ credentials, retries and the Files API.
     status       error responses and transport failures -> the exception tree; retry delays
     retry        whether and when to try again (RetryPolicy), the retry loop, ClientStats
     files        the Files API: resumable upload, waiting for ACTIVE, inline-or-upload
+    driver       running an operation's effects; reading answers within their size and time
     client       GeminiClient (httpx.Client) and AsyncGeminiClient (httpx.AsyncClient)
     transport    an httpx transport spreading many requests over small connection pools
     model_list   the models a user can pick (live ``models.list``, cached, with a fallback)

@@ -40,12 +40,12 @@ from gemini_vision.api.config import (
     ClientConfig,
     SecretSource,
 )
+from gemini_vision.api.driver import Driver, past_deadline, read_back, take_chunk
 from gemini_vision.api.effects import Authorize, Effect, Op, Send, Sleep
 from gemini_vision.api.files import UploadSource
 from gemini_vision.api.operations import Operations, model_path
 from gemini_vision.api.retry import ClientStats, RetryLoop, RetryPolicy
-from gemini_vision.api.status import url_for_logs
-from gemini_vision.errors import GeminiVisionError, InvalidResponseError
+from gemini_vision.errors import GeminiVisionError
 
 __all__ = [
     "AsyncGeminiClient",
@@ -58,63 +58,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-def _take(body: bytearray, chunk: bytes, effect: Send, elapsed: float) -> None:
-    """Adds ``chunk`` to ``body`` unless the answer went past the effect's size or deadline."""
-    if effect.deadline is not None and elapsed > effect.deadline:
-        raise _past_deadline(effect)
-    body += chunk
-    if effect.max_bytes is not None and len(body) > effect.max_bytes:
-        raise InvalidResponseError(
-            f"the answer to {effect.request.method} {url_for_logs(effect.request)} is larger "
-            f"than {effect.max_bytes / 1e6:g} MB (the client's max_response_bytes); refused "
-            "without reading the rest"
-        )
-
-
-def _past_deadline(effect: Send) -> httpx.ReadTimeout:
-    return httpx.ReadTimeout(
-        f"no complete answer within the {effect.deadline:g} s deadline (the client's deadline)",
-        request=effect.request,
-    )
-
-
-def _read(response: httpx.Response, body: bytearray) -> httpx.Response:
-    """``response`` with ``body`` (already decoded) as its content, ready to be read again."""
-    skip = ("content-encoding", "content-length", "transfer-encoding")
-    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in skip]
-    return httpx.Response(
-        response.status_code,
-        headers=headers,
-        content=bytes(body),
-        request=response.request,
-        extensions=response.extensions,
-    )
-
-
-class _Driver:
-    """Runs an Op: hands its effects to ``perform`` and feeds back results or errors."""
-
-    def __init__(self, op: Op[T]) -> None:
-        self._op = op
-        self._outcome: Any = None
-        self.result: Any = None
-
-    def next_effect(self) -> Effect | None:
-        """The op's next effect, or None when it has returned (see ``result``)."""
-        outcome, self._outcome = self._outcome, None
-        try:
-            if isinstance(outcome, BaseException):
-                return self._op.throw(outcome)
-            return self._op.send(outcome)
-        except StopIteration as stop:
-            self.result = stop.value
-            return None
-
-    def resume(self, outcome: Any) -> None:
-        """What the last effect produced: a response, None after a sleep, or an httpx error."""
-        self._outcome = outcome
 
 
 class ClientOptions(TypedDict, total=False):
@@ -261,17 +204,17 @@ class GeminiClient(_ClientBase):
             try:
                 body = bytearray()
                 for chunk in response.iter_bytes():
-                    _take(body, chunk, effect, time.monotonic() - started)
+                    take_chunk(body, chunk, effect, time.monotonic() - started)
             finally:
                 response.close()
-            return _read(response, body)
+            return read_back(response, body)
         except httpx.RequestError as exc:
             return exc
         except GeminiVisionError as exc:
             return exc
 
     def _run(self, op: Op[T]) -> T:
-        driver = _Driver(op)
+        driver = Driver(op)
         while (effect := driver.next_effect()) is not None:
             driver.resume(self._perform(effect))
         return driver.result
@@ -416,7 +359,7 @@ class AsyncGeminiClient(_ClientBase):
         try:
             return await asyncio.wait_for(self._exchange(effect), effect.deadline)
         except asyncio.TimeoutError:
-            return _past_deadline(effect)
+            return past_deadline(effect)
         except httpx.RequestError as exc:
             return exc
         except GeminiVisionError as exc:
@@ -427,13 +370,13 @@ class AsyncGeminiClient(_ClientBase):
         try:
             body = bytearray()
             async for chunk in response.aiter_bytes():
-                _take(body, chunk, effect, 0.0)  # the deadline is wait_for's
+                take_chunk(body, chunk, effect, 0.0)  # the deadline is wait_for's
         finally:
             await response.aclose()
-        return _read(response, body)
+        return read_back(response, body)
 
     async def _run(self, op: Op[T]) -> T:
-        driver = _Driver(op)
+        driver = Driver(op)
         while (effect := driver.next_effect()) is not None:
             driver.resume(await self._perform(effect))
         return driver.result
