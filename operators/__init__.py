@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .audit import AuditGroundTruth
 from .cache import ClearCachedAnswers
 from .comparison import CompareModels
 from .evaluation import EvaluateAgainstGroundTruth
@@ -22,6 +23,7 @@ OPERATORS = (
     AskAboutSample,
     DeleteGeminiRun,
     CompareModels,
+    AuditGroundTruth,
 )
 PANELS = (GeminiPanel,)
 

@@ -45,16 +45,20 @@ def run(
     *,
     starting: str = "Starting",
     outputs: dict[str, Any] | None = None,
+    saved_view: str | None = None,
 ) -> Any:
     """Runs ``job(report)`` the way ``ctx`` asks: delegated, streamed to the App, or in place
     for a Python caller; the last two return or notify the summary. ``starting``: the first
     progress text the App shows, before the first answer arrives; ``outputs``: the output
-    view (JSON) the App shows the result in when the run is over."""
+    view (JSON) the App shows the result in when the run is over; ``saved_view``: the saved
+    view the App opens then."""
     if ctx.delegated:
         return run_delegated(ctx, job)
     if not from_app(ctx):
         return job(lambda fraction, label: None, threading.Event())
-    return stream(ctx, job, describe, variant, starting=starting, outputs=outputs)
+    return stream(
+        ctx, job, describe, variant, starting=starting, outputs=outputs, saved_view=saved_view
+    )
 
 
 def from_app(ctx: ExecutionContext) -> bool:
@@ -84,6 +88,7 @@ def stream(
     *,
     starting: str = "Starting",
     outputs: dict[str, Any] | None = None,
+    saved_view: str | None = None,
 ) -> Iterator[Any]:
     """Runs ``job(report)`` in a thread and yields App messages until it finishes; the last
     one notifies ``describe(result)`` with the ``variant(result)`` colour.
@@ -123,6 +128,8 @@ def stream(
     yield ctx.ops.set_progress(label="Done", progress=1.0)
     yield ctx.ops.reload_dataset()
     yield ctx.ops.notify(describe(result), variant=variant(result))
+    if saved_view is not None:
+        yield ctx.ops.set_view(name=saved_view)
     if outputs is not None:
         yield ctx.ops.show_output(outputs, result)
 

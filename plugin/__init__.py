@@ -46,6 +46,7 @@ _LAZY = {
     "TaskSpec": "gemini_vision.tasks",
     "Variant": "gemini_vision.adapters.compare",
     "ask_about_samples": "gemini_vision.adapters.ask",
+    "audit_ground_truth": "gemini_vision.adapters.audit",
     "compare_models": "gemini_vision.adapters.compare",
     "evaluate": "gemini_vision.adapters.evaluation",
     "run_task": "gemini_vision.adapters.runner",

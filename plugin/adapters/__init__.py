@@ -5,6 +5,7 @@
     runner        run_task: check the outputs, label online or in batches, record, evaluate
     summary       RunSummary, and the words and colour the App shows for a run
     ask           one question about several images (ask_about_samples)
+    audit         Gemini looks at every ground-truth object again: suspected label errors
     compare       one task, 2-4 variants (models, prompts, sizes), one comparison table
     labels        parsed answers -> FiftyOne labels in the displayed frame -> the dataset
     fields        which samples need work, which fields may be written, a field's vocabulary
@@ -23,6 +24,7 @@ This face is what the operators use.
 """
 
 from gemini_vision.adapters.ask import ask_about_samples
+from gemini_vision.adapters.audit import AuditSummary, audit_ground_truth
 from gemini_vision.adapters.compare import Comparison, Variant, compare_models
 from gemini_vision.adapters.evaluation import (
     EVALUABLE_TYPES,
@@ -59,6 +61,7 @@ from gemini_vision.settings import RunSettings, has_api_key
 __all__ = [
     "EVALUABLE_TYPES",
     "OUTPUT_TYPES",
+    "AuditSummary",
     "Comparison",
     "CostPreview",
     "GeminiModel",
@@ -67,6 +70,7 @@ __all__ = [
     "RunSummary",
     "Variant",
     "ask_about_samples",
+    "audit_ground_truth",
     "cache_ttl_days",
     "cached_answers",
     "check_access",

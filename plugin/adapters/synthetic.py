@@ -12,9 +12,11 @@ fields in the frame FiftyOne displays:
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import fiftyone as fo
 
@@ -25,8 +27,10 @@ __all__ = [
     "GT_CLASSIFICATION",
     "GT_DETECTIONS",
     "GT_SEGMENTATION",
+    "PlantedMistakes",
     "SampleFormat",
     "make_scene_dataset",
+    "plant_mistakes",
 ]
 
 GT_DETECTIONS = "ground_truth"
@@ -107,3 +111,97 @@ def make_scene_dataset(
     dataset.save()
     dataset.compute_metadata(progress=False)
     return dataset
+
+
+@dataclass
+class PlantedMistakes:
+    """The label ids of each kind of mistake planted in a noisy copy of the ground truth, and
+    of the planted predictions' misses and false alarms (see :func:`plant_mistakes`)."""
+
+    wrong_labels: list[str]
+    missing: list[str]
+    extra_boxes: list[str]
+    correct: list[str]
+    real_misses: list[str]
+    false_alarms: list[str]
+
+
+def plant_mistakes(
+    dataset: fo.Dataset,
+    *,
+    gt_field: str = GT_DETECTIONS,
+    noisy_field: str = "noisy_ground_truth",
+    pred_field: str = "planted_predictions",
+    per_kind: int = 20,
+    seed: int = 0,
+) -> PlantedMistakes:
+    """Writes ``noisy_field``, a copy of ``gt_field`` with ``per_kind`` objects relabelled to
+    another class, ``per_kind`` removed (still in the image: missing ground truth) and
+    ``per_kind`` boxes added where there is nothing; and ``pred_field``, the true objects as a
+    perfect detector's predictions less ``per_kind`` of them (real misses) plus ``per_kind``
+    boxes on empty background (false alarms). Returns the ids of each kind."""
+    rng = random.Random(seed)
+    ids, truths = dataset.values(["id", f"{gt_field}.detections"])
+    everything = [(sid, det) for sid, dets in zip(ids, truths, strict=True) for det in dets or ()]
+    picked = rng.sample(everything, 3 * per_kind)
+    wrong = {d.id for _, d in picked[:per_kind]}
+    missing = {d.id for _, d in picked[per_kind : 2 * per_kind]}
+    missed = {d.id for _, d in picked[2 * per_kind :]}
+    classes = sorted({d.label for _, d in everything})
+    noisy: dict[str, fo.Detections] = {}
+    preds: dict[str, fo.Detections] = {}
+    planted = PlantedMistakes([], [], [], [], [], [])
+    for sid, dets in zip(ids, truths, strict=True):
+        kept, predicted = [], []
+        for det in dets or ():
+            if det.id not in missed:
+                predicted.append(
+                    fo.Detection(label=det.label, bounding_box=det.bounding_box, confidence=0.9)
+                )
+            if det.id in missing:  # (never also missed: the picks are disjoint)
+                planted.missing.append(predicted[-1].id)  # its prediction: a false positive
+                continue
+            copy = fo.Detection(label=det.label, bounding_box=det.bounding_box)
+            if det.id in wrong:
+                copy.label = rng.choice([c for c in classes if c != det.label])
+                planted.wrong_labels.append(copy.id)
+            else:
+                planted.correct.append(copy.id)
+            if det.id in missed:
+                planted.real_misses.append(copy.id)
+            kept.append(copy)
+        noisy[sid], preds[sid] = (
+            fo.Detections(detections=kept),
+            fo.Detections(detections=predicted),
+        )
+    for field_name, labels, kind in ((noisy_field, noisy, "extra"), (pred_field, preds, "alarm")):
+        empty = _empty_boxes(ids, truths, per_kind, rng)
+        for sid, box in empty:
+            det = fo.Detection(label=rng.choice(classes), bounding_box=box)
+            if kind == "alarm":
+                det.confidence = 0.6
+            labels[sid].detections.append(det)
+            (planted.extra_boxes if kind == "extra" else planted.false_alarms).append(det.id)
+        dataset.set_values(field_name, labels, key_field="id")
+    return planted
+
+
+def _empty_boxes(
+    ids: list[str], truths: list[Any], count: int, rng: random.Random
+) -> list[tuple[str, list[float]]]:
+    """``count`` boxes (sample id, relative box) that overlap no true object, with room."""
+    found: list[tuple[str, list[float]]] = []
+    while len(found) < count:
+        index = rng.randrange(len(ids))
+        w, h = rng.uniform(0.1, 0.16), rng.uniform(0.1, 0.16)
+        x, y = rng.uniform(0.02, 0.98 - w), rng.uniform(0.02, 0.98 - h)
+        pad = 0.06  # the crop's context must be empty too
+        others = [d.bounding_box for d in truths[index] or ()] + [
+            b for sid, b in found if sid == ids[index]
+        ]
+        if all(
+            x + w + pad < bx or bx + bw + pad < x or y + h + pad < by or by + bh + pad < y
+            for bx, by, bw, bh in others
+        ):
+            found.append((ids[index], [x, y, w, h]))
+    return found

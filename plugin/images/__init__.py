@@ -7,6 +7,7 @@
     prepare   load, check, pass through or convert; sizes without decoding
     convert   pixels: decode, orient, normalise to 8-bit, downscale, encode
     cloud     gs:// images Vertex AI reads as they are: checked from their header
+    crops     crops of objects with context and a least size, and back to image coordinates
 
 Nothing here imports FiftyOne.
 """
@@ -17,6 +18,7 @@ from gemini_vision.images.prepare import (
     SUPPORTED_MIME_TYPES,
     PreparedImage,
     image_size,
+    load_display_image,
     prepare_image,
     register_heif,
 )
@@ -30,6 +32,7 @@ __all__ = [
     "PreparedImage",
     "exif_display_size",
     "image_size",
+    "load_display_image",
     "prepare_image",
     "read_source",
     "register_heif",

@@ -69,6 +69,7 @@ __all__ = [
     "ImageSource",
     "PreparedImage",
     "image_size",
+    "load_display_image",
     "prepare_image",
     "register_heif",
 ]
@@ -234,6 +235,21 @@ def _passed_through(data: bytes, desc: str, header: _Header) -> PreparedImage:
         source=desc,
         source_format=header.fmt,
     )
+
+
+def load_display_image(
+    source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """The decoded image of ``source`` as the App shows it: EXIF-oriented, 8-bit RGB or L,
+    full size. Raises ImageError naming the source and the cause."""
+    data, desc = read_source(
+        source, max_bytes=DEFAULT_MAX_DOWNLOAD_BYTES, timeout=DEFAULT_TIMEOUT, http_client=None
+    )
+    with _open(data, desc, max_pixels) as im:
+        header = _Header.read(im)
+        out, _ = to_display(im, header.fmt, header.display, header.display, desc)
+        out.load()
+        return out
 
 
 def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int]:

@@ -106,6 +106,8 @@ class Intent:
     question: str = ""
     mime_type: str | None = None
     schema: Any = None
+    #: the question is about the object in the centre of the image (a crop around it)
+    central: bool = False
 
     def wants(self, label: str, color: str) -> bool:
         """True if an object of this class and colour belongs in the answer."""
@@ -365,6 +367,10 @@ def _limit(text: str, schema: Any) -> int | None:
     return min(limits) if limits else None
 
 
+#: "the object in the centre": a question about one object, not about the whole picture
+_CENTRAL = re.compile(r"\b(?:object|thing|item)s?\s+(?:is\s+)?(?:in|at)\s+the\s+cent(?:re|er)\b")
+
+
 def read_intent(
     request: wire.GenerateContentRequest, n_images: int, *, masks_supported: bool = True
 ) -> Intent:
@@ -404,6 +410,7 @@ def read_intent(
         question=user.strip(),
         mime_type=mime or None,
         schema=schema,
+        central=bool(_CENTRAL.search(cleaned)),
     )
 
 

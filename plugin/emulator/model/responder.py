@@ -208,6 +208,8 @@ def dump(value: Any) -> str:
 
 def _classify(intent: Intent, view: _View, rng: random.Random) -> str:
     objects = view.objects
+    if intent.central:  # about the one object in the centre: what lies there, if anything
+        objects = _at_centre(objects, view.size)
     if intent.classes:
         names = [name for name, _ in intent.classes]
         count: Counter[str] = Counter()
@@ -224,8 +226,14 @@ def _classify(intent: Intent, view: _View, rng: random.Random) -> str:
             if intent.confidence:
                 value = [{"label": n, "confidence": _share(count[n], total)} for n in ranked]
             return _as_requested(value, intent, key="labels")
-        best = ranked[0] if ranked else rng.choice(names)
-        share = _share(count[best], total) if ranked else 0.3
+        nothing = next((n for n in names if n.strip().lower() in _NOTHING), None)
+        if ranked:
+            best = ranked[0]
+            share = _share(count[best], total)
+        elif nothing is not None:  # nothing of the list is there, and "none" is an answer
+            best, share = nothing, 0.9
+        else:  # made to choose among classes none of which is there: a guess
+            best, share = rng.choice(names), 0.3
         if intent.confidence:
             return _as_requested({"label": best, "confidence": share}, intent, key="label")
         return _as_requested(best, intent, key="label")
@@ -234,6 +242,26 @@ def _classify(intent: Intent, view: _View, rng: random.Random) -> str:
         return _as_requested(shapes, intent, key="labels")
     best = shapes[0] if shapes else "background"
     return _as_requested(best, intent, key="label")
+
+
+def _at_centre(
+    objects: list[vision.FoundObject], size: tuple[int, int]
+) -> list[vision.FoundObject]:
+    """The object covering the image's centre (else the one whose box is nearest to it)."""
+    cx, cy = size[0] / 2, size[1] / 2
+
+    def distance(o: vision.FoundObject) -> float:
+        x0, y0, x1, y1 = o.box_xyxy
+        dx = max(x0 - cx, 0.0, cx - x1)
+        dy = max(y0 - cy, 0.0, cy - y1)
+        return (dx * dx + dy * dy) ** 0.5
+
+    near = [o for o in objects if distance(o) <= 0.15 * min(size)]
+    return sorted(near, key=distance)[:1]
+
+
+#: class names that mean "no object of the list is there"
+_NOTHING = frozenset({"none", "nothing", "no object", "none of these", "background", "empty"})
 
 
 def _share(n: int, total: int) -> float:
