@@ -64,7 +64,7 @@ class AuditGroundTruth(foo.Operator):
     def resolve_input(self, ctx: ExecutionContext) -> types.Property:
         inputs = types.Object()
         params = Params(ctx.params, PARAMETERS)
-        collection = forms.target_input(ctx, inputs, params, action="Audit")
+        collection = forms.target_input(ctx, inputs, params, action="Audit", object_views=True)
         if collection is not None:
             forms.model_input(ctx, inputs)
             choices = forms.field_choices(collection, (fo.Detections,))

@@ -53,10 +53,16 @@ def cost_warning_usd() -> EnvSetting:
 
 
 def target_input(
-    ctx: ExecutionContext, inputs: types.Object, params: Params, *, action: str
+    ctx: ExecutionContext,
+    inputs: types.Object,
+    params: Params,
+    *,
+    action: str,
+    object_views: bool = False,
 ) -> Any:
     """The DATASET / CURRENT_VIEW / SELECTED_SAMPLES choice; returns the target collection, or
-    None (with the reason in ``params``) when it cannot be worked on."""
+    None (with the reason in ``params``) when it cannot be worked on (``object_views``: a
+    patches or frames view can)."""
     prop = inputs.view_target(ctx, name="target", action_description=action)
     # The App offers only the targets that make sense right now; Python callers may name any
     # of the three, so the form lists them all (execution checks the selection).
@@ -64,7 +70,7 @@ def target_input(
     values.extend(t for t in TARGETS if t not in values)
     collection = target_collection(ctx, params)
     try:
-        adapters.check_collection(collection)
+        adapters.check_collection(collection, object_views=object_views)
     except ConfigurationError as exc:
         params.refuse("target", str(exc))
         return None

@@ -60,7 +60,7 @@ class GeminiTaskOperator(foo.Operator):
     def resolve_input(self, ctx: ExecutionContext) -> types.Property:
         inputs = types.Object()
         params = self.params(ctx)
-        collection = forms.target_input(ctx, inputs, params, action=self.label)
+        collection = forms.target_input(ctx, inputs, params, action=self.label, object_views=True)
         if collection is not None:
             forms.settings_notices(inputs)
             # two inputs a row where they pair up: the first screen fits a laptop

@@ -17,6 +17,7 @@ __all__ = [
     "check_output_field",
     "check_semantic_field",
     "classes_from_field",
+    "is_object_view",
     "samples_to_process",
 ]
 
@@ -31,23 +32,36 @@ OUTPUT_TYPES: dict[TaskKind, tuple[type, ...] | None] = {
 }
 
 
-def check_collection(collection: Any) -> None:
+def is_object_view(collection: Any) -> bool:
+    """Whether ``collection`` is a patches or frames view (see :mod:`.objects`)."""
+    return bool(collection._is_patches or collection._is_frames)
+
+
+def check_collection(collection: Any, *, object_views: bool = False) -> None:
     """Raises :class:`ConfigurationError` unless ``collection`` holds image samples stored in
-    their own dataset (labels written to a patches, frames or clips view would land in a
-    temporary dataset, and a patch's file is its whole image)."""
-    if collection._is_patches or collection._is_frames or collection._is_clips:
+    their own dataset, or (``object_views``) is a patches or frames view, whose results go
+    to the source samples (see :mod:`.objects`); clips views are refused."""
+    if collection._is_clips or (is_object_view(collection) and not object_views):
         kind = (
             "patches" if collection._is_patches else "frames" if collection._is_frames else "clips"
         )
         raise ConfigurationError(
-            f"Gemini Vision works on the images of a dataset, not on a {kind} view: run it on "
-            "the source dataset or a view of it"
+            f"this task cannot run on a {kind} view: run it on the source dataset or a view of "
+            "it (detect, segment, point and classify run on patches and frames views too)"
         )
+    if is_object_view(collection):
+        return
     media_type = collection.media_type
     if media_type == "group":
         raise ConfigurationError(
             "this is a grouped dataset: choose its image slices, e.g. "
             "dataset.select_group_slices(media_type='image')"
+        )
+    if media_type == "video":
+        raise ConfigurationError(
+            "Gemini Vision labels images; this is a video dataset: run on its frames view, "
+            "dataset.to_frames(sample_frames=True) (frames written as images; the results go "
+            "to the videos' frames)"
         )
     if media_type != "image":
         raise ConfigurationError(

@@ -34,6 +34,7 @@ from gemini_vision.adapters.fields import (
     check_collection,
     check_output_field,
     check_semantic_field,
+    is_object_view,
     samples_to_process,
 )
 from gemini_vision.adapters.labels import LabelWriter, semantic_classes
@@ -45,6 +46,7 @@ from gemini_vision.adapters.mongo import (
     database_reachable,
     work_claims,
 )
+from gemini_vision.adapters.objects import OBJECT_TASKS, run_on_frames, run_on_patches
 from gemini_vision.adapters.summary import RunSummary
 from gemini_vision.adapters.work_source import claimed_items
 from gemini_vision.engine import (
@@ -96,10 +98,13 @@ def run_task(
     answers in flight are stored, and the run is recorded as stopped. Returns the run's summary.
     """
     settings = settings or RunSettings()
+    if is_object_view(collection):  # patches or frames: results go to the source samples
+        return _run_on_objects(collection, task, label_field, settings, progress)
     with database_errors():  # the database going away stops the run, said in one line
         run = check_run(
             collection, task, label_field, settings, semantic_field, gt_field, eval_key
         )
+        assert run is not None  # (object views went their own way above)
         check_access(settings)  # Vertex AI: credentials, project and location, for free
         if cache is None and run.settings.use_cache:
             cache = MongoResponseCache(dataset_id=str(run.dataset._doc.id))
@@ -126,6 +131,34 @@ def _run_under_claims(
         return report, _finish(run, report, writer, created, claims)
 
 
+def _run_on_objects(
+    collection: Any,
+    task: TaskSpec,
+    label_field: str,
+    settings: RunSettings,
+    progress: Callable[[Progress], None] | None,
+) -> RunSummary:
+    check_object_run(collection, task)
+    with database_errors():
+        if collection._is_frames:
+            return run_on_frames(
+                collection, task, label_field, settings=settings, progress=progress
+            )
+        return run_on_patches(collection, task, label_field, settings=settings, progress=progress)
+
+
+def check_object_run(collection: Any, task: TaskSpec) -> None:
+    """What a run on a patches or frames view refuses (see :mod:`.objects`)."""
+    check_collection(collection, object_views=True)
+    if collection._is_frames and task.kind not in OBJECT_TASKS | {TaskKind.CAPTION, TaskKind.ASK}:
+        raise ConfigurationError(f"a {task.kind.value} task cannot run on a frames view")
+    if collection._is_patches and task.kind not in OBJECT_TASKS:
+        raise ConfigurationError(
+            f"a {task.kind.value} task on a patches view has nowhere to go on the source "
+            "samples: run detect, segment, point or classify on patches"
+        )
+
+
 def check_run(
     collection: Any,
     task: TaskSpec,
@@ -134,10 +167,14 @@ def check_run(
     semantic_field: str | None = None,
     gt_field: str | None = None,
     eval_key: str | None = None,
-) -> _Run:
+) -> _Run | None:
     """Everything :func:`run_task` can refuse before a request is sent, refused now (the
     forms call it too): the collection, the output fields, the semantic field's vocabulary,
-    the ground truth and the evaluation key. Raises ``ConfigurationError``; sends nothing."""
+    the ground truth and the evaluation key. Raises ``ConfigurationError``; sends nothing.
+    (A patches or frames view is checked by :func:`check_object_run`; None then.)"""
+    if is_object_view(collection):
+        check_object_run(collection, task)
+        return None
     run = _check_outputs(collection, task, label_field, settings, semantic_field, gt_field)
     if gt_field and not run.dataset.has_field(gt_field):
         raise ConfigurationError(f"no ground-truth field '{gt_field}' on this dataset")
