@@ -54,6 +54,7 @@ class AuditGroundTruth(foo.Operator):
                 "changed. Crops are sent to Google's Gemini API, billed to your key."
             ),
             dynamic=True,
+            execute_as_generator=True,  # progress and the result streamed to the App
             allow_immediate_execution=True,
             allow_delegated_execution=True,
             disable_schema_validation=True,

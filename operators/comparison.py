@@ -15,10 +15,10 @@ import fiftyone.operators.types as types
 from fiftyone.operators.executor import ExecutionContext
 
 from gemini_vision.adapters import Variant, compare_models
-from gemini_vision.errors import ConfigurationError, GeminiVisionError
+from gemini_vision.errors import ConfigurationError
 from gemini_vision.tasks import TaskKind
 
-from . import forms, jobs
+from . import execution, forms, jobs
 from .params import Choice, Flag, Names, Number, Params, Records, Text
 
 __all__ = ["CompareModels"]
@@ -60,6 +60,7 @@ class CompareModels(foo.Operator):
                 "sent to Google's Gemini API, billed to your key."
             ),
             dynamic=True,
+            execute_as_generator=True,  # progress and the result streamed to the App
             allow_immediate_execution=True,
             allow_delegated_execution=True,
             disable_schema_validation=True,
@@ -98,22 +99,35 @@ class CompareModels(foo.Operator):
         return types.Property(inputs, view=types.View(label="Compare models and prompts"))
 
     def _preview(self, ctx: ExecutionContext, params: Params, inputs: types.Object) -> None:
-        try:
-            comparison = _comparison(ctx, params, dry_run=True)
-        except GeminiVisionError as exc:
-            params.refuse("variants", str(exc))
-            return
-        if comparison is not None:
-            inputs.md(comparison.markdown(), name="comparison_estimate")
+        checked = _request(ctx, params)
+        if checked is not None:
+            inputs.md(checked[1].markdown(), name="comparison_estimate")
 
-    def execute(self, ctx: ExecutionContext) -> dict[str, Any]:
+    def execute(self, ctx: ExecutionContext) -> Any:
         params = Params(ctx.params, PARAMETERS)
-        comparison = _comparison(ctx, params, dry_run=params.flag("dry_run", False), fresh=True)
+        checked = _request(ctx, params, fresh=True)
         params.check()
-        assert comparison is not None
-        result = comparison.to_dict()
-        result["markdown"] = comparison.markdown()
-        return result
+        assert checked is not None
+        request, estimate = checked
+        dry_run = params.flag("dry_run", False)
+
+        def run(report: execution.Report, cancel: Any) -> dict[str, Any]:
+            comparison = estimate if dry_run else compare_models(**request)
+            result = comparison.to_dict()
+            result["markdown"] = comparison.markdown()
+            return result
+
+        return execution.run(
+            ctx,
+            run,
+            lambda result: (
+                f"Gemini Vision: {len(result['variants'])} variants compared"
+                + (" (estimate only)" if result["dry_run"] else "")
+            ),
+            lambda result: "success",
+            starting="Comparing the variants...",
+            outputs=self.resolve_output(ctx).to_json(),
+        )
 
     def resolve_output(self, ctx: ExecutionContext) -> types.Property:
         outputs = types.Object()
@@ -121,11 +135,10 @@ class CompareModels(foo.Operator):
         return types.Property(outputs, view=types.View(label="Gemini: model comparison"))
 
 
-def _comparison(
-    ctx: ExecutionContext, params: Params, *, dry_run: bool, fresh: bool = False
-) -> Any:
-    """The comparison the parameters ask for (run, or only estimated); None, with the
-    reasons in ``params``, when something is refused."""
+def _request(ctx: ExecutionContext, params: Params, *, fresh: bool = False) -> Any:
+    """(the keyword arguments of the :func:`compare_models` call the parameters ask for, its
+    estimated cost), checked as the run will be and with nothing sent; None, with the reasons
+    in ``params``, when something is refused."""
     jobs.check_backend(ctx, params, fresh=fresh)
     collection = jobs.target_collection(ctx, params)
     gt_field = params.text("gt_field")
@@ -141,18 +154,17 @@ def _comparison(
         return None
     if task is None or not params.ok:
         return None
-    settings = jobs.run_settings(ctx, params)
-    prefix = params.text("prefix") or "compare"
-    try:
-        return compare_models(
-            collection,
-            task,
-            variants,
-            gt_field,
-            settings=settings,
-            prefix=prefix,
-            dry_run=dry_run,
-        )
+    request = {
+        "collection": collection,
+        "task": task,
+        "variants": variants,
+        "gt_field": gt_field,
+        "settings": jobs.run_settings(ctx, params),
+        "prefix": params.text("prefix") or "compare",
+    }
+    try:  # every check of the comparison, and its estimate; nothing is sent
+        estimate = compare_models(**request, dry_run=True)
     except ConfigurationError as exc:
         params.refuse("variants", str(exc))
         return None
+    return request, estimate

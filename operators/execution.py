@@ -129,7 +129,9 @@ def stream(
     yield ctx.ops.reload_dataset()
     yield ctx.ops.notify(describe(result), variant=variant(result))
     if saved_view is not None:
-        yield ctx.ops.set_view(name=saved_view)
+        # by its stages: the App knows the saved views it loaded, not one saved just now
+        ctx.dataset.reload()
+        yield ctx.ops.set_view(view=ctx.dataset.load_saved_view(saved_view))
     if outputs is not None:
         yield ctx.ops.show_output(outputs, result)
 

@@ -145,7 +145,8 @@ def audit_ground_truth(
     pred_field = _check(collection, gt_field, eval_key)
     label_field = label_field or f"{gt_field}_audit"
     runs.check_writable(dataset, label_field, overwrite=True, protected_fields=(gt_field,))
-    vocabulary = tuple(classes or collection.distinct(f"{gt_field}.detections.label"))
+    # the whole dataset's classes: in a view, a mislabelled object's true class may be absent
+    vocabulary = tuple(classes or dataset.distinct(f"{gt_field}.detections.label"))
     if not vocabulary:
         raise ConfigurationError(f"{gt_field!r} has no labels and no classes were given")
     task = TaskSpec(

@@ -3,12 +3,13 @@
 //
 //   node drive.js --url http://127.0.0.1:PORT --dataset NAME --field FIELD --out DIR
 //                 [--select 2] [--gt ground_truth] [--classes-field ground_truth] [--timeout 120]
-//                 [--scenario detect|no-key|unreachable]
+//                 [--scenario detect|no-key|unreachable|audit]
 //
 // Scenarios: "detect" (the default) runs detection end to end; "no-key" opens the form of an
 // App that has no Gemini key and records the error it shows and whether Execute is enabled;
 // "unreachable" runs detection against a Gemini that cannot be reached and records the
-// progress texts and the final notification.
+// progress texts and the final notification; "audit" runs "Gemini: audit the ground truth" on
+// the selected samples (ground truth: --gt) and records the view the App opens afterwards.
 //
 // DIR receives the screenshots (operator-form.png, results-grid.png, sample-modal.png),
 // pairs of thumbnail crops with the result field shown/hidden (thumb-<i>-on.png / -off.png)
@@ -247,8 +248,48 @@ async function unreachable(page) {
   step('notification shown');
 }
 
+// The ground-truth audit on the selected samples: the form, the run, the saved view it opens.
+async function audit(page) {
+  await openGrid(page);
+  await selectSamples(page, SELECT);
+  await page.click('[data-cy=action-browse-operations]');
+  const browser = page.locator('[data-cy=operators-browser]');
+  await browser.waitFor({ state: 'visible' });
+  await page.fill('[data-cy=operators-browser-search]', 'audit');
+  await browser.getByText('Gemini: audit the ground truth', { exact: true }).click();
+  const prompt = page.locator('[data-cy=operators-prompt-modal]');
+  await prompt.waitFor({ state: 'visible' });
+  if (GT) await pickOption(page, prompt, 'Ground truth', GT);
+  await prompt.getByText(/^Estimate: /).waitFor({ state: 'visible', timeout: 60000 });
+  await page.waitForTimeout(1000);  // validation is a debounced server round trip
+  result.form_text = await prompt.innerText();
+  result.target_choice = await prompt.locator('input[type=radio]:checked').getAttribute('value');
+  await prompt.getByRole('button', { name: 'Execute', exact: true }).click();
+  step('audit started');
+  const snackbar = page.getByText(/suspected label errors of/).first();
+  await snackbar.waitFor({ state: 'visible', timeout: TIMEOUT_MS });
+  result.notification = (await snackbar.innerText()).trim();
+  result.grid_after = await gridSettled(page);
+  await page.screenshot({ path: path.join(OUT, 'audit-view.png') });
+  step('saved view open');
+}
+
+// The number of thumbnails once the grid stops changing (at most 20 s).
+async function gridSettled(page) {
+  let last = -1;
+  let since = Date.now();
+  for (const end = Date.now() + 20000; Date.now() < end; await page.waitForTimeout(250)) {
+    const count = await page.locator(LOOKERS).count();
+    if (count !== last) { last = count; since = Date.now(); continue; }
+    if (Date.now() - since > 1500) break;
+  }
+  return last;
+}
+
 app.run(OUT, VIEWPORT, recorder, async (page) => {
-  if (SCENARIO === 'no-key') {
+  if (SCENARIO === 'audit') {
+    await audit(page);
+  } else if (SCENARIO === 'no-key') {
     await noKey(page);
   } else if (SCENARIO === 'unreachable') {
     await unreachable(page);

@@ -323,6 +323,41 @@ def test_unreachable_gemini_shows_progress_and_the_reason(
     assert "Most common reason (1x)" in notification and "failed (Connect" in notification
 
 
+def test_audit_the_ground_truth_from_the_app_and_open_the_saved_view(
+    browser_tools: None, scene_dataset: Any, emulator: Any, tmp_path: Path
+) -> None:
+    """Two selected samples whose ground truth has one wrong label each: the audit from the
+    App writes its field for those two, and the App then shows the saved view of suspects."""
+    noisy = "noisy_truth"
+    truths = scene_dataset.values(GT_FIELD)
+    for index, truth in enumerate(truths):
+        if index < SELECTED and truth.detections:
+            first = truth.detections[0]
+            first.label = next(c for c in ("circle", "square", "star") if c != first.label)
+    scene_dataset.set_values(noisy, truths)
+    out, server_log, drive_log = tmp_path / "out", tmp_path / "server.log", tmp_path / "drive.log"
+    args = [
+        *("--url", "", "--dataset", scene_dataset.name, "--gt", noisy),
+        *("--select", str(SELECTED), "--timeout", "120", "--scenario", "audit"),
+    ]
+    with app_server(_server_env(emulator.base_url), server_log) as url:
+        args[1] = url
+        result = _node("drive.js", args, out, drive_log, timeout=240)
+    logs = f"\n--- drive.js ---\n{_tail(drive_log)}\n--- App server ---\n{_tail(server_log)}"
+    assert result.get("ok") and result["exit_code"] == 0, f"driver failed: {result}{logs}"
+    assert not result["errors"], f"page errors: {result['errors']}{logs}"
+    assert result["target_choice"] == "SELECTED_SAMPLES"
+    assert "suspected label errors of" in result["notification"]
+    assert not result["console_errors"], result["console_errors"]
+    scene_dataset.reload()
+    audited = scene_dataset.exists(f"{noisy}_audit")
+    assert len(audited) == SELECTED  # the selection, and nothing else, was audited
+    suspects = scene_dataset.load_saved_view("suspected label errors")
+    assert len(suspects) == SELECTED == result["grid_after"]
+    verdicts = suspects.values(f"{noisy}_audit.detections.verdict", unwind=True)
+    assert verdicts.count("wrong_label") == SELECTED
+
+
 WORKBENCH_FIELD = "gemini_workbench"
 #: thrown by the App's own router when something reads the current page while the App loads a
 #: new one (a view set, the dataset reloaded, a panel opened); with a panel open it happens in
