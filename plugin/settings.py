@@ -25,6 +25,7 @@ from gemini_vision.images import DEFAULT_MAX_SIDE
 if TYPE_CHECKING:
     from gemini_vision.api import RetryPolicy
     from gemini_vision.engine.batch import BatchSettings
+    from gemini_vision.engine.prepared import PreparedImages
 
 __all__ = ["MODES", "EngineTuning", "EnvSetting", "RunSettings", "env_number", "has_api_key"]
 
@@ -104,6 +105,8 @@ class RunSettings:
     retry: RetryPolicy | None = field(default=None, repr=False)
     batch: BatchSettings | None = field(default=None, repr=False)
     tuning: EngineTuning = field(default_factory=EngineTuning, repr=False)
+    #: images prepared by earlier runs, reused by this one (see engine.prepared)
+    prepared_images: PreparedImages | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_image_side == 0:
@@ -133,6 +136,7 @@ class RunSettings:
             "retry",
             "batch",
             "tuning",
+            "prepared_images",
         )
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
         data["request_options"] = dict(self.request_options)

@@ -4,8 +4,8 @@
 image size, a thinking budget) on the same view, each into its own field
 (``<prefix>_<variant>``) and evaluated against the ground truth under its own evaluation key
 (the same name), so every pair can also be compared in the App's Model Evaluation panel. The
-variants share the response cache: a variant whose requests are identical to another's is
-answered from it, never sent twice. The result - per variant and per class precision, recall,
+variants share prepared images (each decoded and resized once) and the response cache: a
+variant whose requests are identical to another's is answered from it, never sent twice. The result - per variant and per class precision, recall,
 F1 (mAP and mean matched IoU where they apply), failures, tokens, cost and wall time - is
 returned, kept in ``dataset.info["gemini_comparisons"]`` and shown by the operator.
 
@@ -26,6 +26,7 @@ from gemini_vision.adapters.fields import check_collection
 from gemini_vision.adapters.preview import CostPreview, preview_cost, typical_output_tokens
 from gemini_vision.adapters.runner import check_run, run_task
 from gemini_vision.catalog import estimate_text_tokens, price_for
+from gemini_vision.engine import PreparedImages
 from gemini_vision.errors import ConfigurationError
 from gemini_vision.settings import RunSettings
 from gemini_vision.tasks import TaskKind, TaskSpec
@@ -114,6 +115,9 @@ class Comparison:
     estimated_cost_usd: float
     variants: list[VariantResult]
     dry_run: bool = False
+    #: images decoded and resized, and images the later variants reused
+    images_prepared: int = 0
+    images_reused: int = 0
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat())
 
     @property
@@ -176,7 +180,9 @@ def compare_models(
 ) -> Comparison:
     """Runs ``task`` once per variant on ``collection`` and compares them against
     ``gt_field`` (see the module docstring). Everything is checked before anything is sent."""
-    settings = dataclasses.replace(settings or RunSettings(), overwrite=True)
+    # the variants share the response cache (through the database) and prepared images
+    memo = PreparedImages()
+    settings = dataclasses.replace(settings or RunSettings(), overwrite=True, prepared_images=memo)
     runs = _check(collection, task, variants, gt_field, settings, prefix)
     estimates = _estimates(collection, runs, gt_field)
     results = [
@@ -210,6 +216,7 @@ def compare_models(
             eval_key=result.eval_key,
         )
         _record(result, summary, collection, time.monotonic() - started)
+    comparison.images_prepared, comparison.images_reused = memo.misses, memo.hits
     _keep(collection._dataset, comparison)
     return comparison
 

@@ -15,6 +15,7 @@
     uploads     Files API uploads reused until they expire
     batch       Gemini Batch API jobs for big runs (half the price, resumable)
     batch_jobs  a batch job's record, journal and request file
+    prepared    prepared images kept for the runs that follow (a comparison's variants)
     sync        running the engine from synchronous code
 
 Nothing here imports FiftyOne: the adapters supply the items, the sink and durable stores.
@@ -41,6 +42,7 @@ from gemini_vision.engine.outcomes import (
     stop_message,
 )
 from gemini_vision.engine.pipeline import Engine
+from gemini_vision.engine.prepared import PreparedImages
 from gemini_vision.engine.ratelimit import RateLimiter, RateLimitSettings
 from gemini_vision.engine.requests import ImageInfo, PreparedRequest, RequestBuilder
 from gemini_vision.engine.sync import run_coroutine_sync
@@ -61,6 +63,7 @@ __all__ = [
     "MemoryCache",
     "MemoryJournal",
     "MemoryUploads",
+    "PreparedImages",
     "PreparedRequest",
     "Progress",
     "RateLimitSettings",

@@ -31,6 +31,7 @@ from gemini_vision import tasks as tasks_mod
 from gemini_vision.api import AsyncGeminiClient, fits_inline, wire
 from gemini_vision.api.storage import CloudStorage
 from gemini_vision.engine.cache import request_cache_key
+from gemini_vision.engine.prepared import PreparedImages
 from gemini_vision.engine.uploads import UploadRecord, UploadRegistry, upload_namespace
 from gemini_vision.errors import ImageError
 from gemini_vision.images.cloud import is_cloud_uri, prepare_cloud_image
@@ -97,6 +98,7 @@ class RequestBuilder:
         uploads: UploadRegistry | None = None,
         prepare_workers: int = 2,
         storage: CloudStorage | None = None,
+        prepared: PreparedImages | None = None,
     ) -> None:
         self.task = task
         self.model = model
@@ -107,6 +109,8 @@ class RequestBuilder:
         self.uploads = uploads
         #: reads the headers of gs:// media (Vertex AI only)
         self.storage = storage
+        #: images prepared by earlier runs over the same files (a comparison's variants)
+        self.image_memo = prepared
         self.namespace = upload_namespace(client.config.base_url, client.config.identity())
         self.uploaded = 0
         self.reused_uploads = 0
@@ -140,6 +144,7 @@ class RequestBuilder:
             uploads=uploads,
             prepare_workers=prepare_workers or settings.tuning.prepare_workers,
             storage=storage,
+            prepared=settings.prepared_images,
         )
 
     def close(self) -> None:
@@ -156,11 +161,16 @@ class RequestBuilder:
         """The image of ``source`` as it will be sent (see :func:`~.images.prepare_image`)."""
         if is_cloud_uri(source):
             return await self.run_in_pool(self._cloud_image, source)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool,
-            lambda: images_mod.prepare_image(source, max_side=self.max_image_side),
-        )
+
+        def prepare() -> images_mod.PreparedImage:
+            return images_mod.prepare_image(source, max_side=self.max_image_side)
+
+        memo = self.image_memo
+        if memo is not None and isinstance(source, str):
+            return await self.run_in_pool(
+                memo.get_or_prepare, source, self.max_image_side, prepare
+            )
+        return await self.run_in_pool(prepare)
 
     def _cloud_image(self, uri: str) -> images_mod.PreparedImage:
         if self.storage is None:

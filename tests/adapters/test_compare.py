@@ -48,6 +48,11 @@ def test_three_variants_one_table_three_keys_and_an_honest_estimate(
 
     comparison = compare_models(dataset, task, variants, GT_DETECTIONS)
     assert plugin_env.stats.count("generateContent") - before == 2 * len(dataset)
+    # each image decoded and resized once; the other variants used what was prepared
+    assert (comparison.images_prepared, comparison.images_reused) == (
+        len(dataset),
+        2 * len(dataset),
+    )
     again = comparison.variants[2]
     assert (again.from_cache, again.cost_usd) == (len(dataset), 0.0)
     recorded = comparison.cost_usd
