@@ -7,6 +7,7 @@
     ask           one question about several images (ask_about_samples)
     audit         Gemini looks at every ground-truth object again: suspected label errors
     compare       one task, 2-4 variants (models, prompts, sizes), one comparison table
+    objects       tasks on patches and frames views, written on the source samples
     labels        parsed answers -> FiftyOne labels in the displayed frame -> the dataset
     fields        which samples need work, which fields may be written, a field's vocabulary
     runs          a run record per field the plugin writes (provenance, "did we create it?")

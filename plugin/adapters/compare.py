@@ -5,9 +5,10 @@ image size, a thinking budget) on the same view, each into its own field
 (``<prefix>_<variant>``) and evaluated against the ground truth under its own evaluation key
 (the same name), so every pair can also be compared in the App's Model Evaluation panel. The
 variants share prepared images (each decoded and resized once) and the response cache: a
-variant whose requests are identical to another's is answered from it, never sent twice. The result - per variant and per class precision, recall,
-F1 (mAP and mean matched IoU where they apply), failures, tokens, cost and wall time - is
-returned, kept in ``dataset.info["gemini_comparisons"]`` and shown by the operator.
+variant whose requests are identical to another's is answered from it, never sent twice.
+The result - per variant and per class precision, recall, F1 (mAP and mean matched IoU where
+they apply), failures, tokens, cost and wall time - is returned, kept in
+``dataset.info["gemini_comparisons"]`` and shown by the operator.
 
 ``dry_run=True`` only estimates the cost of the whole comparison (identical variants counted
 once; output tokens from the ground truth's object counts where the task is spatial).
