@@ -102,6 +102,10 @@ class RunSettings:
     #: (finished samples are kept) and says when to come back
     max_retry_wait: float = 300.0
     lease_seconds: float = 120.0
+    #: on a patches view: the context kept around each object (a share of its size on each
+    #: side) and the least side of a crop, in pixels (see images.crops)
+    crop_margin: float = 0.15
+    crop_min_side: int = 96
     retry: RetryPolicy | None = field(default=None, repr=False)
     batch: BatchSettings | None = field(default=None, repr=False)
     tuning: EngineTuning = field(default_factory=EngineTuning, repr=False)
@@ -120,6 +124,8 @@ class RunSettings:
         _check_number("request_deadline", self.request_deadline, minimum=1e-3)
         _check_number("max_answer_bytes", self.max_answer_bytes, minimum=1, integer=True)
         _check_number("max_retry_wait", self.max_retry_wait, minimum=0)
+        _check_number("crop_margin", self.crop_margin, minimum=0)
+        _check_number("crop_min_side", self.crop_min_side, minimum=1, integer=True)
         for name in ("max_image_side", "requests_per_minute", "tokens_per_minute", "timeout"):
             value = getattr(self, name)
             if value is not None:

@@ -43,7 +43,7 @@ from gemini_vision.engine import (
 )
 from gemini_vision.errors import ConfigurationError, GeminiVisionError
 from gemini_vision.images import load_display_image
-from gemini_vision.images.crops import DEFAULT_MARGIN, DEFAULT_MIN_SIDE, Crop, crop_boxes
+from gemini_vision.images.crops import Crop, crop_boxes
 from gemini_vision.settings import RunSettings
 from gemini_vision.tasks import TaskKind, TaskSpec
 
@@ -64,12 +64,12 @@ def run_on_patches(
     label_field: str,
     *,
     settings: RunSettings | None = None,
-    margin: float = DEFAULT_MARGIN,
-    min_side: int = DEFAULT_MIN_SIDE,
     progress: Any = None,
 ) -> RunSummary:
-    """Runs ``task`` on the crops of a patches view; writes on the source samples."""
+    """Runs ``task`` on the crops of a patches view (``settings.crop_margin`` and
+    ``crop_min_side``); writes on the source samples."""
     settings = settings or RunSettings()
+    margin, min_side = settings.crop_margin, settings.crop_min_side
     source = patches._source_collection._dataset
     _check_target(source, label_field, task, frames=False)
     check_access(settings)
