@@ -15,13 +15,10 @@ from gemini_vision.images.crops import crop_boxes, crop_region
 
 
 def test_context_and_least_side() -> None:
-    # a 100x50 px box in a 1000x500 image, 15 % context on every side
-    assert crop_region([0.4, 0.4, 0.1, 0.1], (1000, 500), margin=0.15, min_side=10) == (
-        385,
-        193,
-        515,
-        257,
-    )
+    # a 100x50 px box in a 1000x500 image, 15 % context on every side (192.5 and 257.5
+    # round half to even)
+    region = crop_region([0.4, 0.4, 0.1, 0.1], (1000, 500), margin=0.15, min_side=10)
+    assert region == (385, 192, 515, 258)
     # a tiny box grows to the least side, around its centre
     x0, y0, x1, y1 = crop_region([0.5, 0.5, 0.01, 0.01], (1000, 500), margin=0.0, min_side=96)
     assert (x1 - x0, y1 - y0) == (96, 96) and (x0 + x1) / 2 == pytest.approx(505, abs=1)
