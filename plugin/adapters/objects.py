@@ -31,6 +31,7 @@ import fiftyone as fo
 
 from gemini_vision.adapters.fields import OUTPUT_TYPES
 from gemini_vision.adapters.labels import to_label
+from gemini_vision.adapters.mongo import MongoResponseCache
 from gemini_vision.adapters.summary import RunSummary
 from gemini_vision.engine import (
     EngineReport,
@@ -96,7 +97,9 @@ def run_on_patches(
                     crops[key] = (sample_id, crop, box)
                 yield WorkItem(key, crop.data)
 
-    report = _run(task, settings, items(), outcomes, sum(map(len, boxes.values())), progress)
+    report = _run(
+        source, task, settings, items(), outcomes, sum(map(len, boxes.values())), progress
+    )
     per_sample: dict[str, list[Any]] = defaultdict(list)
     for key, outcome in outcomes.items():
         if outcome.status != "ok" or outcome.image is None or key not in crops:
@@ -145,7 +148,7 @@ def run_on_frames(
             source.set_values(f"{path}_error", errors, key_field="frames.id", validate=False)
         return {}
 
-    engine = open_engine(task, settings, on_progress=progress)
+    engine = open_engine(task, settings, cache=_cache(source, settings), on_progress=progress)
 
     async def go() -> EngineReport:
         async with engine.client:
@@ -202,7 +205,13 @@ def _detections(label: Any) -> list[Any]:
     return []
 
 
+def _cache(dataset: Any, settings: RunSettings) -> MongoResponseCache | None:
+    """The response cache, as for any run (a rerun pays for nothing already answered)."""
+    return MongoResponseCache(dataset_id=str(dataset._doc.id)) if settings.use_cache else None
+
+
 def _run(
+    source: Any,
     task: TaskSpec,
     settings: RunSettings,
     items: Iterator[WorkItem],
@@ -219,7 +228,10 @@ def _run(
 
     # crops are small already: sent as they are
     engine = open_engine(
-        task, dataclasses.replace(settings, max_image_side=None), on_progress=progress
+        task,
+        dataclasses.replace(settings, max_image_side=None),
+        cache=_cache(source, settings),
+        on_progress=progress,
     )
 
     async def go() -> EngineReport:

@@ -99,7 +99,9 @@ def run_task(
     """
     settings = settings or RunSettings()
     if is_object_view(collection):  # patches or frames: results go to the source samples
-        return _run_on_objects(collection, task, label_field, settings, progress)
+        return _run_on_objects(
+            collection, task, label_field, settings, progress, gt_field, eval_key
+        )
     with database_errors():  # the database going away stops the run, said in one line
         run = check_run(
             collection, task, label_field, settings, semantic_field, gt_field, eval_key
@@ -137,14 +139,31 @@ def _run_on_objects(
     label_field: str,
     settings: RunSettings,
     progress: Callable[[Progress], None] | None,
+    gt_field: str | None,
+    eval_key: str | None,
 ) -> RunSummary:
+    """A run on a patches or frames view; with ``gt_field`` and ``eval_key``, the source
+    samples the patches came from are evaluated (frames: refused, say how instead)."""
     check_object_run(collection, task)
+    if collection._is_frames and gt_field:
+        raise ConfigurationError(
+            "a frames view's labels are written on the videos' frames: evaluate them on the "
+            f"video dataset, e.g. dataset.evaluate_detections('frames.{label_field}', "
+            f"gt_field='frames.{gt_field}')"
+        )
     with database_errors():
         if collection._is_frames:
             return run_on_frames(
                 collection, task, label_field, settings=settings, progress=progress
             )
-        return run_on_patches(collection, task, label_field, settings=settings, progress=progress)
+        summary = run_on_patches(
+            collection, task, label_field, settings=settings, progress=progress
+        )
+        if gt_field and eval_key and summary.report.get("labelled"):
+            source = collection._source_collection
+            touched = source.select(collection.distinct("sample_id"))
+            summary.evaluation = evaluate(touched, label_field, gt_field, eval_key)
+        return summary
 
 
 def check_object_run(collection: Any, task: TaskSpec) -> None:

@@ -52,8 +52,16 @@ def test_detect_on_patches_writes_on_the_source_lined_up(
     assert orientations & {5, 6, 7, 8} and 1 in orientations
     classes = tuple(dataset.distinct(f"{GT_DETECTIONS}.detections.label"))
     patches = dataset.to_patches(GT_DETECTIONS)
-    summary = run_task(patches, TaskSpec(kind="detect", classes=classes), "patch_det")
+    summary = run_task(
+        patches,
+        TaskSpec(kind="detect", classes=classes),
+        "patch_det",
+        gt_field=GT_DETECTIONS,
+        eval_key="patch_eval",
+    )
     assert summary.report["labelled"] == len(patches) and summary.report["failed"] == 0
+    # evaluated on the source samples, against their ground truth
+    assert summary.evaluation is not None and summary.evaluation["recall"] >= 0.95
     dataset.reload()
     scores = lined_up(dataset.values(GT_DETECTIONS), dataset.values("patch_det"))
     assert len(scores) == len(patches) and min(scores) >= 0.9, sorted(scores)[:5]
@@ -94,6 +102,18 @@ def test_what_has_nowhere_to_go_is_refused(scenes_dataset: Any, plugin_env: Any)
     patches = scenes_dataset.to_patches(GT_DETECTIONS)
     with pytest.raises(ConfigurationError, match="nowhere to go on the source"):
         run_task(patches, TaskSpec(kind="caption"), "cap")
+
+
+def test_a_rerun_on_patches_is_answered_from_the_cache(
+    scenes_dataset: Any, datasets: DatasetFactory, plugin_env: Any
+) -> None:
+    dataset = datasets.clone(scenes_dataset.limit(2))
+    patches = dataset.to_patches(GT_DETECTIONS)
+    run_task(patches, TaskSpec(kind="detect"), "first")
+    before = plugin_env.stats.count("generateContent")
+    again = run_task(patches, TaskSpec(kind="detect"), "second")
+    assert plugin_env.stats.count("generateContent") == before
+    assert again.report["from_cache"] == len(patches)
 
 
 def test_the_detect_operator_on_a_patches_view(
