@@ -21,6 +21,7 @@ from gemini_vision.api import resolve_api_key
 from gemini_vision.catalog import DEFAULT_MODEL, TIERS
 from gemini_vision.errors import ConfigurationError
 from gemini_vision.images import DEFAULT_MAX_SIDE
+from gemini_vision.images.crops import DEFAULT_MARGIN, DEFAULT_MIN_SIDE
 
 if TYPE_CHECKING:
     from gemini_vision.api import RetryPolicy
@@ -104,8 +105,8 @@ class RunSettings:
     lease_seconds: float = 120.0
     #: on a patches view: the context kept around each object (a share of its size on each
     #: side) and the least side of a crop, in pixels (see images.crops)
-    crop_margin: float = 0.15
-    crop_min_side: int = 96
+    crop_margin: float = DEFAULT_MARGIN
+    crop_min_side: int = DEFAULT_MIN_SIDE
     retry: RetryPolicy | None = field(default=None, repr=False)
     batch: BatchSettings | None = field(default=None, repr=False)
     tuning: EngineTuning = field(default_factory=EngineTuning, repr=False)

@@ -20,8 +20,6 @@ summary counts verdicts per class.
 from __future__ import annotations
 
 import dataclasses
-import logging
-import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,22 +31,18 @@ from fiftyone import ViewField as F
 from gemini_vision.adapters import runs
 from gemini_vision.adapters.fields import check_collection
 from gemini_vision.adapters.labels import to_label
+from gemini_vision.adapters.objects import ask_about_crops
 from gemini_vision.engine import (
     ItemOutcome,
-    WorkItem,
     check_access,
-    open_engine,
-    run_coroutine_sync,
 )
-from gemini_vision.errors import ConfigurationError, GeminiVisionError
-from gemini_vision.images import load_display_image
-from gemini_vision.images.crops import DEFAULT_MARGIN, DEFAULT_MIN_SIDE, crop_boxes
+from gemini_vision.errors import ConfigurationError
+from gemini_vision.images.crops import DEFAULT_MARGIN, DEFAULT_MIN_SIDE
 from gemini_vision.settings import RunSettings
 from gemini_vision.tasks import TaskKind, TaskSpec
 
 __all__ = ["NOTHING", "SUSPECTS_VIEW", "AuditSummary", "audit_ground_truth"]
 
-logger = logging.getLogger(__name__)
 
 #: the answer meaning "no object of the vocabulary is there"
 NOTHING = "none"
@@ -157,7 +151,7 @@ def audit_ground_truth(
     )
     check_access(settings)
     objects = list(_objects(collection, gt_field, pred_field, eval_key))
-    outcomes, cost = _ask(objects, collection, task, settings, margin, min_side)
+    outcomes, cost = _ask(objects, dataset, task, settings, margin, min_side)
     verdicts = _write(dataset, objects, outcomes, label_field, gt_field, tag)
     view_name = _save_suspects(dataset, label_field)
     summary = _summary(label_field, objects, verdicts, outcomes, view_name)
@@ -209,53 +203,17 @@ def _objects(
 
 def _ask(
     objects: list[_Object],
-    collection: Any,
+    dataset: Any,
     task: TaskSpec,
     settings: RunSettings,
     margin: float,
     min_side: int,
 ) -> tuple[dict[str, ItemOutcome], float]:
     """Gemini's answer about each object's crop, by the object's key; and what they cost."""
-    source = collection._source_collection if collection._is_patches else collection
-    paths = dict(
-        zip(
-            *source._dataset.select(list({o.sample_id for o in objects})).values(
-                ["id", "filepath"]
-            ),
-            strict=True,
-        )
-    )
-    by_sample: dict[str, list[_Object]] = defaultdict(list)
-    for obj in objects:
-        by_sample[obj.sample_id].append(obj)
-    outcomes: dict[str, ItemOutcome] = {}
-    lock = threading.Lock()
-
-    def items() -> Iterator[WorkItem]:
-        for sample_id, group in by_sample.items():
-            try:
-                image = load_display_image(paths[sample_id])
-            except GeminiVisionError as exc:
-                logger.warning("cannot crop the objects of sample %s: %s", sample_id, exc)
-                continue
-            crops = crop_boxes(image, [o.box for o in group], margin=margin, min_side=min_side)
-            for obj, crop in zip(group, crops, strict=True):
-                yield WorkItem(obj.key, crop.data)
-
-    def sink(batch: list[ItemOutcome]) -> dict[str, str]:
-        with lock:
-            outcomes.update((o.key, o) for o in batch)
-        return {}
-
-    engine = open_engine(task, dataclasses.replace(settings, max_image_side=None))
-
-    async def go() -> float:
-        async with engine.client:
-            report = await engine.run(items(), sink, total=len(objects))
-            return report.cost_usd
-
-    cost = run_coroutine_sync(go)
-    return outcomes, cost
+    settings = dataclasses.replace(settings, crop_margin=margin, crop_min_side=min_side)
+    wanted = [(o.key, o.sample_id, o.box) for o in objects]
+    outcomes, _, report = ask_about_crops(dataset, wanted, task, settings)
+    return outcomes, report.cost_usd
 
 
 def _verdict(obj: _Object, said: str | None) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -73,7 +73,20 @@ def _common_attributes(obj: ParsedObject) -> dict[str, Any]:
     return attributes
 
 
-def _detection(obj: ParsedObject, frame_size: FrameSize, with_mask: bool) -> fo.Detection | None:
+@dataclass(frozen=True)
+class _Found:
+    """One object of an answer, ready to store: its label, box (relative, displayed frame),
+    confidence, instance mask and attributes."""
+
+    label: str
+    box: tuple[float, float, float, float]
+    confidence: float | None
+    mask: np.ndarray | None
+    attributes: dict[str, Any]
+
+
+def _found(obj: ParsedObject, frame_size: FrameSize, with_mask: bool) -> _Found | None:
+    """What ``obj`` becomes (None for an object without a usable box)."""
     if obj.box_2d is None:
         return None
     rel_box = geometry.box_2d_to_relative(obj.box_2d)
@@ -85,12 +98,37 @@ def _detection(obj: ParsedObject, frame_size: FrameSize, with_mask: bool) -> fo.
         rel_box, mask, problem = _mask(obj, rel_box, frame_size)
         if problem:
             attributes["mask_error"] = problem
+    return _Found(_capped(obj.label), rel_box, obj.confidence, mask, attributes)
+
+
+def _objects_found(
+    objects: Sequence[ParsedObject], frame_size: FrameSize, with_mask: bool
+) -> Iterator[_Found]:
+    """The objects of an answer that have a box; refused as a whole
+    (:class:`InvalidResponseError`) once their masks would take more than
+    :data:`MAX_SAMPLE_MASK_BYTES` of memory."""
+    mask_bytes = 0
+    for number, obj in enumerate(objects, 1):
+        found = _found(obj, frame_size, with_mask)
+        if found is None:
+            continue
+        mask_bytes += found.mask.nbytes if found.mask is not None else 0
+        if mask_bytes > MAX_SAMPLE_MASK_BYTES:
+            raise InvalidResponseError(
+                f"the instance masks of this answer would take more than "
+                f"{MAX_SAMPLE_MASK_BYTES // 2**20} MB of memory ({number} of {len(objects)} "
+                "objects read); ask for fewer objects (max_objects)"
+            )
+        yield found
+
+
+def _detection(found: _Found) -> fo.Detection:
     return fo.Detection(
-        label=_capped(obj.label),
-        bounding_box=list(rel_box),
-        confidence=obj.confidence,
-        mask=mask,
-        **attributes,
+        label=found.label,
+        bounding_box=list(found.box),
+        confidence=found.confidence,
+        mask=found.mask,
+        **found.attributes,
     )
 
 
@@ -156,81 +194,34 @@ def to_label(
     if kind is TaskKind.POINT:
         keypoints = [k for k in map(_keypoint, answer.objects) if k is not None]
         return fo.Keypoints(keypoints=keypoints)
-    if kind is TaskKind.SEGMENT:
-        return fo.Detections(detections=_segments(answer.objects, frame_size))
-    detections = [_detection(obj, frame_size, False) for obj in answer.objects]
-    return fo.Detections(detections=[d for d in detections if d is not None])
-
-
-def _segments(objects: Sequence[ParsedObject], frame_size: FrameSize) -> list[fo.Detection]:
-    """The objects with their instance masks, refused as a whole (:class:`InvalidResponseError`)
-    once the masks would take more than :data:`MAX_SAMPLE_MASK_BYTES` of memory."""
-    detections, mask_bytes = [], 0
-    for number, obj in enumerate(objects, 1):
-        detection = _detection(obj, frame_size, with_mask=True)
-        if detection is None:
-            continue
-        mask_bytes += detection.mask.nbytes if detection.mask is not None else 0
-        if mask_bytes > MAX_SAMPLE_MASK_BYTES:
-            raise InvalidResponseError(
-                f"the instance masks of this answer would take more than "
-                f"{MAX_SAMPLE_MASK_BYTES // 2**20} MB of memory ({number} of {len(objects)} "
-                "objects read); ask for fewer objects (max_objects)"
-            )
-        detections.append(detection)
-    return detections
+    found = _objects_found(answer.objects, frame_size, with_mask=kind is TaskKind.SEGMENT)
+    return fo.Detections(detections=[_detection(f) for f in found])
 
 
 def detections_document(answer: ParseResult, frame_size: FrameSize, *, masks: bool) -> dict:
     """The document FiftyOne stores for the ``fo.Detections`` of ``answer`` (see
     :func:`to_label`), built directly: FiftyOne's label objects validate every field of every
     object through mongoengine, which took more than half of the write-back's time."""
-    documents, mask_bytes = [], 0
-    for number, obj in enumerate(answer.objects, 1):
-        detection = _detection_document(obj, frame_size, masks)
-        if detection is None:
-            continue
-        document, nbytes = detection
-        mask_bytes += nbytes
-        if mask_bytes > MAX_SAMPLE_MASK_BYTES:
-            raise InvalidResponseError(
-                f"the instance masks of this answer would take more than "
-                f"{MAX_SAMPLE_MASK_BYTES // 2**20} MB of memory ({number} of "
-                f"{len(answer.objects)} objects read); ask for fewer objects (max_objects)"
-            )
-        documents.append(document)
-    return {"_cls": "Detections", "detections": documents}
+    found = _objects_found(answer.objects, frame_size, with_mask=masks)
+    return {"_cls": "Detections", "detections": [_detection_document(f) for f in found]}
 
 
-def _detection_document(
-    obj: ParsedObject, frame_size: FrameSize, with_mask: bool
-) -> tuple[dict[str, Any], int] | None:
-    """A ``Detection`` as FiftyOne stores it, and its mask's size in memory."""
-    if obj.box_2d is None:
-        return None
-    rel_box = geometry.box_2d_to_relative(obj.box_2d)
-    if rel_box[2] <= 0 or rel_box[3] <= 0:
-        return None
-    attributes = _common_attributes(obj)
-    mask = None
-    if with_mask:
-        rel_box, mask, problem = _mask(obj, rel_box, frame_size)
-        if problem:
-            attributes["mask_error"] = problem
+def _detection_document(found: _Found) -> dict[str, Any]:
+    """A ``Detection`` as FiftyOne stores it."""
     document: dict[str, Any] = {
         "_id": ObjectId(),
         "_cls": "Detection",
         "attributes": {},
         "tags": [],
-        "label": _capped(obj.label),
-        "bounding_box": [float(v) for v in rel_box],
+        "label": found.label,
+        "bounding_box": [float(v) for v in found.box],
     }
-    if mask is not None:
-        document["mask"] = Binary(_serialized(mask))
-    if obj.confidence is not None:
-        document["confidence"] = float(obj.confidence)
-    document.update((k, v) for k, v in attributes.items() if v is not None)
-    return document, mask.nbytes if mask is not None else 0
+    if found.mask is not None:
+        document["mask"] = Binary(_serialized(found.mask))
+    if found.confidence is not None:
+        document["confidence"] = float(found.confidence)
+    document.update((k, v) for k, v in found.attributes.items() if v is not None)
+    return document
 
 
 def _serialized(array: np.ndarray) -> bytes:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import fiftyone as fo
@@ -48,7 +48,7 @@ from gemini_vision.images.crops import Crop, crop_boxes
 from gemini_vision.settings import RunSettings
 from gemini_vision.tasks import TaskKind, TaskSpec
 
-__all__ = ["OBJECT_TASKS", "run_on_frames", "run_on_patches"]
+__all__ = ["OBJECT_TASKS", "ask_about_crops", "run_on_frames", "run_on_patches"]
 
 #: what can run on patches (and frames)
 OBJECT_TASKS = frozenset({TaskKind.DETECT, TaskKind.SEGMENT, TaskKind.POINT, TaskKind.CLASSIFY})
@@ -70,46 +70,27 @@ def run_on_patches(
     """Runs ``task`` on the crops of a patches view (``settings.crop_margin`` and
     ``crop_min_side``); writes on the source samples."""
     settings = settings or RunSettings()
-    margin, min_side = settings.crop_margin, settings.crop_min_side
     source = patches._source_collection._dataset
     _check_target(source, label_field, task, frames=False)
     check_access(settings)
     boxes = _patch_boxes(patches)
-    crops: dict[str, tuple[str, Crop, tuple[float, ...]]] = {}
-    outcomes: dict[str, ItemOutcome] = {}
-    lock = threading.Lock()
-
-    def items() -> Iterator[WorkItem]:
-        paths = dict(zip(*source.select(list(boxes)).values(["id", "filepath"]), strict=True))
-        for sample_id, entries in boxes.items():
-            try:
-                image = load_display_image(paths[sample_id])
-            except GeminiVisionError as exc:  # each of its patches fails with the reason
-                with lock:
-                    for patch_id, _ in entries:
-                        key = f"{sample_id}/{patch_id}"
-                        outcomes[key] = failed_outcome(key, exc)
-                continue
-            cut = crop_boxes(image, [box for _, box in entries], margin=margin, min_side=min_side)
-            for (patch_id, box), crop in zip(entries, cut, strict=True):
-                key = f"{sample_id}/{patch_id}"
-                with lock:
-                    crops[key] = (sample_id, crop, box)
-                yield WorkItem(key, crop.data)
-
-    report = _run(
-        source, task, settings, items(), outcomes, sum(map(len, boxes.values())), progress
-    )
+    wanted = [
+        (f"{sample_id}/{patch_id}", sample_id, box)
+        for sample_id, entries in boxes.items()
+        for patch_id, box in entries
+    ]
+    outcomes, crops, report = ask_about_crops(source, wanted, task, settings, progress=progress)
+    boxes_of = {key: (sample_id, box) for key, sample_id, box in wanted}
     per_sample: dict[str, list[Any]] = defaultdict(list)
     for key, outcome in outcomes.items():
         if outcome.status != "ok" or outcome.image is None or key not in crops:
             continue
-        sample_id, crop, box = crops[key]
-        per_sample[sample_id] += _mapped(task, outcome, crop, box)
+        sample_id, box = boxes_of[key]
+        per_sample[sample_id] += _mapped(task, outcome, crops[key], box)
     values = {sid: _container(task, _once(found)) for sid, found in per_sample.items()}
     if values:
         source.set_values(label_field, values, key_field="id", validate=False)
-    return _summary(source, task, label_field, settings, report, len(crops))
+    return _summary(source, task, label_field, settings, report, len(wanted))
 
 
 def run_on_frames(
@@ -210,16 +191,45 @@ def _cache(dataset: Any, settings: RunSettings) -> MongoResponseCache | None:
     return MongoResponseCache(dataset_id=str(dataset._doc.id)) if settings.use_cache else None
 
 
-def _run(
-    source: Any,
+def ask_about_crops(
+    dataset: Any,
+    objects: Sequence[tuple[str, str, Sequence[float]]],
     task: TaskSpec,
     settings: RunSettings,
-    items: Iterator[WorkItem],
-    outcomes: dict[str, ItemOutcome],
-    total: int,
-    progress: Any,
-) -> EngineReport:
+    *,
+    progress: Any = None,
+) -> tuple[dict[str, ItemOutcome], dict[str, Crop], EngineReport]:
+    """Asks ``task`` about the crop of each ``(key, sample id, relative box)`` of ``dataset``
+    (``settings.crop_margin`` / ``crop_min_side``; each image decoded once); returns the
+    outcomes and crops by key, and the engine's report. An image that cannot be read fails
+    each of its objects with the reason. Answers go through the response cache."""
+    by_sample: dict[str, list[tuple[str, Sequence[float]]]] = defaultdict(list)
+    for key, sample_id, box in objects:
+        by_sample[sample_id].append((key, box))
+    outcomes: dict[str, ItemOutcome] = {}
+    crops: dict[str, Crop] = {}
     lock = threading.Lock()
+
+    def items() -> Iterator[WorkItem]:
+        ids, paths = dataset.select(list(by_sample)).values(["id", "filepath"])
+        path_of = dict(zip(ids, paths, strict=True))
+        for sample_id, entries in by_sample.items():
+            try:
+                image = load_display_image(path_of[sample_id])
+            except GeminiVisionError as exc:
+                with lock:
+                    outcomes.update((key, failed_outcome(key, exc)) for key, _ in entries)
+                continue
+            cut = crop_boxes(
+                image,
+                [box for _, box in entries],
+                margin=settings.crop_margin,
+                min_side=settings.crop_min_side,
+            )
+            for (key, _), crop in zip(entries, cut, strict=True):
+                with lock:
+                    crops[key] = crop
+                yield WorkItem(key, crop.data)
 
     def sink(batch: list[ItemOutcome]) -> dict[str, str]:
         with lock:
@@ -230,15 +240,15 @@ def _run(
     engine = open_engine(
         task,
         dataclasses.replace(settings, max_image_side=None),
-        cache=_cache(source, settings),
+        cache=_cache(dataset, settings),
         on_progress=progress,
     )
 
     async def go() -> EngineReport:
         async with engine.client:
-            return await engine.run(items, sink, total=total)
+            return await engine.run(items(), sink, total=len(objects))
 
-    return run_coroutine_sync(go)
+    return outcomes, crops, run_coroutine_sync(go)
 
 
 def _mapped(task: TaskSpec, outcome: ItemOutcome, crop: Crop, box: tuple[float, ...]) -> list[Any]:

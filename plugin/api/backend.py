@@ -49,7 +49,6 @@ __all__ = [
     "VERTEX_API_VERSION",
     "VERTEX_BASE_URL_NAME",
     "VertexTarget",
-    "has_project",
     "resolve_vertex",
     "uses_vertex",
     "vertex_host",
@@ -78,11 +77,6 @@ MISSING_PROJECT_HELP = (
     "to an express-mode key. Unset GOOGLE_GENAI_USE_VERTEXAI to use the Gemini "
     "Developer API instead."
 )
-
-
-def has_project(secrets: SecretSource | None = None) -> bool:
-    """Whether ``GOOGLE_CLOUD_PROJECT`` is set (secrets or environment)."""
-    return lookup((PROJECT_NAME,), secrets) is not None
 
 
 def vertex_host(location: str | None) -> str:

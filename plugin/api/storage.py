@@ -11,6 +11,7 @@ Google's Cloud Storage libraries read) points it at another host, e.g. the local
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -72,10 +73,23 @@ class CloudStorage:
         if "://" not in explicit:  # the libraries accept "localhost:9023"
             explicit = f"http://{explicit}"
         self.base_url = resolve_base_url(explicit, {}, setting=STORAGE_HOST_NAME)
-        self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+        self._timeout = timeout
+        self._transport = transport
+        # made on the first gs:// sample: most Vertex AI runs never read Cloud Storage
+        self._http: httpx.Client | None = None
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
+
+    def _client(self) -> httpx.Client:
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(
+                    timeout=self._timeout, transport=self._transport, follow_redirects=False
+                )
+            return self._http
 
     def head(self, uri: str, size: int = HEADER_BYTES) -> CloudObject:
         """The object's metadata and first ``size`` bytes; ImageError naming ``uri`` and the
@@ -110,7 +124,7 @@ class CloudStorage:
             ) from None
         params = {"alt": "media"} if media else {}
         try:
-            response = self._http.get(
+            response = self._client().get(
                 url, params=params, headers={**headers, "authorization": f"Bearer {token}"}
             )
         except httpx.HTTPError as exc:

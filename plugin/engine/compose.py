@@ -35,6 +35,18 @@ VERTEX_BATCH_REFUSED = (
 )
 
 
+def _backend(settings: RunSettings) -> dict[str, Any]:
+    """The client options that say which Gemini a run reaches, and as whom."""
+    return {
+        "base_url": settings.base_url,
+        "secrets": settings.secrets,
+        "vertexai": settings.vertexai,
+        "project": settings.project,
+        "location": settings.location,
+        "credentials": settings.credentials,
+    }
+
+
 def connect(settings: RunSettings, limiter: RateLimiter | None = None) -> AsyncGeminiClient:
     """The async client of a run. With a ``limiter``, 429s are left to it (the engine sends
     them back through the limiter, which slows everyone down); other failures are retried
@@ -46,12 +58,7 @@ def connect(settings: RunSettings, limiter: RateLimiter | None = None) -> AsyncG
         options["on_rate_limited"] = limiter.on_rate_limited
     return AsyncGeminiClient(
         settings.api_key,
-        base_url=settings.base_url,
-        secrets=settings.secrets,
-        vertexai=settings.vertexai,
-        project=settings.project,
-        location=settings.location,
-        credentials=settings.credentials,
+        **_backend(settings),
         retry=retry,
         max_response_bytes=settings.max_answer_bytes,
         deadline=settings.request_deadline,
@@ -75,12 +82,7 @@ def check_access(settings: RunSettings, *, timeout: float = 20.0) -> str:
         raise ConfigurationError(VERTEX_BATCH_REFUSED)
     with GeminiClient(
         settings.api_key,
-        base_url=settings.base_url,
-        secrets=settings.secrets,
-        vertexai=settings.vertexai,
-        project=settings.project,
-        location=settings.location,
-        credentials=settings.credentials,
+        **_backend(settings),
         timeout=timeout,
         retry=RetryPolicy(max_attempts=2),
     ) as client:
