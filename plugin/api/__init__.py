@@ -16,7 +16,7 @@ credentials, retries and the Files API.
     files        the Files API: resumable upload, waiting for ACTIVE, inline-or-upload
     driver       running an operation's effects; reading answers within their size and time
     client       GeminiClient (httpx.Client) and AsyncGeminiClient (httpx.AsyncClient)
-    transport    an httpx transport spreading many requests over small connection pools
+    transport    httpx transports: aiohttp underneath (the engine's), or small httpcore pools
     model_list   the models a user can pick (live ``models.list``, cached, with a fallback)
 
 Nothing here imports FiftyOne.
@@ -42,12 +42,13 @@ from gemini_vision.api.files import file_is_usable, fits_inline
 from gemini_vision.api.model_list import list_models
 from gemini_vision.api.operations import model_path
 from gemini_vision.api.retry import ClientStats, RetryPolicy
-from gemini_vision.api.transport import ShardedTransport
+from gemini_vision.api.transport import AiohttpTransport, ShardedTransport
 
 __all__ = [
     "API_KEY_NAMES",
     "BASE_URL_NAME",
     "DEFAULT_BASE_URL",
+    "AiohttpTransport",
     "AsyncGeminiClient",
     "ClientConfig",
     "ClientOptions",

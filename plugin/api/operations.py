@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from gemini_vision import __version__
@@ -83,7 +84,9 @@ class Operations:
         elif with_key:
             all_headers["authorization"] = PENDING_BEARER
         if body is not None:
-            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            # compact UTF-8 JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False) writes
+            # it, from pydantic's compiled serialiser: a quarter of the time for an inline image
+            content = pydantic_core.to_json(body)
             all_headers["content-type"] = "application/json"
         return httpx.Request(
             method,

@@ -226,9 +226,10 @@ class RetryLoop:
                 outcome = exc
             else:
                 self.stats.record_response(response.status_code)
-                logger.debug(
-                    "%s %s -> %d", request.method, url_for_logs(request), response.status_code
-                )
+                if logger.isEnabledFor(logging.DEBUG):  # the URL costs more than the check
+                    logger.debug(
+                        "%s %s -> %d", request.method, url_for_logs(request), response.status_code
+                    )
                 if response.is_success:
                     return Exchange(response, retries)
                 if bearer and response.status_code == 401 and stale is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gemini_vision import tasks as tasks_mod
-from gemini_vision.api import AsyncGeminiClient, GeminiClient, RetryPolicy, ShardedTransport
+from gemini_vision.api import AiohttpTransport, AsyncGeminiClient, GeminiClient, RetryPolicy
 from gemini_vision.api.config import uses_vertex
 from gemini_vision.engine.batch import BatchJournal, BatchRunner
 from gemini_vision.engine.cache import ResponseCache
@@ -62,8 +62,8 @@ def connect(settings: RunSettings, limiter: RateLimiter | None = None) -> AsyncG
         retry=retry,
         max_response_bytes=settings.max_answer_bytes,
         deadline=settings.request_deadline,
-        # a kept-alive connection per request in flight, in small pools
-        transport=ShardedTransport(settings.concurrency),
+        # a kept-alive connection per request in flight, through aiohttp's compiled parser
+        transport=AiohttpTransport(),
         **options,
     )
 

@@ -5,6 +5,7 @@
     sources   where bytes come from: a path, the bytes themselves, an http(s) URL (capped)
     exif      EXIF orientations 1-8 as explicit transforms between stored and displayed frames
     prepare   load, check, pass through or convert; sizes without decoding
+    jpeg      is a JPEG file whole? its marker structure, read without decoding a pixel
     convert   pixels: decode, orient, normalise to 8-bit, downscale, encode
     cloud     gs:// images Vertex AI reads as they are: checked from their header
     crops     crops of objects with context and a least size, and back to image coordinates

@@ -7,8 +7,9 @@
    ``max_pixels`` pixels before decoding any;
 3. **passes the original bytes through** when nothing needs to change: a type Gemini accepts
    (PNG, JPEG, WEBP, HEIC, HEIF), orientation 1 or absent, no downscale needed, one frame of
-   plain 8-bit RGB or grey (RGBA/LA too if the alpha is fully opaque). The file is still decoded
-   once, cheaply (JPEG at 1/8 scale), so a truncated file fails here, named, not at Gemini;
+   plain 8-bit RGB or grey (RGBA/LA too if the alpha is fully opaque). The file is still checked
+   whole (a JPEG's marker structure, :mod:`.jpeg`; other formats decoded once), so a truncated
+   file fails here, named, not at Gemini;
 4. otherwise decodes (JPEG in the DCT domain via ``Image.draft``), applies the EXIF orientation,
    normalises the pixels to 8-bit RGB or L, downscales the whole frame to ``max_side`` and
    encodes: lossy sources (JPEG, HEIF, AVIF, WEBP) as JPEG, lossless ones (PNG, BMP, TIFF, GIF,
@@ -57,6 +58,7 @@ from gemini_vision.images.convert import (
     to_display,
 )
 from gemini_vision.images.exif import read_orientation
+from gemini_vision.images.jpeg import jpeg_damage
 from gemini_vision.images.sources import ImageSource, read_source
 
 __all__ = [
@@ -188,7 +190,7 @@ def prepare_image(
         header = _Header.read(im)
         target = _target_size(header.display, max_side)
         reasons = _passthrough_blockers(im, header, data, target != header.display, forced)
-        if not reasons and _decodes_plain(im, header.fmt, desc):
+        if not reasons and _decodes_plain(im, header.fmt, data, desc):
             return _passed_through(data, desc, header)
     with _open(data, desc, max_pixels) as fresh:
         out, changes = to_display(fresh, header.fmt, header.display, target, desc)
@@ -376,10 +378,15 @@ def _passthrough_blockers(
     return reasons
 
 
-def _decodes_plain(im: Image.Image, fmt: str, desc: str) -> bool:
-    """Decodes the image once to validate it; False if an alpha channel is not fully opaque."""
+def _decodes_plain(im: Image.Image, fmt: str, data: bytes, desc: str) -> bool:
+    """Checks the image is whole before it is sent as it is; False if an alpha channel is not
+    fully opaque. A JPEG's structure is read (:mod:`.jpeg`: a cut file has no end-of-image
+    marker); other formats are decoded once."""
     if fmt in JPEG_FORMATS:
-        im.draft(im.mode, (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+        damage = jpeg_damage(data)
+        if damage is not None:
+            raise ImageError(f"cannot decode the image data ({damage})", source=desc)
+        return True  # JPEG has no alpha channel
     load_pixels(im, desc)
     if im.mode in ALPHA_MODES:
         return bool(im.getchannel("A").getextrema() == (255, 255))

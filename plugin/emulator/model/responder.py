@@ -132,7 +132,15 @@ def to_box_2d(box_xyxy: tuple[int, int, int, int], size: tuple[int, int]) -> lis
 
 def mask_data_url(obj: vision.FoundObject, box_2d: list[int], size: tuple[int, int]) -> str:
     """The object's mask as Gemini sends it: a ``data:image/png;base64,`` 256 x 256 8-bit
-    grayscale probability map covering exactly the region that ``box_2d`` names."""
+    grayscale probability map covering exactly the region that ``box_2d`` names (drawn once
+    per object and box: zlib at level 9 takes about 4 ms a mask)."""
+    key = ("mask", tuple(box_2d), size)
+    if key not in obj.drawn:
+        obj.drawn[key] = _mask_data_url(obj, box_2d, size)
+    return str(obj.drawn[key])
+
+
+def _mask_data_url(obj: vision.FoundObject, box_2d: list[int], size: tuple[int, int]) -> str:
     w, h = size
     pad = 4
     x0, y0 = obj.box_xyxy[0] - pad, obj.box_xyxy[1] - pad

@@ -23,7 +23,8 @@ masks are ``bool`` arrays cropped to that box.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -67,6 +68,9 @@ class FoundObject:
     mask: np.ndarray
     score: float
     rgb: tuple[int, int, int]
+    #: what was drawn from this object before (e.g. its PNG mask for a box), since an analysis
+    #: is remembered by pixel content and the same scene is asked about again and again
+    drawn: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:

@@ -77,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
+            open_now = len(self.server.connections)
+        self.server.api.stats.record_connections(open_now)
 
     def finish(self) -> None:
         with self.server.connections_lock:

@@ -51,6 +51,7 @@ class EmulatorStats:
       ``"safety"``, ``"safety_finish"``, ``"max_tokens"``)
     - ``tokens``: usage served in successful answers (``prompt``, ``candidates``,
       ``thoughts``, ``total``)
+    - ``peak_connections``: the most client connections open at once
     """
 
     requests: Counter[str] = field(default_factory=Counter)
@@ -58,6 +59,8 @@ class EmulatorStats:
     image_calls: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
     tokens: Counter[str] = field(default_factory=Counter)
+    #: the most client connections open at once
+    peak_connections: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_response(self, endpoint: str, status: int) -> None:
@@ -68,6 +71,10 @@ class EmulatorStats:
     def record_images(self, hashes: list[str]) -> None:
         with self._lock:
             self.image_calls.update(hashes)
+
+    def record_connections(self, open_now: int) -> None:
+        with self._lock:
+            self.peak_connections = max(self.peak_connections, open_now)
 
     def record_fault(self, kind: str) -> None:
         with self._lock:
@@ -98,6 +105,7 @@ class EmulatorStats:
                 "image_calls": dict(self.image_calls),
                 "injected": dict(self.injected),
                 "tokens": dict(self.tokens),
+                "peak_connections": self.peak_connections,
             }
 
     def reset(self) -> None:
@@ -110,6 +118,7 @@ class EmulatorStats:
                 self.tokens,
             ):
                 counter.clear()
+            self.peak_connections = 0
 
 
 @dataclass
