@@ -131,12 +131,19 @@ _FENCE = re.compile(r"(`{3,}|~{3,})")
 _INFO = re.compile(r"[ \t]*([A-Za-z][\w+.#-]*)?[ \t]*\r?\n?")
 
 
+def _next_fence(text: str, pos: int) -> re.Match[str] | None:
+    """``_FENCE.search(text, pos)``, found by ``str.find`` first: the regular expression's
+    alternation is tried at every character (0.2 ms over a 6 kB answer), ``find`` is not."""
+    starts = [i for i in (text.find("```", pos), text.find("~~~", pos)) if i >= 0]
+    return _FENCE.match(text, min(starts)) if starts else None
+
+
 def _regions(text: str) -> tuple[Region, ...]:
     fenced: list[Region] = []
     outside: list[tuple[int, int]] = []
     pos = 0
     while True:
-        opening = _FENCE.search(text, pos)
+        opening = _next_fence(text, pos)
         if opening is None:
             outside.append((pos, len(text)))
             break

@@ -291,3 +291,17 @@ def test_interpret_answer_is_total(text: str, kind: TaskKind) -> None:
     _check_objects(
         r if hasattr(r := _total(lambda t: interpret_answer(task, t), text), "objects") else None
     )
+
+
+@given(st.text(alphabet="`~ab\n{}[]\"x ", max_size=40), st.integers(0, 45))
+@settings(max_examples=500)
+def test_fences_are_found_where_the_fence_pattern_finds_them(text: str, pos: int) -> None:
+    """The answer scan finds fences with ``str.find`` first; it must agree with the regular
+    expression it stands in for, position, length and all."""
+    from gemini_vision.parsing.json_scan import _FENCE, _next_fence
+
+    pos = min(pos, len(text))
+    expected, found = _FENCE.search(text, pos), _next_fence(text, pos)
+    assert (found is None) == (expected is None)
+    if expected is not None and found is not None:
+        assert found.span() == expected.span()
