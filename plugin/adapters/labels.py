@@ -22,6 +22,7 @@ room, or broken JSON) is written with the objects it kept, and its label carries
 
 from __future__ import annotations
 
+import functools
 import io
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -226,10 +227,20 @@ def _detection_document(found: _Found) -> dict[str, Any]:
 
 def _serialized(array: np.ndarray) -> bytes:
     """An array as FiftyOne stores it (``np.save``, zlib-compressed; FiftyOne decompresses
-    whatever the level, and level 1 takes a fraction of the time of the default)."""
+    whatever the level, and level 1 takes a fraction of the time of the default). The bytes
+    are ``np.save``'s: its header (remembered per dtype and shape, as writing it took half the
+    time) and then the array's, in C order."""
+    array = np.ascontiguousarray(array)
+    return _compress(_npy_header(array.dtype.str, array.shape) + array.tobytes(), 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _npy_header(dtype: str, shape: tuple[int, ...]) -> bytes:
+    """``np.save``'s header for a C-ordered array of ``dtype`` and ``shape``."""
+    fields = {"descr": dtype, "fortran_order": False, "shape": shape}
     with io.BytesIO() as out:
-        np.save(out, array, allow_pickle=False)
-        return _compress(out.getvalue(), 1)
+        np.lib.format.write_array_header_1_0(out, fields)
+        return out.getvalue()
 
 
 try:  # the same format, faster

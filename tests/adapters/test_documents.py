@@ -5,6 +5,8 @@ classes would have stored - boxes, labels, confidences, masks pixel for pixel, a
 from __future__ import annotations
 
 import asyncio
+import io
+import zlib
 from typing import Any
 
 import numpy as np
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.fiftyone
 fo = pytest.importorskip("fiftyone")
 
 from gemini_vision import RunSettings, TaskSpec  # noqa: E402
-from gemini_vision.adapters.labels import LabelWriter, to_label  # noqa: E402
+from gemini_vision.adapters.labels import LabelWriter, _serialized, to_label  # noqa: E402
 from gemini_vision.engine import ItemOutcome, WorkItem, open_engine  # noqa: E402
 
 
@@ -74,3 +76,20 @@ def test_built_documents_read_back_as_fiftyone_would_store_them(
         "built", gt_field="reference", eval_key="same", use_masks=kind == "segment"
     )
     assert results.metrics()["precision"] == 1.0 and results.metrics()["recall"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.random.default_rng(0).random((80, 100)) > 0.5,
+        np.zeros((0, 5), bool),
+        np.arange(12, dtype=np.uint8).reshape(3, 4),
+        (np.random.default_rng(1).random((300, 7)) > 0.5)[:, ::2],  # not C-contiguous
+    ],
+    ids=["mask", "empty", "uint8", "strided"],
+)
+def test_masks_are_stored_as_the_bytes_np_save_writes(array: np.ndarray) -> None:
+    expected = io.BytesIO()
+    np.save(expected, array, allow_pickle=False)
+    assert zlib.decompress(_serialized(array)) == expected.getvalue()
+    assert np.array_equal(np.load(io.BytesIO(zlib.decompress(_serialized(array)))), array)

@@ -293,7 +293,7 @@ def test_interpret_answer_is_total(text: str, kind: TaskKind) -> None:
     )
 
 
-@given(st.text(alphabet="`~ab\n{}[]\"x ", max_size=40), st.integers(0, 45))
+@given(st.text(alphabet='`~ab\n{}[]"x ', max_size=40), st.integers(0, 45))
 @settings(max_examples=500)
 def test_fences_are_found_where_the_fence_pattern_finds_them(text: str, pos: int) -> None:
     """The answer scan finds fences with ``str.find`` first; it must agree with the regular
