@@ -29,6 +29,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import KEY, EmulatorProcess, drop_database, make_dataset, scene_jpegs
 
@@ -63,12 +64,29 @@ def engine_rate(
         api_key=KEY, base_url=emu.base_url, concurrency=concurrency, use_cache=False
     )
     emu_cpu, our_cpu = emu.cpu_seconds(), time.process_time()
+    marks: list[tuple[float, int]] = []
     started = time.perf_counter()
-    summary = run_task(dataset, TaskSpec(kind="detect"), field, settings=settings)
+
+    def progress(state: Any) -> None:
+        marks.append((time.perf_counter() - started, state.done))
+
+    summary = run_task(
+        dataset, TaskSpec(kind="detect"), field, settings=settings, progress=progress
+    )
     elapsed = time.perf_counter() - started
     emu_busy = (emu.cpu_seconds() - emu_cpu) / elapsed
     our_busy = (time.process_time() - our_cpu) / elapsed
-    return summary.report["labelled"] / elapsed, summary.report, emu_busy, our_busy
+    report = dict(summary.report, steady_rate=steady_rate(marks, summary.report["labelled"]))
+    return summary.report["labelled"] / elapsed, report, emu_busy, our_busy
+
+
+def steady_rate(marks: list[tuple[float, int]], total: int) -> float:
+    """Samples per second between 10 % and 90 % of the samples written: the pace once the
+    first answers are in (they take one latency) and before the last ones drain."""
+    inside = [(t, done) for t, done in marks if 0.1 * total <= done <= 0.9 * total]
+    if len(inside) < 2 or inside[-1][0] == inside[0][0]:
+        return float("nan")
+    return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
 
 def main() -> None:
@@ -99,7 +117,7 @@ def main() -> None:
                 if args.sequential:
                     print(f"sequential loop: {seq:.2f} samples/s")
                 for concurrency in args.concurrency:
-                    rates, busy = [], []
+                    rates, busy, steady = [], [], []
                     emu.reset()
                     for repeat in range(args.repeats):
                         field = f"pred_c{concurrency}_{repeat}"
@@ -108,6 +126,7 @@ def main() -> None:
                         )
                         assert report["failed"] == 0, report
                         rates.append(rate)
+                        steady.append(report["steady_rate"])
                         busy.append((emu_busy, our_busy))
                     ideal = concurrency / args.latency
                     ours = statistics.median(rates)
@@ -116,6 +135,12 @@ def main() -> None:
                         f"concurrency {concurrency:3d}: {ours:7.1f} samples/s (runs: {runs}); "
                         f"ideal {ideal:.1f} -> {ours / ideal:.3f} x ideal"
                         + (f"; {ours / seq:.1f} x sequential" if seq else "")
+                    )
+                    paced = statistics.median(steady)
+                    print(
+                        f"{'':17}steady pace (10-90 % of the samples written): {paced:.1f} "
+                        f"samples/s = {paced / ideal:.3f} x ideal; whole run includes one "
+                        f"latency before the first answer and the drain of the last"
                     )
                     emu_busy, our_busy = busy[rates.index(ours)] if ours in rates else busy[0]
                     print(

@@ -45,6 +45,8 @@ MASK_SIZE = 256
 _CACHE_SIZE = 128
 _cache: OrderedDict[tuple[str, tuple[int, int], bytes], list[vision.FoundObject]] = OrderedDict()
 _cache_lock = threading.Lock()
+#: a lock per image being looked at, so that one look serves every request waiting for it
+_looking: dict[tuple[str, tuple[int, int], bytes], threading.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -93,18 +95,26 @@ _TEXT_KEYS = {"caption": "caption", "ask": "answer", "compare": "differences"}
 
 def _analyze(image: Image.Image) -> list[vision.FoundObject]:
     """:func:`vision.analyze`, remembered by pixel content: retries and several tasks on the
-    same image (the usual benchmark traffic) cost a hash (~2 ms) instead of a look (~20 ms)."""
+    same image (the usual benchmark traffic) cost a hash (~2 ms) instead of a look (~20 ms).
+    Requests about one image that arrive together wait for one look (hundreds of connections
+    opening at once would otherwise all look, each slowing the others)."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     key = (rgb.mode, rgb.size, hashlib.sha1(rgb.tobytes()).digest())
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    found = vision.analyze(rgb)
-    with _cache_lock:
-        _cache[key] = found
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+        lock = _looking.setdefault(key, threading.Lock())
+    with lock:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        found = vision.analyze(rgb)
+        with _cache_lock:
+            _cache[key] = found
+            _looking.pop(key, None)
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
     return found
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -305,8 +306,12 @@ class GeminiApi:
         stream: bool,
         read_uri: ReadUri | None = None,
     ) -> HttpReply:
-        """One generateContent call: quotas, injected faults, latency, then the answer
-        (``read_uri`` reads fileData URIs that are not Files API files)."""
+        """One generateContent call: quotas, injected faults, the answer, sent once the
+        plan's latency has passed since the call arrived: like Gemini's, the latency includes
+        the work, so hundreds of calls at once each take the latency asked for, not the
+        latency plus their wait for a turn at this process's CPU (``read_uri`` reads fileData
+        URIs that are not Files API files)."""
+        arrived = time.monotonic()
         media = self._media(request, model, read_uri)
         prompt_tokens, _ = prompt_usage(request, media, model)
         try:
@@ -315,10 +320,11 @@ class GeminiApi:
             self.stats.record_fault(error.dimension)
             raise
         plan = self._plan(request, media)
-        transport_fault = self._transport_fault(plan, model)
+        transport_fault = self._transport_fault(plan, model, arrived)
         if transport_fault is not None:
             return transport_fault
         answer = self._answer(request, model, media, plan)
+        self._stopping.wait(max(0.0, arrived + plan.latency - time.monotonic()))
         if self.config.hostile:
             drip = self.config.hostile_drip_seconds
             return hostile_reply(self.config.hostile, answer.body, self._stopping, drip)
@@ -326,8 +332,9 @@ class GeminiApi:
             return json_reply(answer.body)
         return self._stream(call, answer)
 
-    def _transport_fault(self, plan: FaultPlan, model: str) -> HttpReply | None:
-        """Sleeps the plan's latency, then returns the injected failure, if any."""
+    def _transport_fault(self, plan: FaultPlan, model: str, arrived: float) -> HttpReply | None:
+        """The injected failure, if any: a 429 or a dropped connection at once, a 5xx once
+        the plan's latency has passed."""
         config = self.config
         if plan.transport == "429":
             self.stats.record_fault("429")
@@ -337,10 +344,10 @@ class GeminiApi:
             self.stats.record_fault("timeout")
             hold = config.timeout_hold if config.timeout_mode == "hang" else 0.0
             return HttpReply(drop=True, hold=hold)
-        self._stopping.wait(plan.latency)
         errors = {"500": ApiError.internal, "503": ApiError.unavailable}
         errors["504"] = ApiError.deadline_exceeded
         if plan.transport in errors:
+            self._stopping.wait(max(0.0, arrived + plan.latency - time.monotonic()))
             self.stats.record_fault(plan.transport)
             return error_reply(errors[plan.transport]())
         return None
