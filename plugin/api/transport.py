@@ -105,8 +105,12 @@ class _Body(httpx.AsyncByteStream):
             raise _as_httpx_error(exc, self._request) from exc
 
     async def aclose(self) -> None:
-        # a fully read body has already given its connection back; any other is closed
-        self._response.release()
+        # a connection goes back to the pool only after a whole body: the rest of one left
+        # unread would be taken for the next answer
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
 
 
 def _as_httpx_error(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.RequestError:

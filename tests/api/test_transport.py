@@ -4,6 +4,7 @@ bytes, headers, compression, kept-alive connections, and aiohttp's failures as h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import socket
 import threading
@@ -43,7 +44,7 @@ class RawServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
+        with contextlib.suppress(OSError), conn:  # a client hanging up ends the connection
             buffer = b""
             while True:
                 while b"\r\n\r\n" not in buffer:
@@ -194,3 +195,19 @@ def test_one_transport_serves_one_event_loop_after_another(serve) -> None:
 
 def _request() -> wire.GenerateContentRequest:
     return wire.GenerateContentRequest(contents=[wire.Content(parts=[wire.Part(text="hi")])])
+
+
+def test_a_body_left_unread_closes_its_connection_a_read_one_keeps_it(serve) -> None:
+    server = serve(lambda conn, body: conn.sendall(reply("200 OK", b"x" * 200_000)))
+    transport = AiohttpTransport()
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=transport) as client:
+            async with client.stream("GET", server.url) as response:
+                async for _ in response.aiter_bytes():
+                    break  # the rest is never read
+            assert (await client.get(server.url)).content == b"x" * 200_000
+            assert (await client.get(server.url)).content == b"x" * 200_000
+
+    asyncio.run(go())
+    assert server.connections == 2  # a new one after the unread body, then kept alive

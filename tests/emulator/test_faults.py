@@ -396,3 +396,22 @@ def test_prose_wrapper_styles_vary_with_the_seed():
     styles = {wrap_in_prose("[]", "detect", random.Random(seed)) for seed in range(20)}
     assert len(styles) > 2
     assert all("```json\n[]\n```" in style for style in styles)
+
+
+def test_latency_includes_the_work_of_answering() -> None:
+    """Gemini's latency is the whole time of a call: work that fits in it adds nothing."""
+
+    def slow(request: Any, images: list, *, model: str, rng: random.Random) -> Reply:
+        time.sleep(0.3)
+        return respond(request, images, model=model, rng=rng)
+
+    config = EmulatorConfig(latency=0.5)
+    client = httpx.Client(headers={"x-goog-api-key": KEY})
+    with Emulator(config, respond=slow) as server, client:
+        client.post(server.base_url + GEN, json=body())  # connection and first call
+        durations = []
+        for _ in range(3):
+            started = time.monotonic()
+            assert client.post(server.base_url + GEN, json=body()).status_code == 200
+            durations.append(time.monotonic() - started)
+    assert all(0.5 <= d < 0.7 for d in durations), durations

@@ -579,3 +579,29 @@ def test_vision_results_are_reused_for_the_same_pixels(monkeypatch, scene: scene
     other = _received(scene, quality=78)
     responder.respond(_request("Caption"), [other], model="gemini-2.5-flash", rng=random.Random())
     assert len(calls) == 2
+
+
+def test_requests_about_one_image_arriving_together_look_at_it_once(monkeypatch) -> None:
+    import threading
+    import time
+
+    from gemini_vision.emulator.model import responder, vision
+
+    looks = []
+
+    def slow_analyze(image: Any) -> list:
+        looks.append(image.size)
+        time.sleep(0.2)
+        return []
+
+    monkeypatch.setattr(vision, "analyze", slow_analyze)
+    image = Image.new("RGB", (37, 23), (12, 34, 56))  # a picture no other test uses
+    found: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: found.append(responder._analyze(image))) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert looks == [(37, 23)] and found == [[]] * 8
