@@ -131,7 +131,9 @@ def test_closing_the_app_stops_the_requests(
 
     many = datasets.scenes(48, seed=22)
     concurrency = 4
-    with Emulator(EmulatorConfig(latency=0.3)) as gemini:
+    # 0.5 s a call, the work included: about 8 answers a second at this concurrency, so the
+    # first progress message (once a second) comes well before half the samples are answered
+    with Emulator(EmulatorConfig(latency=0.5)) as gemini:
         monkeypatch.setenv("GEMINI_API_KEY", "test-key-closed-run")
         monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.base_url)
         operator = foo.get_operator(f"{PLUGIN}/detect_objects")
