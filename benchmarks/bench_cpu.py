@@ -40,7 +40,7 @@ from typing import Any
 from _common import KEY, EmulatorProcess, drop_database, make_dataset, scene_jpegs
 
 ROOT = Path(__file__).resolve().parent.parent
-#: the last commit before the throughput work (issue 15) began
+#: the last commit before the work on throughput at the quota began
 DEFAULT_BASELINE = "b01eb88"
 KINDS = ("detect", "segment")
 

@@ -90,9 +90,9 @@ def main() -> None:
     rpm, tpm = tier_quota(args.model, args.tier) if args.tier else (args.quota, None)
     assert rpm is not None, f"no published requests-per-minute quota for {args.tier}"
     with tempfile.TemporaryDirectory() as tmp:
-        paths = scene_jpegs(Path(tmp), args.samples * 2)
+        # the adaptive run gets samples of its own (other bytes: nothing to learn from the first)
+        paths = scene_jpegs(Path(tmp), args.samples * (2 if args.adaptive else 1))
         first = make_dataset(paths[: args.samples])
-        second = make_dataset(paths[args.samples :])
         try:
             with EmulatorProcess(rpm=rpm, tpm=tpm, latency=args.latency) as emu:
                 print(
@@ -117,6 +117,7 @@ def main() -> None:
                     )
                 if args.adaptive:
                     time.sleep(61)  # an empty window: both start alike
+                    second = make_dataset(paths[args.samples :])
                     show("adaptive  ", run(emu, second, "pred", None), rpm)
         finally:
             drop_database()

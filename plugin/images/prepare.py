@@ -190,7 +190,7 @@ def prepare_image(
         header = _Header.read(im)
         target = _target_size(header.display, max_side)
         reasons = _passthrough_blockers(im, header, data, target != header.display, forced)
-        if not reasons and _decodes_plain(im, header.fmt, data, desc):
+        if not reasons and _whole_and_opaque(im, header.fmt, data, desc):
             return _passed_through(data, desc, header)
     with _open(data, desc, max_pixels) as fresh:
         out, changes = to_display(fresh, header.fmt, header.display, target, desc)
@@ -378,7 +378,7 @@ def _passthrough_blockers(
     return reasons
 
 
-def _decodes_plain(im: Image.Image, fmt: str, data: bytes, desc: str) -> bool:
+def _whole_and_opaque(im: Image.Image, fmt: str, data: bytes, desc: str) -> bool:
     """Checks the image is whole before it is sent as it is; False if an alpha channel is not
     fully opaque. A JPEG's structure is read (:mod:`.jpeg`: a cut file has no end-of-image
     marker); other formats are decoded once."""

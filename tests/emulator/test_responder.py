@@ -582,8 +582,8 @@ def test_vision_results_are_reused_for_the_same_pixels(monkeypatch, scene: scene
 
 
 def test_requests_about_one_image_arriving_together_look_at_it_once(monkeypatch) -> None:
-    import threading
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from gemini_vision.emulator.model import responder, vision
 
@@ -596,12 +596,6 @@ def test_requests_about_one_image_arriving_together_look_at_it_once(monkeypatch)
 
     monkeypatch.setattr(vision, "analyze", slow_analyze)
     image = Image.new("RGB", (37, 23), (12, 34, 56))  # a picture no other test uses
-    found: list[Any] = []
-    threads = [
-        threading.Thread(target=lambda: found.append(responder._analyze(image))) for _ in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(8) as pool:  # eight requests about it at once
+        found = list(pool.map(lambda _: responder._analyze(image), range(8)))
     assert looks == [(37, 23)] and found == [[]] * 8

@@ -109,10 +109,13 @@ def _analyze(image: Image.Image) -> list[vision.FoundObject]:
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
-        found = vision.analyze(rgb)
+        try:
+            found = vision.analyze(rgb)
+        finally:
+            with _cache_lock:
+                _looking.pop(key, None)
         with _cache_lock:
             _cache[key] = found
-            _looking.pop(key, None)
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
     return found
@@ -147,7 +150,7 @@ def mask_data_url(obj: vision.FoundObject, box_2d: list[int], size: tuple[int, i
     key = ("mask", tuple(box_2d), size)
     if key not in obj.drawn:
         obj.drawn[key] = _mask_data_url(obj, box_2d, size)
-    return str(obj.drawn[key])
+    return obj.drawn[key]
 
 
 def _mask_data_url(obj: vision.FoundObject, box_2d: list[int], size: tuple[int, int]) -> str:

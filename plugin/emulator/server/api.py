@@ -324,13 +324,17 @@ class GeminiApi:
         if transport_fault is not None:
             return transport_fault
         answer = self._answer(request, model, media, plan)
-        self._stopping.wait(max(0.0, arrived + plan.latency - time.monotonic()))
+        self._wait_until(arrived + plan.latency)
         if self.config.hostile:
             drip = self.config.hostile_drip_seconds
             return hostile_reply(self.config.hostile, answer.body, self._stopping, drip)
         if not stream:
             return json_reply(answer.body)
         return self._stream(call, answer)
+
+    def _wait_until(self, deadline: float) -> None:
+        """Waits until ``deadline`` (``time.monotonic()``), or until the emulator stops."""
+        self._stopping.wait(max(0.0, deadline - time.monotonic()))
 
     def _transport_fault(self, plan: FaultPlan, model: str, arrived: float) -> HttpReply | None:
         """The injected failure, if any: a 429 or a dropped connection at once, a 5xx once
@@ -347,7 +351,7 @@ class GeminiApi:
         errors = {"500": ApiError.internal, "503": ApiError.unavailable}
         errors["504"] = ApiError.deadline_exceeded
         if plan.transport in errors:
-            self._stopping.wait(max(0.0, arrived + plan.latency - time.monotonic()))
+            self._wait_until(arrived + plan.latency)
             self.stats.record_fault(plan.transport)
             return error_reply(errors[plan.transport]())
         return None
