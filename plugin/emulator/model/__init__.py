@@ -7,6 +7,7 @@
     language     captions, short answers and comparisons in words
     schema_fit   shapes an answer to a response schema, as structured output does
     png          masks encoded exactly like Gemini's
+    identity     which received images are the same picture, without decoding them
     responder    puts it together: a request in, Gemini's answer text out
 """
 

@@ -1,5 +1,6 @@
 """The emulator's protocol half: HTTP, routing, authentication, request bodies, error bodies,
-the Files API, the Batch API, quotas and fault injection, and generateContent's envelope;
+the Files API, the Batch API, quotas and fault injection, a request's images (``media``: each
+picture decoded once), and generateContent's envelope;
 Vertex AI's paths (``vertex``), Google's OAuth token endpoint (``oauth``) and Cloud Storage
 buckets mapped to folders (``storage``).
 

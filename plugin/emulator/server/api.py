@@ -34,16 +34,14 @@ from gemini_vision.emulator.server.faults import (
 )
 from gemini_vision.emulator.server.generation import (
     Answer,
-    Media,
-    ReadUri,
     ReplyCache,
     Respond,
-    collect_media,
     generate,
     prompt_usage,
     stream_chunks,
 )
 from gemini_vision.emulator.server.hostile import hostile_reply
+from gemini_vision.emulator.server.media import Media, ReadUri, collect_media
 from gemini_vision.emulator.server.oauth import TOKEN_PATH, TokenAuthority
 from gemini_vision.emulator.server.rpc import ApiError
 from gemini_vision.emulator.server.state import EmulatorStats, FileStore
@@ -387,7 +385,8 @@ class GeminiApi:
         return media
 
     def _plan(self, request: wire.GenerateContentRequest, media: list[Media]) -> FaultPlan:
-        content_key = request.model_dump_json(exclude_none=True)
+        # the plan tells requests apart by their images; only image-less ones need their JSON
+        content_key = "" if media else request.model_dump_json(exclude_none=True)
         return self.faults.plan(self.config, [m.sha256 for m in media], content_key)
 
     def _answer(

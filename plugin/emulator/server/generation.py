@@ -1,4 +1,4 @@
-"""generateContent semantics: media decoding, token accounting, thinking, the answer envelope.
+"""generateContent semantics: token accounting, thinking, the answer envelope.
 
 The vision responder (``responder.respond``) writes the model's *text*; this module wraps it
 the way the API does: ``candidates[].content.parts``, ``finishReason``, ``usageMetadata`` with
@@ -10,10 +10,8 @@ the way the API does: ``candidates[].content.parts``, ``finishReason``, ``usageM
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import random
-import re
 import string
 import threading
 from collections import OrderedDict
@@ -21,21 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
-
 from gemini_vision.api import wire
 from gemini_vision.catalog import estimate_image_tokens, estimate_text_tokens, model_spec
 from gemini_vision.emulator.model import responder
 from gemini_vision.emulator.server.faults import fence, malform, wrap_in_prose
-from gemini_vision.emulator.server.rpc import ApiError
-from gemini_vision.emulator.server.state import FileStore
-
-try:  # HEIC/HEIF are among the formats Gemini accepts
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
-    pass
+from gemini_vision.emulator.server.media import Media, collect_media, load_pixels
 
 __all__ = [
     "Answer",
@@ -52,14 +40,6 @@ logger = logging.getLogger(__name__)
 
 Respond = Callable[..., responder.Reply]
 
-SUPPORTED_IMAGE_TYPES = frozenset(
-    {"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"}
-)
-_FILE_REF = re.compile(r"(?:^|/)files/([a-z0-9-]+)$")
-_UNPROCESSABLE = (
-    "Unable to process input image. Please retry or report in"
-    " https://developers.generativeai.google/guide/troubleshooting"
-)
 _THINKING_RANGES = {
     "MINIMAL": (0, 40),
     "LOW": (150, 450),
@@ -74,108 +54,6 @@ _SAFETY_CATEGORIES = (
     "HARM_CATEGORY_DANGEROUS_CONTENT",
 )
 _ID_CHARS = string.ascii_letters + string.digits + "-_"
-
-
-@dataclass
-class Media:
-    """One image of the prompt, with the sha256 hex of the bytes the client sent."""
-
-    data: bytes
-    mime_type: str
-    sha256: str
-    image: Image.Image
-    media_resolution: str | None = None
-
-
-def _file_id(uri: str) -> str | None:
-    match = _FILE_REF.search(uri.split("?", 1)[0])
-    return match.group(1) if match else None
-
-
-def _inline_bytes(blob: wire.Blob, where: str) -> bytes:
-    try:
-        return blob.to_bytes()
-    except ValueError:
-        raise ApiError.invalid_payload(
-            f"Invalid value at '{where}.inline_data.data' (TYPE_BYTES), Base64 decoding failed"
-            f' for "{blob.data[:40]}"',
-            f"{where}.inline_data.data",
-        ) from None
-
-
-#: reads the bytes and content type a fileData URI names (Vertex AI: gs:// objects)
-ReadUri = Callable[[str], tuple[bytes, str]]
-
-
-def _part_media(
-    part: wire.Part, where: str, files: FileStore, read_uri: ReadUri | None
-) -> tuple[bytes, str] | None:
-    """The bytes and MIME type a part carries, or None for a part without media."""
-    if part.inline_data is not None:
-        return _inline_bytes(part.inline_data, where), part.inline_data.mime_type
-    if part.file_data is not None and read_uri is not None:
-        data, _ = read_uri(part.file_data.file_uri)
-        return data, part.file_data.mime_type or "application/octet-stream"
-    if part.file_data is not None:
-        file_id = _file_id(part.file_data.file_uri)
-        if file_id is None:
-            raise ApiError.invalid_argument(
-                f"Cannot fetch content from the provided URL: {part.file_data.file_uri}"
-            )
-        stored = files.get(file_id)
-        if stored is None:
-            raise ApiError.file_permission(file_id)
-        if stored.state() != "ACTIVE":
-            raise ApiError.file_not_active(file_id)
-        return stored.data, stored.mime_type
-    return None
-
-
-def collect_media(
-    request: wire.GenerateContentRequest, files: FileStore, read_uri: ReadUri | None = None
-) -> list[Media]:
-    """The images of ``request`` in prompt order, opened with PIL (headers read, pixels not:
-    see :func:`load_pixels`). ``fileData`` URIs are Files API files, or read by ``read_uri``.
-
-    Raises the API's 400/403 for bad base64, unknown or inactive files, unsupported MIME
-    types and bytes that are not an image.
-    """
-    global_resolution = None
-    if request.generation_config is not None:
-        global_resolution = request.generation_config.media_resolution
-    media: list[Media] = []
-    for i, content in enumerate(request.contents):
-        for j, part in enumerate(content.parts):
-            found = _part_media(part, f"contents[{i}].parts[{j}]", files, read_uri)
-            if found is None:
-                continue
-            data, mime_type = found
-            if mime_type.lower() not in SUPPORTED_IMAGE_TYPES:
-                raise ApiError.invalid_argument(f"Unsupported MIME type: {mime_type}")
-            try:
-                image = Image.open(io.BytesIO(data))
-            except Exception:
-                raise ApiError.invalid_argument(_UNPROCESSABLE) from None
-            level = part.media_resolution.level if part.media_resolution else None
-            media.append(
-                Media(
-                    data=data,
-                    mime_type=mime_type,
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    image=image,
-                    media_resolution=level or global_resolution,
-                )
-            )
-    return media
-
-
-def load_pixels(media: list[Media]) -> None:
-    """Decodes every image; 400 for bytes whose header looked fine but whose pixels do not."""
-    for item in media:
-        try:
-            item.image.load()
-        except Exception:
-            raise ApiError.invalid_argument(_UNPROCESSABLE) from None
 
 
 def _texts(request: wire.GenerateContentRequest) -> list[str]:
@@ -204,10 +82,21 @@ def prompt_usage(
     return text_tokens + image_tokens, details
 
 
-def answer_seed(request: wire.GenerateContentRequest, model: str, seed: int) -> int:
-    """Same request, model and seed → same answer."""
+#: the base64 of the request's inline images, which its fingerprint replaces by their sha256
+_INLINE_DATA = {"contents": {"__all__": {"parts": {"__all__": {"inline_data": {"data"}}}}}}
+
+
+def answer_seed(
+    request: wire.GenerateContentRequest, model: str, seed: int, media: list[Media]
+) -> int:
+    """Same request, model and seed → same answer. Images count by their pixel identity,
+    already known: the same picture gets the same answer, whatever comments its file carries
+    (serialising the images' base64 into the fingerprint cost ~0.3 ms a request)."""
     digest = hashlib.sha256(f"{seed}:{model}:".encode())
-    digest.update(request.model_dump_json(by_alias=True, exclude_none=True).encode())
+    fingerprint = request.model_dump_json(by_alias=True, exclude_none=True, exclude=_INLINE_DATA)
+    digest.update(fingerprint.encode())
+    for item in media:
+        digest.update(item.identity or item.sha256.encode())
     return int.from_bytes(digest.digest()[:8], "big")
 
 
@@ -330,7 +219,7 @@ def generate(
     """
     respond = respond or responder.respond
     cache = cache if cache_size > 0 else None
-    request_seed = answer_seed(request, model, seed)
+    request_seed = answer_seed(request, model, seed, media)
     if cache is None or cache.get((request_seed, 0)) is None:
         load_pixels(media)  # a cached request had decodable images the first time
     fault_rng = fault_rng or random.Random(seed)

@@ -26,7 +26,8 @@ from gemini_vision.api import wire
 from gemini_vision.catalog import normalize_model_id
 from gemini_vision.emulator.server import storage
 from gemini_vision.emulator.server.bodies import parse_body, read_json, validate_generate_request
-from gemini_vision.emulator.server.generation import collect_media, prompt_usage
+from gemini_vision.emulator.server.generation import prompt_usage
+from gemini_vision.emulator.server.media import collect_media
 from gemini_vision.emulator.server.rpc import ApiError
 from gemini_vision.emulator.server.transport import HttpCall, HttpReply, error_reply, json_reply
 
