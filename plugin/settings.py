@@ -41,6 +41,10 @@ class EngineTuning:
 
     #: threads preparing images (decoding, resizing) off the event loop
     prepare_workers: int = 2
+    #: requests prepared beyond the ``concurrency`` in flight (at most ``concurrency`` more),
+    #: each waiting for a free slot: an answer is followed by the next request at once, while
+    #: it is read and its labels are built
+    prepared_ahead: int = 32
     #: extra requests for an answer that was malformed or truncated before giving up
     parse_retries: int = 1
     #: outcomes written to the dataset at once, and how long a partial batch may wait

@@ -21,7 +21,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -92,6 +92,7 @@ class Asker:
         cache: ResponseCache | None,
         stop: RunStop,
         on_stop: Callable[[str], None],
+        until_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.task = task
@@ -102,9 +103,14 @@ class Asker:
         self.stop = stop
         #: called with the reason when a fatal error stops the run
         self._on_stop = on_stop
+        #: awaited in a request's slot just before it is sent: waits while its answer could
+        #: not be stored (raises :class:`Stop` if the run stops meanwhile)
+        self._until_ready = until_ready
         self.parse_retries = 0
         self.rate_limit_retries = 0
         self._in_flight: dict[str, asyncio.Future[ItemOutcome]] = {}
+        #: the requests on the wire (or waiting for their turn at the limiter) at once
+        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
 
     async def ask(self, prepared: PreparedRequest) -> ItemOutcome:
         """The outcome of ``prepared``: from the cache, or asked (and cached). Items with the
@@ -253,27 +259,31 @@ class Asker:
     async def _send(
         self, request: wire.GenerateContentRequest, tokens: int
     ) -> wire.GenerateContentResponse:
-        """One request, paced. A 429 goes back through the limiter (which heard it, pauses
-        everyone for the server's delay and slows down), so a retried request never jumps
-        the queue of paced ones; other retries happen inside the client."""
+        """One request, paced, in one of the run's ``concurrency`` slots. A 429 goes back
+        through the limiter (which heard it, pauses everyone for the server's delay and slows
+        down), so a retried request never jumps the queue of paced ones; other retries happen
+        inside the client."""
         retries = self.settings.tuning.rate_limit_retries
-        for attempt in range(retries + 1):
-            self.stop.check()
-            await self.limiter.acquire(tokens)
-            self.stop.check()  # the run may have stopped while this request waited its turn
-            try:
-                response = await self.client.generate_content(self.settings.model, request)
-            except FATAL_ERRORS as exc:
-                self._fatal(exc)
-            except RateLimitError as exc:
-                if (exc.retry_after or 0.0) > self.settings.max_retry_wait:
-                    self._fatal(exc, stop_message(exc, self.settings.max_retry_wait))
-                if attempt == retries:
-                    raise
-                self.rate_limit_retries += 1
-                continue
-            self.limiter.on_success()
-            return response
+        async with self._slots:  # freed with the answer, before it is read
+            for attempt in range(retries + 1):
+                if self._until_ready is not None:
+                    await self._until_ready()
+                self.stop.check()
+                await self.limiter.acquire(tokens)
+                self.stop.check()  # the run may have stopped while this request waited its turn
+                try:
+                    response = await self.client.generate_content(self.settings.model, request)
+                except FATAL_ERRORS as exc:
+                    self._fatal(exc)
+                except RateLimitError as exc:
+                    if (exc.retry_after or 0.0) > self.settings.max_retry_wait:
+                        self._fatal(exc, stop_message(exc, self.settings.max_retry_wait))
+                    if attempt == retries:
+                        raise
+                    self.rate_limit_retries += 1
+                    continue
+                self.limiter.on_success()
+                return response
         raise AssertionError("unreachable")
 
     def _fatal(self, exc: GeminiVisionError, message: str | None = None) -> NoReturn:

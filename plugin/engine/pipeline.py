@@ -3,13 +3,19 @@
 ::
 
     items (sync iterator, e.g. a DB cursor; pulled in a thread)
-      └─ producer ──► queue (bounded) ──► N workers ──► results (bounded) ──► writer ──► sink
+      └─ producer ──► queue (bounded) ──► workers ──► results (bounded) ──► writer ──► sink
                                           │ prepare image (thread pool, off the event loop)
                                           │ build request
-                                          │ ask (see asker: cache, coalescing, pacing,
-                                          │   retries, judging the answer)
+                                          │ ask (see asker: cache, coalescing, one of the
+                                          │   ``concurrency`` slots, pacing, retries,
+                                          │   judging the answer)
                                           └ convert the answer into what the sink stores
                                             (thread pool)
+
+There are ``concurrency`` workers plus ``tuning.prepared_ahead`` more: the extra ones hold
+requests already prepared, waiting for a slot, and a slot is freed as soon as its answer
+arrives. So the next request leaves at once while the answer is read and its labels are
+built, and the thread pool's queue does not delay a request.
 
 Memory stays flat whatever the number of items: the producer pulls from the iterator only as
 fast as workers drain a bounded queue, and results leave in batches through a bounded queue
@@ -102,6 +108,7 @@ class Engine:
             cache=cache,
             stop=self.stop,
             on_stop=self._set_stop,
+            until_ready=self._until_sink_ready,
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._cancel_timer: asyncio.TimerHandle | None = None
@@ -148,7 +155,7 @@ class Engine:
         )
         writer = asyncio.create_task(self._write(results, sink))
         producer = asyncio.create_task(self._produce(iter(items), work))
-        workers = [asyncio.create_task(self._work(work, results)) for _ in range(concurrency)]
+        workers = [asyncio.create_task(self._work(work, results)) for _ in range(self._workers())]
         self._tasks = [producer, *workers]
         watcher = asyncio.create_task(self._watch(cancel)) if cancel is not None else None
         try:
@@ -204,6 +211,12 @@ class Engine:
     # ---------------------------------------------------------------------------------------
     # stages
 
+    def _workers(self) -> int:
+        """One worker per request in flight, and ``tuning.prepared_ahead`` more whose requests
+        wait, prepared, for a free slot (see :meth:`Asker._send`)."""
+        concurrency = max(1, self.settings.concurrency)
+        return concurrency + min(concurrency, max(0, self.settings.tuning.prepared_ahead))
+
     async def _produce(
         self, items: Iterator[WorkItem], work: asyncio.Queue[WorkItem | None]
     ) -> BaseException | None:
@@ -216,7 +229,7 @@ class Engine:
                     await work.put(item)
                 if len(chunk) < chunk_size:
                     break
-            for _ in range(max(1, self.settings.concurrency)):
+            for _ in range(self._workers()):
                 await work.put(None)
         except asyncio.CancelledError:
             if self.stop.reason is None:

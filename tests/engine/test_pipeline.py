@@ -19,6 +19,7 @@ from support.datasets import write_variants
 from gemini_vision.api.client import AsyncGeminiClient
 from gemini_vision.api.retry import RetryPolicy
 from gemini_vision.emulator import Emulator, EmulatorConfig
+from gemini_vision.emulator.model import responder
 from gemini_vision.engine import (
     Engine,
     EngineReport,
@@ -67,6 +68,7 @@ def run_engine(
     timeout = settings.pop("timeout", 10.0)
     sink_ready = settings.pop("sink_ready", None)
     cancel = settings.pop("cancel", None)
+    convert = settings.pop("convert", None)
 
     def collect(batch: list[ItemOutcome]) -> None:
         outcomes.update((o.key, o) for o in batch)
@@ -94,7 +96,12 @@ def run_engine(
         async with client:
             items = [WorkItem(str(i), source) for i, source in enumerate(sources)]
             return await engine.run(
-                items, collect, total=len(items), sink_ready=sink_ready, cancel=cancel
+                items,
+                collect,
+                total=len(items),
+                sink_ready=sink_ready,
+                cancel=cancel,
+                convert=convert,
             )
 
     return run_coroutine_sync(go), outcomes
@@ -112,6 +119,51 @@ def test_every_item_is_answered_and_concurrency_overlaps_latency(
     # 32 requests, 8 at a time, 0.2 s each: 4 rounds, far from 32 sequential ones (6.4 s)
     assert 0.8 <= elapsed < 3.0
     assert report.requests == emu.stats.count("generateContent") == 32
+
+
+def test_no_more_requests_than_the_concurrency_are_on_the_wire(files: list[Path]) -> None:
+    """Workers beyond the concurrency prepare their requests ahead, but wait for a slot."""
+    lock, on_the_wire, peak = threading.Lock(), [0], [0]
+
+    def slow(request: Any, images: list, *, model: str, rng: Any) -> Any:
+        with lock:
+            on_the_wire[0] += 1
+            peak[0] = max(peak[0], on_the_wire[0])
+        time.sleep(0.03)
+        with lock:
+            on_the_wire[0] -= 1
+        return responder.respond(request, images, model=model, rng=rng)
+
+    with Emulator(EmulatorConfig(seed=3), respond=slow) as server:
+        _report, outcomes = run_engine(server, [str(p) for p in files[:30]], concurrency=3)
+    assert len(outcomes) == 30 and {o.status for o in outcomes.values()} == {"ok"}
+    assert peak[0] == 3
+
+
+def test_the_next_request_leaves_while_an_answer_is_still_being_read(
+    emu: Emulator, files: list[Path]
+) -> None:
+    """With one request in flight, building the labels of an answer does not hold up the
+    next request: each answer's labels wait (up to 2 s) for it to be sent, and never have
+    to."""
+    emu.config.latency = 0.02
+    total, waited_in_vain = 6, []
+
+    def convert(outcome: ItemOutcome) -> str:
+        sent = emu.stats.count("generateContent")
+        deadline = time.monotonic() + 2.0
+        while sent < total and emu.stats.count("generateContent") == sent:
+            if time.monotonic() > deadline:
+                waited_in_vain.append(outcome.key)
+                break
+            time.sleep(0.005)
+        return "labels"
+
+    _report, outcomes = run_engine(
+        emu, [str(p) for p in files[:total]], concurrency=1, convert=convert
+    )
+    assert {o.converted for o in outcomes.values()} == {"labels"} and len(outcomes) == total
+    assert waited_in_vain == []
 
 
 def test_no_request_is_sent_while_the_sink_cannot_take_results(
@@ -371,9 +423,10 @@ def test_a_slow_sink_slows_the_workers_instead_of_piling_up_results(
         emu, sources, sink=slow_sink, concurrency=8, write_batch_size=4, write_interval_seconds=5
     )
     assert written[0] == 200
-    # bounded by the results queue (max(2 x batch size, concurrency) = 8) and the 8 workers
-    # each holding one finished answer, whatever the number of items
-    assert max(ahead) <= 8 + 8
+    # bounded by the results queue (max(2 x batch size, concurrency) = 8) and the 16 workers
+    # (8 in flight, 8 prepared ahead) each holding one finished answer, whatever the number
+    # of items
+    assert max(ahead) <= 8 + 16
 
 
 def test_sink_errors_stop_the_run_and_are_raised(emu: Emulator, files: list[Path]) -> None:
