@@ -69,7 +69,7 @@ class FoundObject:
     score: float
     rgb: tuple[int, int, int]
     #: what was drawn from this object before (e.g. its PNG mask for a box), since an analysis
-    #: is remembered by pixel content and the same scene is asked about again and again
+    #: is remembered by pixel identity and the same scene is asked about again and again
     drawn: dict[Any, str] = field(default_factory=dict, repr=False)
 
     @property
