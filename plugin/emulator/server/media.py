@@ -46,7 +46,7 @@ _UNPROCESSABLE = (
 @dataclass
 class Media:
     """One image of the prompt, with the sha256 hex of the bytes the client sent and its
-    pixel identity (:func:`.identity.pixel_identity`)."""
+    pixel identity (:func:`gemini_vision.emulator.model.identity.pixel_identity`)."""
 
     data: bytes
     mime_type: str
