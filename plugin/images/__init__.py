@@ -14,6 +14,7 @@ Nothing here imports FiftyOne.
 """
 
 from gemini_vision.images.exif import EXIF_TO_DISPLAY, exif_display_size
+from gemini_vision.images.jpeg import JpegSegment, jpeg_header
 from gemini_vision.images.prepare import (
     DEFAULT_MAX_SIDE,
     SUPPORTED_MIME_TYPES,
@@ -30,9 +31,11 @@ __all__ = [
     "EXIF_TO_DISPLAY",
     "SUPPORTED_MIME_TYPES",
     "ImageSource",
+    "JpegSegment",
     "PreparedImage",
     "exif_display_size",
     "image_size",
+    "jpeg_header",
     "load_display_image",
     "prepare_image",
     "read_source",

@@ -13,41 +13,64 @@ refuses such an image itself, and the sample fails with its answer.
 
 from __future__ import annotations
 
-__all__ = ["jpeg_damage"]
+from dataclasses import dataclass
+
+__all__ = ["JpegSegment", "jpeg_damage", "jpeg_header"]
 
 _SOI, _SOS, _EOI = 0xD8, 0xDA, 0xD9
 #: markers without a length: SOI, EOI, TEM and the restart markers RST0-7
 _STANDALONE = frozenset({_SOI, _EOI, 0x01, *range(0xD0, 0xD8)})
 
 
-def jpeg_damage(data: bytes) -> str | None:
-    """Why ``data`` is not a whole JPEG file, or None if its structure is complete."""
+@dataclass(frozen=True)
+class JpegSegment:
+    """One marker segment before the image data: ``data[start:end]``, its fill bytes, marker
+    and (for most markers) length and payload."""
+
+    marker: int
+    start: int
+    end: int
+
+
+def jpeg_header(data: bytes) -> tuple[list[JpegSegment], str | None]:
+    """The marker segments of a JPEG after its SOI, up to and including its first start of
+    scan, and None; or the segments read so far and why the header is not whole."""
     if data[:2] != b"\xff\xd8":
-        return "no JPEG start-of-image marker"
+        return [], "no JPEG start-of-image marker"
+    segments: list[JpegSegment] = []
     position = 2
-    while True:
+    while not segments or segments[-1].marker != _SOS:
+        start = position
         if position >= len(data):
-            return "the file ends before its image data"
+            return segments, "the file ends before its image data"
         if data[position] != 0xFF:
-            return f"expected a marker at byte {position}"
+            return segments, f"expected a marker at byte {position}"
         while position < len(data) and data[position] == 0xFF:  # fill bytes
             position += 1
         if position >= len(data):
-            return "the file ends before its image data"
+            return segments, "the file ends before its image data"
         marker = data[position]
         position += 1
-        if marker in _STANDALONE:
-            if marker == _EOI:
-                return "the file ends before its image data"
-            continue
-        if position + 2 > len(data):
-            return "the file ends inside a header"
-        length = int.from_bytes(data[position : position + 2], "big")
-        if length < 2 or position + length > len(data):
-            return f"a header segment runs past the end of the file (marker FF{marker:02X})"
-        position += length
-        if marker == _SOS:
-            break
-    if data.find(b"\xff\xd9", position) < 0:
+        if marker == _EOI:
+            return segments, "the file ends before its image data"
+        if marker not in _STANDALONE:
+            if position + 2 > len(data):
+                return segments, "the file ends inside a header"
+            length = int.from_bytes(data[position : position + 2], "big")
+            if length < 2 or position + length > len(data):
+                return segments, (
+                    f"a header segment runs past the end of the file (marker FF{marker:02X})"
+                )
+            position += length
+        segments.append(JpegSegment(marker, start, position))
+    return segments, None
+
+
+def jpeg_damage(data: bytes) -> str | None:
+    """Why ``data`` is not a whole JPEG file, or None if its structure is complete."""
+    segments, damage = jpeg_header(data)
+    if damage is not None:
+        return damage
+    if data.find(b"\xff\xd9", segments[-1].end) < 0:
         return "image file is truncated (no end-of-image marker after the scan)"
     return None

@@ -585,7 +585,7 @@ def test_requests_about_one_image_arriving_together_look_at_it_once(monkeypatch)
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from gemini_vision.emulator.model import responder, vision
+    from gemini_vision.emulator.model import vision
 
     looks = []
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from gemini_vision.errors import ImageError
-from gemini_vision.images.jpeg import jpeg_damage
+from gemini_vision.images.jpeg import jpeg_damage, jpeg_header
 from gemini_vision.images.prepare import prepare_image
 
 
@@ -85,3 +86,15 @@ def test_a_cut_jpeg_sent_as_it_is_fails_its_sample_with_the_reason(tmp_path) -> 
     (tmp_path / "whole.jpg").write_bytes(whole)
     prepared = prepare_image(tmp_path / "whole.jpg")
     assert prepared.passthrough and prepared.data == whole
+
+
+def test_the_header_segments_tile_the_bytes_from_soi_to_the_first_scan() -> None:
+    data = with_thumbnail(photo())
+    segments, damage = jpeg_header(data)
+    assert damage is None
+    assert segments[0].start == 2 and segments[-1].marker == 0xDA
+    assert all(a.end == b.start for a, b in itertools.pairwise(segments))
+    assert segments[0].marker == 0xE1  # the thumbnail's APP1 is one segment, its SOS unseen
+    assert all(data[s.start] == 0xFF for s in segments)
+    cut_segments, cut_damage = jpeg_header(data[: segments[2].start + 3])
+    assert cut_damage == "the file ends inside a header" and cut_segments == segments[:2]

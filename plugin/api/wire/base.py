@@ -77,6 +77,11 @@ Int64 = Annotated[
 ]
 
 
+#: ``binascii.a2b_base64(..., strict_mode=True)`` (Python 3.11+) refuses anything but padded
+#: standard base64; what it refuses goes the lenient way
+_STRICT_BASE64 = sys.version_info >= (3, 11)
+
+
 def decode_base64(data: str) -> bytes:
     """Decodes standard or URL-safe base64, with or without padding (as the API accepts)."""
     if _STRICT_BASE64:  # padded standard base64, the usual case: one pass in C
@@ -90,11 +95,6 @@ def decode_base64(data: str) -> bytes:
         return base64.b64decode(cleaned, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"invalid base64 data: {exc}") from exc
-
-
-#: ``binascii.a2b_base64(..., strict_mode=True)`` (Python 3.11+) refuses anything but padded
-#: standard base64; what it refuses goes the lenient way
-_STRICT_BASE64 = sys.version_info >= (3, 11)
 
 
 def enum_value(value: enum.Enum | str | None) -> str | None:

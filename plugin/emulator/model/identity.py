@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import hashlib
 
+from gemini_vision.images import jpeg_header
+
 __all__ = ["IDENTITY_KEY", "pixel_identity"]
 
 #: where :func:`pixel_identity` travels with an opened image, in ``PIL.Image.Image.info``
 IDENTITY_KEY = "gemini_vision.pixel_identity"
 
-_COM, _SOS = 0xFE, 0xDA
-#: markers without a length: SOI, EOI, TEM and the restart markers RST0-7
-_STANDALONE = frozenset({0xD8, 0xD9, 0x01, *range(0xD0, 0xD8)})
+#: a JPEG comment (COM) segment's marker
+_COMMENT = 0xFE
 
 
 def pixel_identity(data: bytes) -> bytes:
@@ -33,33 +34,16 @@ def pixel_identity(data: bytes) -> bytes:
 
 def _without_comments(data: bytes) -> list[memoryview] | None:
     """A JPEG's bytes in pieces, its COM segments left out; None for anything that is not a
-    JPEG whose segments can be walked to its first scan (those are identified by all their
+    JPEG whose header is whole up to its first scan (those are identified by all their
     bytes)."""
-    if data[:2] != b"\xff\xd8":
+    segments, damage = jpeg_header(data)
+    if damage is not None:
         return None
     view = memoryview(data)
-    pieces: list[memoryview] = []
-    kept_from = position = 2
-    pieces.append(view[:2])
-    while True:
-        if position >= len(data) or data[position] != 0xFF:
-            return None
-        segment_start = position
-        while position < len(data) and data[position] == 0xFF:  # fill bytes
-            position += 1
-        if position + 3 > len(data):
-            return None
-        marker = data[position]
-        position += 1
-        if marker in _STANDALONE:
-            continue
-        length = int.from_bytes(data[position : position + 2], "big")
-        if length < 2 or position + length > len(data):
-            return None
-        if marker == _COM:
-            pieces.append(view[kept_from:segment_start])
-            kept_from = position + length
-        position += length
-        if marker == _SOS:
-            pieces.append(view[kept_from:])
-            return pieces
+    pieces, kept_from = [], 0
+    for segment in segments:
+        if segment.marker == _COMMENT:
+            pieces.append(view[kept_from : segment.start])
+            kept_from = segment.end
+    pieces.append(view[kept_from:])
+    return pieces

@@ -82,7 +82,8 @@ def prompt_usage(
     return text_tokens + image_tokens, details
 
 
-#: the base64 of the request's inline images, which its fingerprint replaces by their sha256
+#: the base64 of the request's inline images, which its fingerprint replaces by their pixel
+#: identities
 _INLINE_DATA = {"contents": {"__all__": {"parts": {"__all__": {"inline_data": {"data"}}}}}}
 
 
